@@ -1,0 +1,97 @@
+// Package api holds the JSON shapes of the aggregator's HTTP API under
+// /api/v1, shared by the server, the probe agent and the CLI. It has no cgo
+// and no server code, so the static probe binary can import it.
+package api
+
+import (
+	"time"
+
+	"github.com/catchmap/catchmap/probe"
+)
+
+// Prefix is the path every API route lives under.
+const Prefix = "/api/v1"
+
+// ProbeRegistration is the body of POST /api/v1/probes.
+type ProbeRegistration struct {
+	Name   string            `json:"name"`
+	Lat    *float64          `json:"lat,omitempty"`
+	Lon    *float64          `json:"lon,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// ProbeCreated answers a registration. The token is shown only here: the
+// aggregator keeps its hash.
+type ProbeCreated struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+// Probe is a registered probe as GET /api/v1/probes lists it.
+type Probe struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Lat      *float64          `json:"lat,omitempty"`
+	Lon      *float64          `json:"lon,omitempty"`
+	Country  string            `json:"country,omitempty"`
+	ASN      uint32            `json:"asn,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Created  time.Time         `json:"created"`
+	LastSeen *time.Time        `json:"last_seen,omitempty"`
+	Addr     string            `json:"addr,omitempty"` // last address it uploaded from
+	Revoked  bool              `json:"revoked,omitempty"`
+}
+
+// Target is one entry of the measurement plan.
+type Target struct {
+	probe.Spec `yaml:",inline"`
+	// Name identifies the entry in maps and queries; it defaults to Target.
+	Name     string         `json:"name,omitempty" yaml:"name,omitempty"`
+	Interval probe.Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // default 60s
+	// Probes selects who runs it: empty or ["all"] for every probe, else
+	// "key=value" labels, any of which selects a probe.
+	Probes []string `json:"probes,omitempty" yaml:"probes,omitempty"`
+	// Prefixes are the anycast prefixes the target lives in; BGP events
+	// for them are shown beside its catchment.
+	Prefixes []string `json:"prefixes,omitempty" yaml:"prefixes,omitempty"`
+}
+
+// Plan is the body of PUT/GET /api/v1/targets and of GET /api/v1/plan.
+type Plan struct {
+	Targets []Target `json:"targets"`
+	// Refresh tells agents how often to fetch the plan again (plan only).
+	Refresh probe.Duration `json:"refresh,omitempty"`
+	// Version changes whenever the plan changes, so agents can skip work.
+	Version string `json:"version,omitempty"`
+}
+
+// IngestResponse answers POST /api/v1/results.
+type IngestResponse struct {
+	Accepted  int `json:"accepted"`  // records in the batch
+	Stored    int `json:"stored"`    // new records stored
+	Duplicate int `json:"duplicate"` // ids already stored
+}
+
+// Error is the body of every 4xx and 5xx answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Annotation marks a moment on a target's timeline.
+type Annotation struct {
+	ID     string    `json:"id,omitempty"`
+	Time   time.Time `json:"time"`
+	Target string    `json:"target,omitempty"` // empty: every target
+	Text   string    `json:"text"`
+}
+
+// Event is a BGP update for an anycast prefix.
+type Event struct {
+	ID     string    `json:"id,omitempty"`
+	Time   time.Time `json:"time"`
+	Prefix string    `json:"prefix"`
+	Kind   string    `json:"kind"` // announce or withdraw
+	ASPath []uint32  `json:"as_path,omitempty"`
+	Peer   string    `json:"peer,omitempty"`
+	Source string    `json:"source,omitempty"` // mrt, bgp
+}

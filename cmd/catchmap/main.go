@@ -1,0 +1,110 @@
+// Command catchmap measures anycast catchments: which site of an anycast
+// service answers each part of the world, how fast, and what moved.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// Exit statuses shared by every command.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the command ran, and something it measured or checked failed
+	exitUsage = 2 // bad usage, or could not run at all
+)
+
+// exitError carries an exit status out of a command's Run. Its message, when
+// set, is printed to stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// usageErrorf reports bad usage: exit 2 with a message saying what is wrong.
+func usageErrorf(format string, a ...any) error {
+	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, a...)}
+}
+
+// env is what every command gets: no globals, so tests run commands in-process.
+type env struct {
+	ctx    context.Context
+	log    *slog.Logger
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+type cli struct {
+	LogLevel  slog.Level `help:"Log level: debug, info, warn or error." default:"info" env:"CATCHMAP_LOG_LEVEL"`
+	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
+
+	Measure measureCmd `cmd:"" help:"Measure anycast targets once: which site answers, and how fast."`
+	Presets presetsCmd `cmd:"" help:"List the built-in site identification presets."`
+	Serve   serveCmd   `cmd:"" help:"Run the aggregator: ingest results from probes, hand out plans, serve maps."`
+	Probe   probeCmd   `cmd:"" help:"Run the probe agent: fetch the plan, measure, upload (spooling while the aggregator is away)."`
+	Map     mapCmd     `cmd:"" help:"Show the catchment map of a target: which site serves each cell."`
+	Diff    diffCmd    `cmd:"" help:"Compare the catchment of two time windows: what moved where."`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run parses args and runs one command, returning the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	var c cli
+	exited := -1
+	parser, err := kong.New(&c,
+		kong.Name("catchmap"),
+		kong.Description("Anycast catchment measurement: which site answers each part of the world, how fast, and what the last BGP change did to that."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exited = code }),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "catchmap: internal error building the command line: %v\n", err)
+		return exitUsage
+	}
+	kctx, err := parser.Parse(args)
+	if exited >= 0 { // --help
+		return exited
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "catchmap: %v\n", err)
+		return exitUsage
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel})
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel})
+	}
+	e := &env{ctx: ctx, log: slog.New(h), stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	err = kctx.Run(e)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "catchmap: %s\n", ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "catchmap: %v\n", err)
+	return exitFail
+}
