@@ -56,6 +56,7 @@ type cli struct {
 	Probe   probeCmd   `cmd:"" help:"Run the probe agent: fetch the plan, measure, upload (spooling while the aggregator is away)."`
 	Map     mapCmd     `cmd:"" help:"Show the catchment map of a target: which site serves each cell."`
 	Diff    diffCmd    `cmd:"" help:"Compare the catchment of two time windows: what moved where."`
+	Sites   sitesCmd   `cmd:"" help:"Look up site codes: where a site is, from the built-in airport table and your own sites."`
 }
 
 func main() {

@@ -3,6 +3,11 @@
 //
 // It has no dependencies beyond the standard library so that every part of
 // catchmap, including the static probe binary, can import it.
+//
+// The record's file forms are here too, so that measure, exports, maps and
+// the aggregator read and write the same bytes: WriteJSON, NDJSONWriter and
+// ReadNDJSON, CSVWriter and ReadCSV (columns in CSVHeader), and WriteTable
+// for people.
 package result
 
 import (

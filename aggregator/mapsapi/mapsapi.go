@@ -1,0 +1,285 @@
+// Package mapsapi serves catchment maps, diffs and timelines over HTTP:
+//
+//	GET /api/v1/catchment  ?target=&from=&to=&res=&by=&format=json|geojson|csv&min_probes=&dominance=
+//	GET /api/v1/diff       ?target=&a_from=&a_to=&b_from=&b_to=&res=&by=&format=json|csv&table=cells|flows
+//	GET /api/v1/timeline   ?target=&from=&to=&step=&threshold=
+//
+// Records stream from the store's Scan into the maps builders, so a window is
+// never held in memory: what a request costs in memory grows with the probes
+// and cells of the window, not with its results.
+//
+// The handler does no authentication; the aggregator mounts its routes behind
+// its read-token check.
+package mapsapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/sites"
+)
+
+// Defaults and limits of the query windows.
+const (
+	// DefaultWindow is the window when from/to are not given, and the
+	// length of each diff window by default.
+	DefaultWindow = 15 * time.Minute
+	// DefaultMaxWindow bounds a window, so that one request cannot scan the
+	// whole store.
+	DefaultMaxWindow = 31 * 24 * time.Hour
+)
+
+// Output formats.
+const (
+	FormatJSON    = "json"
+	FormatGeoJSON = "geojson"
+	FormatCSV     = "csv"
+)
+
+// Content types of the formats.
+const (
+	contentJSON    = "application/json"
+	contentGeoJSON = "application/geo+json"
+	contentCSV     = "text/csv; charset=utf-8"
+)
+
+// Handler serves the maps routes. Use New; it is safe for concurrent use.
+type Handler struct {
+	log       *slog.Logger
+	st        store.Results
+	loc       maps.SiteLocator
+	now       func() time.Time
+	maxWindow time.Duration
+}
+
+// Option configures New.
+type Option func(*Handler)
+
+// WithClock sets the clock that default windows end at.
+func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
+// WithMaxWindow sets the longest window a request may ask for
+// (DefaultMaxWindow otherwise).
+func WithMaxWindow(d time.Duration) Option { return func(h *Handler) { h.maxWindow = d } }
+
+// New returns a handler reading results from st and placing site codes
+// with loc (nil locates nothing: no site distances or inflation).
+func New(log *slog.Logger, st store.Results, loc maps.SiteLocator, opts ...Option) *Handler {
+	h := &Handler{log: log, st: st, loc: loc, now: time.Now, maxWindow: DefaultMaxWindow}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Route is one endpoint: a ServeMux pattern with its method, and its handler.
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Routes lists the endpoints, for a server that mounts routes itself (with
+// its own access checks).
+func (h *Handler) Routes() []Route {
+	return []Route{
+		{"GET " + api.Prefix + "/catchment", http.HandlerFunc(h.catchment)},
+		{"GET " + api.Prefix + "/diff", http.HandlerFunc(h.diff)},
+		{"GET " + api.Prefix + "/timeline", http.HandlerFunc(h.timeline)},
+	}
+}
+
+// Register mounts every route on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	for _, r := range h.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+}
+
+// catchment is GET /api/v1/catchment.
+func (h *Handler) catchment(w http.ResponseWriter, r *http.Request) {
+	p := h.params(r)
+	target := p.target()
+	from, to := p.window("from", "to", time.Time{})
+	opts := maps.Options{Target: target, From: from, To: to}
+	p.binning(&opts)
+	p.confidence(&opts)
+	format := p.enum("format", FormatJSON, FormatJSON, FormatGeoJSON, FormatCSV)
+	if p.fail(w) {
+		return
+	}
+	b, err := maps.NewBuilder(opts, h.loc)
+	if err != nil {
+		// params checked everything NewBuilder checks; a gap between the
+		// two is a bug, but still the request's parameters.
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !h.scan(w, r, store.Query{Target: target, From: from, To: to}, b.Add) {
+		return
+	}
+	c := b.Build()
+	name := filename("catchment", target, from)
+	switch format {
+	case FormatGeoJSON:
+		h.write(w, r, contentGeoJSON, name+".geojson", func(buf *bytes.Buffer) error { return maps.WriteGeoJSON(buf, c) })
+	case FormatCSV:
+		h.write(w, r, contentCSV, name+".csv", func(buf *bytes.Buffer) error { return maps.WriteCellsCSV(buf, c) })
+	default:
+		h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(c) })
+	}
+}
+
+// diff is GET /api/v1/diff. Window B defaults to the last DefaultWindow and
+// window A to the DefaultWindow before B.
+func (h *Handler) diff(w http.ResponseWriter, r *http.Request) {
+	p := h.params(r)
+	target := p.target()
+	fromB, toB := p.window("b_from", "b_to", time.Time{})
+	fromA, toA := p.window("a_from", "a_to", fromB)
+	var opts maps.Options
+	p.binning(&opts)
+	p.confidence(&opts)
+	format := p.enum("format", FormatJSON, FormatJSON, FormatCSV)
+	table := p.enum("table", "cells", "cells", "flows")
+	if p.fail(w) {
+		return
+	}
+	var cs [2]*maps.Catchment
+	for i, win := range [2][2]time.Time{{fromA, toA}, {fromB, toB}} {
+		o := opts
+		o.Target, o.From, o.To = target, win[0], win[1]
+		b, err := maps.NewBuilder(o, h.loc)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if !h.scan(w, r, store.Query{Target: target, From: win[0], To: win[1]}, b.Add) {
+			return
+		}
+		cs[i] = b.Build()
+	}
+	d, err := maps.Compare(cs[0], cs[1])
+	if err != nil {
+		h.log.Error("compare catchments", "target", target, "err", err)
+		writeError(w, http.StatusInternalServerError, "diff: internal error comparing the windows: see the aggregator log")
+		return
+	}
+	name := filename("diff", target, fromB)
+	switch {
+	case format == FormatCSV && table == "flows":
+		h.write(w, r, contentCSV, name+"-flows.csv", func(buf *bytes.Buffer) error { return maps.WriteFlowsCSV(buf, d) })
+	case format == FormatCSV:
+		h.write(w, r, contentCSV, name+".csv", func(buf *bytes.Buffer) error { return maps.WriteDiffCSV(buf, d) })
+	default:
+		h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(d) })
+	}
+}
+
+// timeline is GET /api/v1/timeline.
+func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
+	p := h.params(r)
+	target := p.target()
+	from, to := p.window("from", "to", time.Time{})
+	opts := maps.TimelineOptions{Target: target, From: from, To: to}
+	opts.Step = p.step(to.Sub(from))
+	opts.Threshold = p.share("threshold", maps.DefaultThreshold)
+	if p.fail(w) {
+		return
+	}
+	b, err := maps.NewTimelineBuilder(opts)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !h.scan(w, r, store.Query{Target: target, From: from, To: to}, b.Add) {
+		return
+	}
+	tl := b.Build()
+	h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(tl) })
+}
+
+// scan streams the query's records into add. It answers the request itself
+// and returns false when the store fails.
+func (h *Handler) scan(w http.ResponseWriter, r *http.Request, q store.Query, add func(*result.Record)) bool {
+	err := h.st.Scan(r.Context(), q, func(rec *result.Record) error {
+		add(rec)
+		return nil
+	})
+	if err == nil {
+		return true
+	}
+	switch {
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		h.log.Warn("store unavailable", "route", r.Pattern, "target", q.Target, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "reading results: store unavailable: retry later")
+	default:
+		h.log.Error("store scan failed", "route", r.Pattern, "target", q.Target, "err", err)
+		writeError(w, http.StatusInternalServerError, "reading results: internal store error: see the aggregator log")
+	}
+	return false
+}
+
+// write renders the body into a buffer first, so that a rendering error
+// still gets a clean 500 rather than half a document under a 200.
+// attachment, when set, is the download's file name.
+func (h *Handler) write(w http.ResponseWriter, r *http.Request, contentType, attachment string, render func(*bytes.Buffer) error) {
+	var buf bytes.Buffer
+	if err := render(&buf); err != nil {
+		h.log.Error("render map", "route", r.Pattern, "err", err)
+		writeError(w, http.StatusInternalServerError, "rendering the answer failed: see the aggregator log")
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	if attachment != "" {
+		w.Header().Set("Content-Disposition", `attachment; filename="`+attachment+`"`)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// writeError answers an api.Error.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", contentJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(api.Error{Error: msg})
+}
+
+// filename builds a download name from the target and the window's start,
+// keeping only characters that are safe in a header and a file system.
+func filename(kind, target string, from time.Time) string {
+	safe := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, target)
+	if len(safe) > 64 {
+		safe = safe[:64]
+	}
+	return fmt.Sprintf("%s-%s-%s", kind, safe, from.UTC().Format("20060102T150405Z"))
+}
+
+// Sites adapts a site table to the locator maps wants.
+func Sites(t *sites.Table) maps.SiteLocator {
+	return maps.SiteLocatorFunc(func(code string) (maps.Site, bool) {
+		s, ok := t.Lookup(code)
+		if !ok {
+			return maps.Site{}, false
+		}
+		return maps.Site{Code: s.Code, Name: s.Name, Lat: s.Lat, Lon: s.Lon}, true
+	})
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/aggregator/store"
+)
+
+type probeKey struct{}
+
+// ProbeFromContext returns the probe a Probe route's token belongs to.
+func ProbeFromContext(ctx context.Context) (api.Probe, bool) {
+	p, ok := ctx.Value(probeKey{}).(api.Probe)
+	return p, ok
+}
+
+// unauthorized answers 401. The message never repeats the token sent.
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="catchmap"`)
+	WriteError(w, http.StatusUnauthorized, msg)
+}
+
+// authorize wraps h with the check its access level needs.
+func (s *Server) authorize(a Access, h http.Handler) http.Handler {
+	if a == Public {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := token.FromHeader(r.Header.Get("Authorization"))
+		switch a {
+		case Read:
+			if !s.cfg.ReadToken.IsZero() && !tok.Equal(s.cfg.ReadToken) && !tok.Equal(s.cfg.AdminToken) {
+				unauthorized(w, "reading needs the read token (or the admin token) as Authorization: Bearer <token>")
+				return
+			}
+		case Admin:
+			if s.cfg.AdminToken.IsZero() {
+				unauthorized(w, "the admin API is off: set CATCHMAP_ADMIN_TOKEN or admin_token and restart the aggregator")
+				return
+			}
+			if !tok.Equal(s.cfg.AdminToken) {
+				unauthorized(w, "this route needs the admin token as Authorization: Bearer <token>")
+				return
+			}
+		case Probe:
+			if tok.IsZero() {
+				unauthorized(w, "this route needs a probe token as Authorization: Bearer <token>")
+				return
+			}
+			p, err := s.st.ProbeByToken(r.Context(), tok.Hash())
+			if errors.Is(err, store.ErrNotFound) {
+				unauthorized(w, "unknown or revoked probe token: register the probe again (POST /api/v1/probes)")
+				return
+			}
+			if err != nil {
+				s.storeError(w, r, "checking the probe token", err)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), probeKey{}, p))
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,224 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// Default query windows: results are dense, notes and events sparse.
+const (
+	defaultResultsWindow  = 15 * time.Minute
+	defaultTimelineWindow = 24 * time.Hour
+	maxAnnotationText     = 4096
+)
+
+// recordWriter streams records in one output format.
+type recordWriter interface {
+	Write(*result.Record) error
+	Close() error
+}
+
+// Output formats of GET /api/v1/results.
+var formats = map[string]struct {
+	contentType string
+	new         func(io.Writer) recordWriter
+}{
+	"json":   {"application/json", func(w io.Writer) recordWriter { return &jsonArrayWriter{w: w, enc: json.NewEncoder(w)} }},
+	"ndjson": {"application/x-ndjson", func(w io.Writer) recordWriter { return ndjsonWriter{json.NewEncoder(w)} }},
+	"csv":    {"text/csv; charset=utf-8", func(w io.Writer) recordWriter { return NewCSVWriter(w) }},
+}
+
+type jsonArrayWriter struct {
+	w   io.Writer
+	enc *json.Encoder
+	n   int
+}
+
+func (j *jsonArrayWriter) Write(r *result.Record) error {
+	sep := ",\n"
+	if j.n == 0 {
+		sep = "[\n"
+	}
+	j.n++
+	if _, err := io.WriteString(j.w, sep); err != nil {
+		return err
+	}
+	return j.enc.Encode(r)
+}
+
+func (j *jsonArrayWriter) Close() error {
+	end := "]\n"
+	if j.n == 0 {
+		end = "[]\n"
+	}
+	_, err := io.WriteString(j.w, end)
+	return err
+}
+
+type ndjsonWriter struct{ enc *json.Encoder }
+
+func (n ndjsonWriter) Write(r *result.Record) error { return n.enc.Encode(r) }
+func (n ndjsonWriter) Close() error                 { return nil }
+
+// sentWriter notes whether anything reached the client, to know whether an
+// error can still be answered with a status.
+type sentWriter struct {
+	w    io.Writer
+	sent bool
+}
+
+func (s *sentWriter) Write(b []byte) (int, error) {
+	s.sent = true
+	return s.w.Write(b)
+}
+
+// queryResults is GET /api/v1/results, streamed so that memory stays flat
+// whatever the window.
+func (s *Server) queryResults(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, to, err := ParseWindow(q, s.now(), defaultResultsWindow)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	name := q.Get("format")
+	if name == "" {
+		name = "json"
+	}
+	f, ok := formats[name]
+	if !ok {
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf("bad format %q: use json, ndjson or csv", name))
+		return
+	}
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
+			WriteError(w, http.StatusBadRequest, fmt.Sprintf("bad limit %q: use a whole number >= 0 (0: no limit)", v))
+			return
+		}
+	}
+	sq := store.Query{Target: q.Get("target"), Probe: q.Get("probe"), From: from, To: to, Limit: limit}
+
+	w.Header().Set("Content-Type", f.contentType)
+	sent := &sentWriter{w: w}
+	bw := bufio.NewWriterSize(sent, 32<<10)
+	out := f.new(bw)
+	err = s.st.Scan(r.Context(), sq, out.Write)
+	if err == nil {
+		err = out.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		return
+	}
+	if !sent.sent {
+		w.Header().Del("Content-Type")
+		s.storeError(w, r, "reading results", err)
+		return
+	}
+	// Part of the answer is out: cut the connection so that the client sees
+	// a truncated body rather than a short answer that looks complete.
+	s.log.Warn("results query failed while streaming", "err", err)
+	panic(http.ErrAbortHandler)
+}
+
+func (s *Server) addAnnotation(w http.ResponseWriter, r *http.Request) {
+	var a api.Annotation
+	if !decodeBody(w, r, &a) {
+		return
+	}
+	a.Text = strings.TrimSpace(a.Text)
+	switch {
+	case a.Text == "":
+		WriteError(w, http.StatusBadRequest, "text: empty: say what happened")
+		return
+	case len(a.Text) > maxAnnotationText:
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf("text: %d bytes, more than %d", len(a.Text), maxAnnotationText))
+		return
+	case strings.IndexFunc(a.Target, unicode.IsControl) >= 0 || len(a.Target) > maxTargetLen:
+		WriteError(w, http.StatusBadRequest, "target: too long or contains control characters")
+		return
+	}
+	if a.Time.IsZero() {
+		a.Time = s.now()
+	}
+	a.Time = a.Time.UTC()
+	a.ID = result.NewID()
+	if err := s.st.AddAnnotation(r.Context(), a); err != nil {
+		s.storeError(w, r, "storing the annotation", err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, a)
+}
+
+func (s *Server) annotations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, to, err := ParseWindow(q, s.now(), defaultTimelineWindow)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	as, err := s.st.Annotations(r.Context(), q.Get("target"), from, to)
+	if err != nil {
+		s.storeError(w, r, "reading annotations", err)
+		return
+	}
+	if as == nil {
+		as = []api.Annotation{}
+	}
+	WriteJSON(w, http.StatusOK, as)
+}
+
+// events is GET /api/v1/events: BGP events of the prefixes the plan lists
+// for the target.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	target := q.Get("target")
+	if target == "" {
+		WriteError(w, http.StatusBadRequest, "missing target: give the plan entry's name, such as ?target=k.root-servers.net")
+		return
+	}
+	from, to, err := ParseWindow(q, s.now(), defaultTimelineWindow)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, err := s.st.Plan(r.Context())
+	if err != nil {
+		s.storeError(w, r, "reading the plan", err)
+		return
+	}
+	var t *api.Target
+	for i := range p.Targets {
+		if p.Targets[i].Name == target || (t == nil && p.Targets[i].Target == target) {
+			t = &p.Targets[i]
+		}
+	}
+	if t == nil {
+		WriteError(w, http.StatusNotFound, fmt.Sprintf("target %q is not in the plan: see GET /api/v1/targets", clip(target)))
+		return
+	}
+	es := []api.Event{}
+	if len(t.Prefixes) > 0 {
+		got, err := s.st.Events(r.Context(), t.Prefixes, from, to)
+		if err != nil {
+			s.storeError(w, r, "reading events", err)
+			return
+		}
+		es = append(es, got...)
+	}
+	WriteJSON(w, http.StatusOK, es)
+}

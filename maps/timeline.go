@@ -1,0 +1,225 @@
+package maps
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// Timeline defaults and limits.
+const (
+	DefaultStep      = time.Minute
+	DefaultThreshold = 0.05
+	// MaxSteps bounds the per-step state a timeline keeps.
+	MaxSteps = 100_000
+)
+
+// TimelineOptions select the records of a timeline and how it is sliced.
+type TimelineOptions struct {
+	Target string // empty keeps every record
+	// From (inclusive) and To (exclusive) are required.
+	From, To time.Time
+	Step     time.Duration // default DefaultStep
+	// Threshold marks a step as a shift when at least this weighted share
+	// of the probes seen in it and in the previous step with data changed
+	// site; default DefaultThreshold.
+	Threshold float64
+	Weights   Weights
+}
+
+// Timeline is a target's site shares step by step, with the steps where
+// the catchment shifted.
+type Timeline struct {
+	Target    string    `json:"target"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Step      float64   `json:"step"` // seconds
+	Threshold float64   `json:"threshold"`
+	Steps     []Step    `json:"steps"`
+	Shifts    []Shift   `json:"shifts"`
+}
+
+// Step is one slice [Time, Time+step) of a timeline. Each probe counts once.
+type Step struct {
+	Time   time.Time          `json:"time"`
+	Probes int                `json:"probes"` // served probes
+	Shares map[string]float64 `json:"shares"` // weighted; sums to 1 when Probes > 0
+}
+
+// Shift is a step whose catchment moved compared with the previous step
+// that had data. Only probes in both count for MovedShare, so probes coming
+// and going do not look like routing changes; ShareChange (half the L1
+// distance between the two share vectors) is reported beside it.
+type Shift struct {
+	Time        time.Time `json:"time"`
+	Probes      int       `json:"probes"` // probes in both steps
+	MovedShare  float64   `json:"moved_share"`
+	ShareChange float64   `json:"share_change"`
+	Flows       []Flow    `json:"flows"`
+}
+
+// TimelineBuilder builds a timeline from records added one at a time,
+// keeping per step and probe only site counts.
+type TimelineBuilder struct {
+	opts TimelineOptions
+	// Probes are numbered as they come, so a record costs one string lookup.
+	index map[string]int
+	ids   []string
+	asn   []latest[uint32]
+	sites interner
+	steps []map[int][]siteTally // nil until a step gets a record
+}
+
+// NewTimelineBuilder checks opts and returns an empty builder.
+func NewTimelineBuilder(opts TimelineOptions) (*TimelineBuilder, error) {
+	if opts.Step == 0 {
+		opts.Step = DefaultStep
+	}
+	if opts.Threshold == 0 {
+		opts.Threshold = DefaultThreshold
+	}
+	if opts.From.IsZero() || opts.To.IsZero() || !opts.From.Before(opts.To) {
+		return nil, fmt.Errorf("timeline window from %s to %s: give both ends, from before to",
+			opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
+	}
+	if opts.Step < time.Second {
+		return nil, fmt.Errorf("timeline step %s is too short: use 1s or more", opts.Step)
+	}
+	if !(opts.Threshold > 0 && opts.Threshold <= 1) {
+		return nil, fmt.Errorf("shift threshold %v is out of range: use a share in (0, 1]", opts.Threshold)
+	}
+	n := (opts.To.Sub(opts.From) + opts.Step - 1) / opts.Step
+	if n > MaxSteps {
+		return nil, fmt.Errorf("timeline of %d steps is too long (max %d): use a longer step or a shorter window", n, MaxSteps)
+	}
+	if err := opts.Weights.validate(); err != nil {
+		return nil, err
+	}
+	return &TimelineBuilder{opts: opts, index: map[string]int{}, sites: interner{}, steps: make([]map[int][]siteTally, n)}, nil
+}
+
+// Add counts r if it is in the builder's target and window.
+func (b *TimelineBuilder) Add(r *result.Record) {
+	o := b.opts
+	if !inWindow(r, o.Target, o.From, o.To) {
+		return
+	}
+	p, ok := b.index[r.Probe]
+	if !ok {
+		p = len(b.ids)
+		b.ids = append(b.ids, strings.Clone(r.Probe))
+		b.asn = append(b.asn, latest[uint32]{})
+		b.index[b.ids[p]] = p
+	}
+	t := r.Time.UnixNano()
+	if r.ASN != 0 && b.asn[p].newer(r.ASN, t) {
+		b.asn[p] = latest[uint32]{r.ASN, t, true}
+	}
+	if !r.OK() || r.Site == "" || r.Suspect {
+		return
+	}
+	i := int(r.Time.Sub(o.From) / o.Step)
+	if b.steps[i] == nil {
+		b.steps[i] = map[int][]siteTally{}
+	}
+	b.steps[i][p] = tally(b.steps[i][p], b.sites.get(r.Site), t, 0, false)
+}
+
+// ComputeTimeline builds the timeline of recs.
+func ComputeTimeline(recs []result.Record, opts TimelineOptions) (*Timeline, error) {
+	b, err := NewTimelineBuilder(opts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		b.Add(&recs[i])
+	}
+	return b.Build(), nil
+}
+
+// Build computes the timeline of everything added so far.
+func (b *TimelineBuilder) Build() *Timeline {
+	o := b.opts
+	tl := &Timeline{Target: o.Target, From: o.From, To: o.To, Step: o.Step.Seconds(), Threshold: o.Threshold,
+		Steps: make([]Step, 0, len(b.steps)), Shifts: []Shift{}}
+	weights := make([]float64, len(b.ids))
+	for p, id := range b.ids {
+		weights[p] = o.Weights.of(id, b.asn[p].v)
+	}
+	var prev map[int]string // probe -> site of the previous step with data
+	var prevShares map[string]float64
+	for i, m := range b.steps {
+		st := Step{Time: o.From.Add(time.Duration(i) * o.Step), Shares: map[string]float64{}}
+		cur := make(map[int]string, len(m))
+		var total float64
+		// A fixed order (by probe id), so float sums do not vary.
+		probes := slices.SortedFunc(maps.Keys(m), func(x, y int) int { return strings.Compare(b.ids[x], b.ids[y]) })
+		for _, probe := range probes {
+			ts := m[probe]
+			site := ts[dominant(ts)].site
+			cur[probe] = site
+			w := weights[probe]
+			st.Shares[site] += w
+			total += w
+		}
+		st.Probes = len(cur)
+		for s := range st.Shares {
+			st.Shares[s] /= total
+		}
+		tl.Steps = append(tl.Steps, st)
+		if len(cur) == 0 {
+			continue
+		}
+		if prev != nil {
+			if sh, ok := shift(st, probes, prev, cur, prevShares, weights, o.Threshold); ok {
+				tl.Shifts = append(tl.Shifts, sh)
+			}
+		}
+		prev, prevShares = cur, st.Shares
+	}
+	return tl
+}
+
+// shift compares a step with the previous step that had data.
+func shift(st Step, probes []int, prev, cur map[int]string, prevShares map[string]float64, weights []float64, threshold float64) (Shift, bool) {
+	sh := Shift{Time: st.Time, Flows: []Flow{}}
+	var common, moved float64
+	flows := map[[2]string]int{}
+	for _, probe := range probes {
+		site := cur[probe]
+		was, ok := prev[probe]
+		if !ok {
+			continue
+		}
+		w := weights[probe]
+		sh.Probes++
+		common += w
+		if was != site {
+			moved += w
+			flows[[2]string{was, site}]++
+		}
+	}
+	if common > 0 {
+		sh.MovedShare = moved / common
+	}
+	var l1 float64
+	for _, s := range sortedKeys(st.Shares) {
+		l1 += math.Abs(st.Shares[s] - prevShares[s])
+	}
+	for _, s := range sortedKeys(prevShares) {
+		if _, ok := st.Shares[s]; !ok {
+			l1 += prevShares[s]
+		}
+	}
+	sh.ShareChange = l1 / 2
+	for k, n := range flows {
+		sh.Flows = append(sh.Flows, Flow{From: k[0], To: k[1], Probes: n})
+	}
+	sortFlows(sh.Flows)
+	return sh, sh.MovedShare >= threshold
+}

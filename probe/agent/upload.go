@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// httpError is a failed exchange with the aggregator, sorted into an error
+// kind that decides what the agent does next.
+type httpError struct {
+	kind   string
+	status int
+	err    error
+}
+
+func (e *httpError) Error() string {
+	if e.status != 0 {
+		return fmt.Sprintf("aggregator answered %d: %v", e.status, e.err)
+	}
+	return fmt.Sprintf("aggregator unreachable: %v", e.err)
+}
+
+func (e *httpError) Unwrap() error { return e.err }
+
+func errorKind(err error) string {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.kind
+	}
+	return kindNetwork
+}
+
+// statusError reads the api.Error body of a non-200 answer.
+func statusError(resp *http.Response) error {
+	msg := resp.Status
+	if body, err := readLimited(resp, 4<<10); err == nil {
+		var e api.Error
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+	}
+	kind := kindStatus
+	switch c := resp.StatusCode; {
+	case c == http.StatusUnauthorized || c == http.StatusForbidden:
+		kind = kindUnauthorized
+	case c == http.StatusBadRequest || c == http.StatusRequestEntityTooLarge || c == http.StatusUnprocessableEntity:
+		kind = kindRejected
+	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests:
+		kind = kindThrottled
+	case c >= 500:
+		kind = kindServer
+	}
+	return &httpError{kind: kind, status: resp.StatusCode, err: errors.New(msg)}
+}
+
+func readLimited(resp *http.Response, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("answer larger than %d bytes", limit)
+	}
+	return body, nil
+}
+
+// uploadLoop uploads the spool every upload interval until ctx ends.
+func (a *Agent) uploadLoop(ctx context.Context) {
+	bo := a.newBackoff()
+	for {
+		if sleep(ctx, a.clock, a.cfg.UploadInterval) != nil {
+			return
+		}
+		a.uploadAll(ctx, bo)
+	}
+}
+
+// uploadAll uploads batches until the spool is empty. With a backoff it
+// retries what a retry can fix, waiting longer each time; without one (the
+// drain) it stops at the first failure.
+func (a *Agent) uploadAll(ctx context.Context, bo *backoff.ExponentialBackOff) {
+	if until := a.authBlocked.Load(); until != 0 && a.clock.Now().UnixNano() < until {
+		return
+	}
+	// An upload in flight when ctx ends gets the drain timeout to finish:
+	// cut short, the aggregator may have committed a batch the spool still
+	// holds, and it would go twice.
+	reqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(a.cfg.DrainTimeout, cancel) })
+	defer stop()
+	for ctx.Err() == nil {
+		b, err := a.spool.Peek(a.cfg.BatchSize)
+		if err != nil {
+			a.log.Error("cannot read the spool: uploads paused until the next interval", "err", err)
+			return
+		}
+		if b == nil {
+			return
+		}
+		err = a.send(reqCtx, b.Records)
+		if err == nil {
+			if err := a.spool.Ack(b); err != nil {
+				a.log.Error("cannot delete uploaded results from the spool: they will be sent again", "err", err)
+				return
+			}
+			if bo != nil {
+				bo.Reset()
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		kind := errorKind(err)
+		if kind == kindUnauthorized {
+			a.authBlocked.Store(a.clock.Now().Add(authRetry).UnixNano())
+			a.log.Error("AGGREGATOR REFUSES THIS PROBE'S TOKEN: uploads stopped, results keep spooling; get a new token and restart",
+				"err", err, "spooled", a.spool.Len(), "next_try_in", authRetry)
+			return
+		}
+		if bo == nil {
+			a.log.Warn("last upload failed: results stay spooled for the next start", "err", err, "spooled", a.spool.Len())
+			return
+		}
+		wait := bo.NextBackOff()
+		a.log.Warn("upload failed: results stay spooled, retrying", "err", err, "kind", kind, "retry_in", wait, "spooled", a.spool.Len())
+		if sleep(ctx, a.clock, wait) != nil {
+			return
+		}
+	}
+}
+
+// send uploads recs. A batch the aggregator refuses as such (400, 413) is
+// split in halves until the refused records are alone, and those go to the
+// quarantine file: the rest gets through and nothing loops forever. It
+// returns the errors a retry may fix, and refused tokens.
+func (a *Agent) send(ctx context.Context, recs []result.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := a.post(ctx, recs)
+	if err == nil {
+		return nil
+	}
+	if errorKind(err) != kindRejected {
+		return err
+	}
+	if len(recs) == 1 {
+		a.log.Error("aggregator refused a record: quarantined", "id", recs[0].ID, "target", recs[0].Target, "err", err)
+		if qerr := a.spool.Quarantine(recs, err.Error()); qerr != nil {
+			a.log.Error("cannot quarantine a refused record: dropped", "id", recs[0].ID, "err", qerr)
+		}
+		return nil
+	}
+	half := len(recs) / 2
+	if err := a.send(ctx, recs[:half]); err != nil {
+		return err
+	}
+	return a.send(ctx, recs[half:])
+}
+
+// post sends one batch as gzip'd NDJSON; nil means the aggregator committed it.
+func (a *Agent) post(ctx context.Context, recs []result.Record) error {
+	var body bytes.Buffer
+	zw := gzip.NewWriter(&body)
+	enc := json.NewEncoder(zw)
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil {
+			return &httpError{kind: kindRejected, err: fmt.Errorf("encode record %s: %w", recs[i].ID, err)}
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compress batch: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint("/results"), &body)
+	if err != nil {
+		return fmt.Errorf("build upload request: %w", err)
+	}
+	a.authorize(req)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Content-Encoding", "gzip")
+	start := time.Now()
+	resp, err := a.client.Do(req)
+	if err != nil {
+		err = &httpError{kind: kindNetwork, err: err}
+		a.m.uploadErrors.WithLabelValues(kindNetwork).Inc()
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		err := statusError(resp)
+		a.m.uploadErrors.WithLabelValues(errorKind(err)).Inc()
+		return err
+	}
+	var ir api.IngestResponse
+	if body, err := readLimited(resp, 64<<10); err == nil {
+		_ = json.Unmarshal(body, &ir) // 200 alone means committed; the counts are for the log
+	}
+	a.m.uploaded.Add(float64(len(recs)))
+	a.log.Debug("uploaded", "records", len(recs), "stored", ir.Stored, "duplicate", ir.Duplicate,
+		"took", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 3, 64)+"s")
+	return nil
+}

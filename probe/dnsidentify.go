@@ -1,0 +1,43 @@
+package probe
+
+import (
+	"github.com/miekg/dns"
+
+	"github.com/catchmap/catchmap/probe/identify"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// DNSQuestion returns the question the identifier asks (its qname, class
+// and type parsed), for code that reads answers to it without sending it.
+func (id *Identifier) DNSQuestion() (dns.Question, error) {
+	return dnsQuestion(id.QName, id.QClass, id.QType)
+}
+
+// IdentifyDNS reads the answer m to question q exactly as the dns method
+// does, and fills r with what it says: r.DNS's question, rcode and NSID
+// (r.DNS is created if nil; its TCP and Size are left to the caller), the
+// identity, the site by id, Suspect, and on failure Error and ErrorKind. It
+// needs no socket: importers of answers measured elsewhere (RIPE Atlas) use
+// it so that their records mean what the dns method's records mean.
+//
+// The returned error is the one written to r.Error.
+func IdentifyDNS(id *Identifier, q dns.Question, m *dns.Msg, r *result.Record) error {
+	if r.DNS == nil {
+		r.DNS = new(result.DNS)
+	}
+	r.DNS.QName, r.DNS.QClass, r.DNS.QType = q.Name, className(q.Qclass), typeName(q.Qtype)
+	a, err := readDNSAnswer(q, m)
+	r.DNS.Rcode, r.DNS.NSID = a.Rcode, a.NSID
+	r.Identity = a.Identity
+	// As in measureDNS: an intercepted answer names the interceptor, and a
+	// version answer names software; neither is a site.
+	if a.Kind != result.KindMismatch && !identify.NeverSite(q.Name) {
+		r.Site = id.Site(a.Identity)
+	}
+	r.Suspect = a.Kind == result.KindMismatch || identify.Suspect(a.Identity)
+	if err != nil {
+		r.ErrorKind = a.Kind
+		r.Error = err.Error()
+	}
+	return err
+}

@@ -1,0 +1,246 @@
+package probe
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// dnsQuestion builds the question of an identifier. Class and type are
+// names (CH or CHAOS, IN, TXT, SOA...) or the RFC 3597 forms CLASS3 and
+// TYPE16.
+func dnsQuestion(qname, qclass, qtype string) (dns.Question, error) {
+	name := dns.Fqdn(strings.TrimSpace(qname))
+	if _, ok := dns.IsDomainName(name); !ok {
+		return dns.Question{}, fmt.Errorf("qname %q is not a domain name", qname)
+	}
+	class, ok := parseDNSCode(qclass, dns.StringToClass, "CLASS")
+	if c, alias := classAliases[strings.ToUpper(strings.TrimSpace(qclass))]; alias {
+		class, ok = c, true
+	}
+	if !ok {
+		return dns.Question{}, fmt.Errorf("qclass %q is unknown: use CH, IN, HS or CLASSnnn", qclass)
+	}
+	typ, ok := parseDNSCode(qtype, dns.StringToType, "TYPE")
+	if !ok {
+		return dns.Question{}, fmt.Errorf("qtype %q is unknown: use a type name such as TXT, SOA or NS, or TYPEnnn", qtype)
+	}
+	return dns.Question{Name: name, Qclass: class, Qtype: typ}, nil
+}
+
+// classAliases are the long class names dig accepts and miekg/dns does not.
+var classAliases = map[string]uint16{"CHAOS": dns.ClassCHAOS, "HESIOD": dns.ClassHESIOD}
+
+func parseDNSCode(s string, names map[string]uint16, prefix string) (uint16, bool) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if v, ok := names[s]; ok {
+		return v, true
+	}
+	if n, ok := strings.CutPrefix(s, prefix); ok {
+		v, err := strconv.ParseUint(n, 10, 16)
+		return uint16(v), err == nil
+	}
+	return 0, false
+}
+
+// dnsAnswer is what one DNS answer says about the site that sent it.
+type dnsAnswer struct {
+	Identity string // TXT text for the question, else the NSID; cleaned
+	NSID     string // decoded EDNS option 3, cleaned
+	Rcode    string
+	// Kind is KindMismatch when the answer is for another question: the
+	// identity, kept for diagnosis, then names whatever answered.
+	Kind result.ErrorKind
+}
+
+// readDNSAnswer reads the answer m to question q. It needs no socket so that
+// every shape of answer can be tested from a table or from fuzzed bytes.
+// The error, when not nil, says what the answer means for the user; Kind
+// classifies it.
+//
+// On a failing rcode the NSID still becomes the identity: a server that
+// refuses a CHAOS question but sends NSID has named its site, and the
+// record keeps that beside the failure.
+func readDNSAnswer(q dns.Question, m *dns.Msg) (dnsAnswer, error) {
+	a := dnsAnswer{Rcode: rcodeString(m.Rcode), NSID: nsidText(m)}
+	asked := questionString(q)
+	if !m.Response {
+		a.Kind = result.KindMalformed
+		return a, fmt.Errorf("the reply to %s is not a DNS response (QR bit clear)", asked)
+	}
+	if len(m.Question) > 0 && !sameQuestion(m.Question, q) {
+		a.Kind = result.KindMismatch
+		a.Identity = firstTXT(m.Answer, nil, 0)
+		return a, fmt.Errorf("the answer is for %s, not %s: something on the path may be intercepting DNS", answeredString(m.Question), asked)
+	}
+	a.Identity = a.NSID
+	switch m.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeRefused:
+		a.Kind = result.KindRefused
+		return a, fmt.Errorf("the server refused %s: it may not reveal its site this way; ask NSID with a question it answers (e.g. . IN SOA)", asked)
+	case dns.RcodeServerFailure:
+		a.Kind = result.KindServfail
+		return a, fmt.Errorf("the server answered SERVFAIL to %s: it does not answer this question (resolvers such as 8.8.8.8 do so for CHAOS)", asked)
+	case dns.RcodeNotImplemented:
+		a.Kind = result.KindNotimp
+		return a, fmt.Errorf("the server answered NOTIMP to %s: it does not implement this class or type", asked)
+	default:
+		a.Kind = result.KindRcode
+		return a, fmt.Errorf("the server answered %s to %s", a.Rcode, asked)
+	}
+	names := answerNames(q.Name, q.Qclass, m.Answer)
+	if len(m.Answer) > 0 && !anyOwnedBy(m.Answer, names, q.Qclass) {
+		a.Kind = result.KindMismatch
+		a.Identity = firstTXT(m.Answer, nil, 0)
+		return a, fmt.Errorf("the answer to %s holds only records for other names or classes: something on the path may be intercepting DNS", asked)
+	}
+	if q.Qtype == dns.TypeTXT {
+		if id := firstTXT(m.Answer, names, q.Qclass); id != "" {
+			a.Identity = id
+		}
+	}
+	if a.Identity == "" {
+		a.Kind = result.KindNoIdentity
+		return a, fmt.Errorf("the answer to %s carries no identity (no TXT text, no NSID): the server does not reveal its site to this question", asked)
+	}
+	return a, nil
+}
+
+func sameQuestion(got []dns.Question, q dns.Question) bool {
+	return len(got) == 1 && strings.EqualFold(got[0].Name, q.Name) &&
+		got[0].Qclass == q.Qclass && got[0].Qtype == q.Qtype
+}
+
+// maxCNAMEHops bounds the alias chain followed in one answer, so that a
+// hostile answer of thousands of CNAMEs costs little; resolvers stop at
+// about this depth too.
+const maxCNAMEHops = 8
+
+// answerNames returns the owner names that answer for qname: qname and the
+// targets of CNAMEs chained from it (IN TXT id.server.on.quad9.net may be
+// an alias), at most maxCNAMEHops deep.
+func answerNames(qname string, class uint16, rrs []dns.RR) map[string]bool {
+	names := map[string]bool{strings.ToLower(qname): true}
+	for range maxCNAMEHops {
+		grew := false
+		for _, rr := range rrs {
+			c, ok := rr.(*dns.CNAME)
+			if ok && c.Hdr.Class == class && names[strings.ToLower(c.Hdr.Name)] && !names[strings.ToLower(c.Target)] {
+				names[strings.ToLower(c.Target)] = true
+				grew = true
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	return names
+}
+
+func anyOwnedBy(rrs []dns.RR, names map[string]bool, class uint16) bool {
+	for _, rr := range rrs {
+		if h := rr.Header(); h.Class == class && names[strings.ToLower(h.Name)] {
+			return true
+		}
+	}
+	return false
+}
+
+// firstTXT returns the cleaned text of the first TXT record owned by one of
+// names in class, or of the first TXT record at all when names is nil.
+func firstTXT(rrs []dns.RR, names map[string]bool, class uint16) string {
+	for _, rr := range rrs {
+		t, ok := rr.(*dns.TXT)
+		if !ok || names != nil && (t.Hdr.Class != class || !names[strings.ToLower(t.Hdr.Name)]) {
+			continue
+		}
+		return txtText(t.Txt)
+	}
+	return ""
+}
+
+// txtText joins a TXT record's character-strings as the bytes they carry.
+// miekg/dns hands them over in zone-file escaping (\" \\ \DDD); an identity
+// is what the server sent, so a TXT holding quotes keeps bare quotes.
+// Strings are joined without a separator because long texts are split at
+// 255 bytes, not at word boundaries.
+func txtText(ss []string) string {
+	var b strings.Builder
+	for _, s := range ss {
+		for i := 0; i < len(s) && b.Len() <= 4*MaxIdentityLen; i++ {
+			c := s[i]
+			if c == '\\' && i+1 < len(s) {
+				i++
+				c = s[i]
+				if i+2 < len(s) && isDigit(s[i]) && isDigit(s[i+1]) && isDigit(s[i+2]) {
+					c = (s[i]-'0')*100 + (s[i+1]-'0')*10 + (s[i+2] - '0')
+					i += 2
+				}
+			}
+			b.WriteByte(c)
+		}
+	}
+	return cleanIdentity(b.String())
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// nsidText returns the decoded, cleaned NSID of m, "" when it has none.
+// miekg/dns keeps NSID hex-encoded.
+func nsidText(m *dns.Msg) string {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return ""
+	}
+	for _, o := range opt.Option {
+		if n, ok := o.(*dns.EDNS0_NSID); ok {
+			b, err := hex.DecodeString(n.Nsid)
+			if err != nil {
+				return ""
+			}
+			return cleanIdentity(string(b))
+		}
+	}
+	return ""
+}
+
+func rcodeString(rcode int) string {
+	if s, ok := dns.RcodeToString[rcode]; ok {
+		return s
+	}
+	return "RCODE" + strconv.Itoa(rcode)
+}
+
+// questionString writes q as "hostname.bind. CH TXT".
+func questionString(q dns.Question) string {
+	return q.Name + " " + className(q.Qclass) + " " + typeName(q.Qtype)
+}
+
+// className and typeName name a class or type the way dnsQuestion reads
+// it back: miekg/dns names some codes it cannot parse (type 65535 is
+// "Reserved"), and those get the RFC 3597 form.
+func className(c uint16) string {
+	return codeName(dns.Class(c).String(), c, dns.StringToClass, "CLASS")
+}
+
+func typeName(t uint16) string { return codeName(dns.Type(t).String(), t, dns.StringToType, "TYPE") }
+
+func codeName(name string, code uint16, names map[string]uint16, prefix string) string {
+	if v, ok := parseDNSCode(name, names, prefix); ok && v == code {
+		return name
+	}
+	return prefix + strconv.Itoa(int(code))
+}
+
+func answeredString(qs []dns.Question) string {
+	if len(qs) != 1 {
+		return strconv.Itoa(len(qs)) + " questions"
+	}
+	return questionString(qs[0])
+}

@@ -1,0 +1,230 @@
+package probe
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/miekg/dns"
+
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+var chaosQ = dns.Question{Name: "hostname.bind.", Qclass: dns.ClassCHAOS, Qtype: dns.TypeTXT}
+
+func txtRR(name string, class uint16, txt ...string) dns.RR {
+	return &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: class}, Txt: txt}
+}
+
+// reply builds an answer to q with rcode and answer records, and an NSID
+// when nsid is not empty.
+func reply(q dns.Question, rcode int, nsid string, answer ...dns.RR) *dns.Msg {
+	m := &dns.Msg{Question: []dns.Question{q}, Answer: answer}
+	m.Response, m.Rcode = true, rcode
+	if nsid != "" {
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hex.EncodeToString([]byte(nsid))}}
+	}
+	return m
+}
+
+func TestReadDNSAnswer(t *testing.T) {
+	soaQ := dns.Question{Name: ".", Qclass: dns.ClassINET, Qtype: dns.TypeSOA}
+	quad9Q := dns.Question{Name: "id.server.on.quad9.net.", Qclass: dns.ClassINET, Qtype: dns.TypeTXT}
+	for _, tc := range []struct {
+		name     string
+		q        dns.Question
+		m        *dns.Msg
+		kind     result.ErrorKind
+		identity string
+		nsid     string
+		rcode    string
+	}{
+		{name: "txt", q: chaosQ, m: reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassCHAOS, "ns1.fra")),
+			identity: "ns1.fra", rcode: "NOERROR"},
+		{name: "txt keeps quotes, joins strings", q: chaosQ,
+			m:        reply(chaosQ, 0, "", txtRR("HOSTNAME.bind.", dns.ClassCHAOS, `say \"hi\" \\ `, `then\032bye\195\169`)),
+			identity: `say "hi" \ then byeé`, rcode: "NOERROR"},
+		{name: "first matching txt of several", q: quad9Q,
+			m: reply(quad9Q, 0, "",
+				txtRR("other.example.", dns.ClassINET, "not me"),
+				txtRR("id.server.on.quad9.net.", dns.ClassINET, "res120.qyul1.on.quad9.net"),
+				txtRR("id.server.on.quad9.net.", dns.ClassINET, "second")),
+			identity: "res120.qyul1.on.quad9.net", rcode: "NOERROR"},
+		{name: "txt behind a cname", q: quad9Q,
+			m: reply(quad9Q, 0, "",
+				&dns.CNAME{Hdr: dns.RR_Header{Name: "id.server.on.quad9.net.", Rrtype: dns.TypeCNAME, Class: dns.ClassINET}, Target: "a.example."},
+				txtRR("a.example.", dns.ClassINET, "res1.ams")),
+			identity: "res1.ams", rcode: "NOERROR"},
+		{name: "txt wins over nsid", q: chaosQ, m: reply(chaosQ, 0, "nsid", txtRR("hostname.bind.", dns.ClassCHAOS, "txt")),
+			identity: "txt", nsid: "nsid", rcode: "NOERROR"},
+		{name: "nsid only", q: soaQ, m: reply(soaQ, 0, "k3.ams-ix.k.ripe.net"),
+			identity: "k3.ams-ix.k.ripe.net", nsid: "k3.ams-ix.k.ripe.net", rcode: "NOERROR"},
+		{name: "nsid beside an soa", q: soaQ,
+			m:        reply(soaQ, 0, "b4", &dns.SOA{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "a.", Mbox: "b."}),
+			identity: "b4", nsid: "b4", rcode: "NOERROR"},
+		{name: "empty txt and no nsid", q: chaosQ, m: reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassCHAOS, "  ")),
+			kind: result.KindNoIdentity, rcode: "NOERROR"},
+		{name: "no answer", q: chaosQ, m: reply(chaosQ, 0, ""), kind: result.KindNoIdentity, rcode: "NOERROR"},
+		{name: "refused", q: chaosQ, m: reply(chaosQ, dns.RcodeRefused, ""), kind: result.KindRefused, rcode: "REFUSED"},
+		{name: "refused keeps nsid as identity", q: chaosQ, m: reply(chaosQ, dns.RcodeRefused, "n1"),
+			kind: result.KindRefused, rcode: "REFUSED", identity: "n1", nsid: "n1"},
+		{name: "servfail", q: chaosQ, m: reply(chaosQ, dns.RcodeServerFailure, ""), kind: result.KindServfail, rcode: "SERVFAIL"},
+		{name: "notimp bare header", q: chaosQ, m: &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Rcode: dns.RcodeNotImplemented}},
+			kind: result.KindNotimp, rcode: "NOTIMP"},
+		{name: "nxdomain", q: chaosQ, m: reply(chaosQ, dns.RcodeNameError, ""), kind: result.KindRcode, rcode: "NXDOMAIN"},
+		{name: "unknown rcode", q: chaosQ, m: reply(chaosQ, 4000, ""), kind: result.KindRcode, rcode: "RCODE4000"},
+		{name: "question name differs", q: chaosQ,
+			m:    reply(dns.Question{Name: "x.example.", Qclass: dns.ClassCHAOS, Qtype: dns.TypeTXT}, 0, "", txtRR("x.example.", dns.ClassCHAOS, "box")),
+			kind: result.KindMismatch, identity: "box", rcode: "NOERROR"},
+		{name: "question class differs", q: chaosQ,
+			m:    reply(dns.Question{Name: "hostname.bind.", Qclass: dns.ClassINET, Qtype: dns.TypeTXT}, dns.RcodeRefused, ""),
+			kind: result.KindMismatch, rcode: "REFUSED"},
+		{name: "answer for another class", q: chaosQ, m: reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassINET, "OPNsense.home.arpa")),
+			kind: result.KindMismatch, identity: "OPNsense.home.arpa", rcode: "NOERROR"},
+		{name: "answer for another name beside an nsid", q: chaosQ, m: reply(chaosQ, 0, "box", txtRR("x.example.", dns.ClassCHAOS, "y")),
+			kind: result.KindMismatch, identity: "y", nsid: "box", rcode: "NOERROR"},
+		{name: "not a response", q: chaosQ, m: &dns.Msg{Question: []dns.Question{chaosQ}}, kind: result.KindMalformed, rcode: "NOERROR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := readDNSAnswer(tc.q, tc.m)
+			if a.Kind != tc.kind || (err == nil) != (tc.kind == result.KindNone) {
+				t.Fatalf("kind %q err %v, want kind %q", a.Kind, err, tc.kind)
+			}
+			if a.Identity != tc.identity || a.NSID != tc.nsid || a.Rcode != tc.rcode {
+				t.Errorf("got %+v, want identity %q nsid %q rcode %q", a, tc.identity, tc.nsid, tc.rcode)
+			}
+		})
+	}
+}
+
+func TestDNSQuestion(t *testing.T) {
+	for _, tc := range []struct {
+		name, class, typ string
+		want             dns.Question
+		bad              bool
+	}{
+		{name: "hostname.bind", class: "CH", typ: "TXT", want: chaosQ},
+		{name: "id.server.", class: "chaos", typ: "txt", want: dns.Question{Name: "id.server.", Qclass: dns.ClassCHAOS, Qtype: dns.TypeTXT}},
+		{name: ".", class: "in", typ: "soa", want: dns.Question{Name: ".", Qclass: dns.ClassINET, Qtype: dns.TypeSOA}},
+		{name: "a.b", class: "CLASS3", typ: "TYPE16", want: dns.Question{Name: "a.b.", Qclass: 3, Qtype: 16}},
+		{name: "a.b", class: "CLASS70000", typ: "TXT", bad: true},
+		{name: "a.b", class: "IN", typ: "TYPEx", bad: true},
+		{name: "a..b", class: "IN", typ: "TXT", bad: true},
+		{name: "a.b", class: "", typ: "TXT", bad: true},
+	} {
+		got, err := dnsQuestion(tc.name, tc.class, tc.typ)
+		if (err != nil) != tc.bad || !tc.bad && got != tc.want {
+			t.Errorf("dnsQuestion(%q, %q, %q) = %v, %v", tc.name, tc.class, tc.typ, got, err)
+		}
+	}
+}
+
+// FuzzDNSAnswer reads arbitrary bytes as a DNS answer: reading must never
+// panic, and whatever it says must be storable.
+func FuzzDNSAnswer(f *testing.F) {
+	for _, m := range []*dns.Msg{
+		reply(chaosQ, 0, "nsid", txtRR("hostname.bind.", dns.ClassCHAOS, `a \"b\"`, `\255\000`)),
+		reply(chaosQ, dns.RcodeRefused, ""),
+		{MsgHdr: dns.MsgHdr{Response: true, Rcode: dns.RcodeNotImplemented}},
+	} {
+		wire, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(wire)
+	}
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		m := new(dns.Msg)
+		if err := m.Unpack(wire); err != nil {
+			return
+		}
+		questions := []dns.Question{chaosQ}
+		if len(m.Question) > 0 {
+			questions = append(questions, m.Question[0]) // so the matching paths run too
+		}
+		for _, q := range questions {
+			a, err := readDNSAnswer(q, m)
+			if (err == nil) != (a.Kind == result.KindNone) || a.Kind != result.KindNone && !slices.Contains(result.Kinds, a.Kind) {
+				t.Fatalf("kind %q with err %v", a.Kind, err)
+			}
+			for _, s := range []string{a.Identity, a.NSID} {
+				if !utf8.ValidString(s) || len(s) > MaxIdentityLen {
+					t.Fatalf("unstorable identity or nsid %q", s)
+				}
+			}
+		}
+	})
+}
+
+// FuzzDNSTXT sends arbitrary bytes as CHAOS TXT text: the identity must be
+// those bytes, unescaped and then cleaned, whatever they hold.
+func FuzzDNSTXT(f *testing.F) {
+	f.Add([]byte(`ns1."fra" \ 1`))
+	f.Add([]byte("\\000\x00\xff\"\\"))
+	f.Add([]byte(strings.Repeat("a", 300)))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		if len(text) > 4000 {
+			return
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(txtAnswerWire(chaosQ, text)); err != nil {
+			t.Fatalf("test wire does not unpack: %v", err)
+		}
+		a, err := readDNSAnswer(chaosQ, m)
+		want := cleanIdentity(string(text))
+		if a.Identity != want {
+			t.Fatalf("identity %q, want %q", a.Identity, want)
+		}
+		if (err == nil) != (want != "") {
+			t.Fatalf("err %v for identity %q", err, want)
+		}
+	})
+}
+
+// txtAnswerWire packs an answer to q holding text in one TXT record, by hand
+// so that no escaping library sits between the bytes and the wire.
+func txtAnswerWire(q dns.Question, text []byte) []byte {
+	var rdata []byte
+	for len(text) > 0 || rdata == nil {
+		n := min(len(text), 255)
+		rdata = append(append(rdata, byte(n)), text[:n]...)
+		text = text[n:]
+	}
+	name := make([]byte, 256)
+	n, err := dns.PackDomainName(q.Name, name, 0, nil, false)
+	if err != nil {
+		panic(err)
+	}
+	w := []byte{0, 0, 0x84, 0, 0, 1, 0, 1, 0, 0, 0, 0} // QR AA, one question, one answer
+	w = append(w, name[:n]...)
+	w = binary.BigEndian.AppendUint16(w, q.Qtype)
+	w = binary.BigEndian.AppendUint16(w, q.Qclass)
+	w = append(w, 0xc0, 12) // pointer to the question name
+	w = binary.BigEndian.AppendUint16(w, dns.TypeTXT)
+	w = binary.BigEndian.AppendUint16(w, q.Qclass)
+	w = binary.BigEndian.AppendUint32(w, 0)
+	w = binary.BigEndian.AppendUint16(w, uint16(len(rdata)))
+	return append(w, rdata...)
+}
+
+// FuzzDNSQuestion parses arbitrary question text: never a panic, and a
+// question it accepts reads back the same from its own names.
+func FuzzDNSQuestion(f *testing.F) {
+	f.Add("hostname.bind.", "CH", "TXT")
+	f.Add(".", "in", "TYPE6")
+	f.Add("a\\.b", "CLASS65535", "soa")
+	f.Fuzz(func(t *testing.T, name, class, typ string) {
+		q, err := dnsQuestion(name, class, typ)
+		if err != nil {
+			return
+		}
+		again, err := dnsQuestion(q.Name, className(q.Qclass), typeName(q.Qtype))
+		if err != nil || again != q {
+			t.Fatalf("%v read back as %v, %v", q, again, err)
+		}
+	})
+}

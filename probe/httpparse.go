@@ -1,0 +1,144 @@
+package probe
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/catchmap/catchmap/probe/identify"
+)
+
+// Limits on what an HTTP target can make us keep. A CDN's POP header is a
+// few dozen bytes; anything beyond these is noise or hostility, and every
+// byte of identity travels to the aggregator and into the store.
+const (
+	// MaxIdentityLen caps the identity kept from a header or body line.
+	MaxIdentityLen = 256
+	// maxBodyRead caps the body read when the site is in the body
+	// (Cloudflare's /cdn-cgi/trace is about 300 bytes).
+	maxBodyRead = 64 << 10
+	// maxResponseHeaderBytes caps all response headers together; the
+	// transport fails the request beyond it.
+	maxResponseHeaderBytes = 256 << 10
+)
+
+// headerIdentity returns the identity in the values of one response header.
+// Repeated field lines are one comma-separated list (RFC 9110, 5.3), so with
+// last the final entry of the final line is the identity (Fastly's
+// x-served-by lists the shield first and the edge last); without it, the
+// first line is. The result is cleaned by cleanIdentity.
+func headerIdentity(values []string, last bool) string {
+	if len(values) == 0 {
+		return ""
+	}
+	if !last {
+		return cleanIdentity(values[0])
+	}
+	// Walk back over empty entries ("a, b," or a blank last line): the
+	// last entry that says something is the edge.
+	for i := len(values) - 1; i >= 0; i-- {
+		v := values[i]
+		for v != "" {
+			entry := v
+			if j := strings.LastIndexByte(v, ','); j >= 0 {
+				entry, v = v[j+1:], v[:j]
+			} else {
+				v = ""
+			}
+			if id := cleanIdentity(entry); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// bodyIdentity returns the first line of body in which m finds a site,
+// cleaned by cleanIdentity; "" when no line names one. Lines are matched
+// one by one so that the identity is the line itself (colo=HKG), not the
+// whole trace.
+func bodyIdentity(body []byte, m *identify.Matcher) string {
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		if id := cleanIdentity(string(line)); id != "" && m.Site(id) != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+// cleanIdentity makes untrusted text safe to store and print: invalid UTF-8
+// and control characters (C0, DEL, C1) are dropped, surrounding space is
+// trimmed, and the result is cut to MaxIdentityLen bytes on a rune
+// boundary. It stops reading once the cap is reached, so a huge input costs
+// no more than a small one.
+func cleanIdentity(s string) string {
+	s = strings.TrimLeftFunc(s, isSpaceOrControl)
+	var b strings.Builder
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxIdentityLen {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimRightFunc(b.String(), unicode.IsSpace)
+}
+
+func isSpaceOrControl(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError
+}
+
+// parseRequestHeaders reads "Name: value" lines into a header. It refuses
+// what net/http would refuse late or send mangled: an empty or invalid
+// name, or a value with control characters (a CR or LF would split the
+// request).
+func parseRequestHeaders(lines []string) (http.Header, error) {
+	h := make(http.Header, len(lines))
+	for _, l := range lines {
+		name, value, ok := strings.Cut(l, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case !ok || name == "":
+			return nil, fmt.Errorf("request header %q: write it as \"Name: value\"", l)
+		case strings.IndexFunc(name, notTokenRune) >= 0:
+			return nil, fmt.Errorf("request header %q: name %q may hold only letters, digits and !#$%%&'*+-.^_`|~", l, name)
+		case strings.IndexFunc(value, isControlNotTab) >= 0:
+			return nil, fmt.Errorf("request header %q: the value has a control character", l)
+		case transportHeaders[http.CanonicalHeaderKey(name)]:
+			return nil, fmt.Errorf("request header %q: %s is set by the HTTP client itself; "+
+				"to change Host, put the name in the target URL and the address in connect-to", l, name)
+		}
+		h.Add(name, value)
+	}
+	return h, nil
+}
+
+// transportHeaders are the request headers net/http writes itself (and
+// drops or duplicates when given) or that HTTP/2 forbids.
+var transportHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true, "Te": true,
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Upgrade": true,
+}
+
+// notTokenRune reports whether r may not appear in a header name (RFC 9110
+// token).
+func notTokenRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return false
+	}
+	return r >= utf8.RuneSelf || !strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}
+
+func isControlNotTab(r rune) bool { return r != '\t' && unicode.IsControl(r) }

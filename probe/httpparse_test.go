@@ -1,0 +1,95 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/catchmap/catchmap/probe/identify"
+)
+
+// checkIdentity fails when an identity breaks what the store and the
+// terminal rely on.
+func checkIdentity(t *testing.T, what, id string) {
+	t.Helper()
+	if len(id) > MaxIdentityLen || !utf8.ValidString(id) || strings.IndexFunc(id, unicode.IsControl) >= 0 ||
+		strings.TrimSpace(id) != id {
+		t.Fatalf("%s identity %q: want at most %d bytes of trimmed, valid UTF-8 without control characters",
+			what, id, MaxIdentityLen)
+	}
+}
+
+// FuzzHTTPIdentity feeds header values (one per line of header) and a body
+// to the extractors, with a real preset-like pattern and with none.
+func FuzzHTTPIdentity(f *testing.F) {
+	f.Add("cache-iad-kcgs7200076-IAD, cache-fra-eddf8230071-FRA", []byte("fl=1\ncolo=HKG\n"), true)
+	f.Add("7bd32409eda7b020-SJC", []byte("colo=hkg\r\ncolo=NRT"), false)
+	f.Add("\x00\xff, ,\t", []byte("\xef\xbb\xbfcolo=AMS\x85"), true)
+	colo, err := identify.NewMatcher(`(?m)^colo=([A-Z]{3})$`)
+	if err != nil {
+		f.Fatal(err)
+	}
+	bare, _ := identify.NewMatcher()
+	f.Fuzz(func(t *testing.T, header string, body []byte, last bool) {
+		values := strings.Split(header, "\n")
+		id := headerIdentity(values, last)
+		checkIdentity(t, "header", id)
+		// A first value that is already clean is kept whole.
+		if v := values[0]; !last && len(v) <= MaxIdentityLen && utf8.ValidString(v) &&
+			!strings.ContainsRune(v, utf8.RuneError) && strings.IndexFunc(v, unicode.IsControl) < 0 {
+			if want := strings.TrimSpace(v); id != want {
+				t.Fatalf("header %q: identity %q, want the clean first value %q", header, id, want)
+			}
+		}
+		for _, m := range []*identify.Matcher{colo, bare} {
+			bid := bodyIdentity(body, m)
+			checkIdentity(t, "body", bid)
+			if bid != "" && m.Site(bid) == "" {
+				t.Fatalf("body %q: identity %q names no site", body, bid)
+			}
+		}
+	})
+}
+
+// FuzzHTTPRequestHeaders checks that a header line the parser accepts goes
+// onto the wire as exactly one header with the same name and value.
+func FuzzHTTPRequestHeaders(f *testing.F) {
+	f.Add("Pragma: akamai-x-cache-on")
+	f.Add("X-A: b\r\nHost: evil")
+	f.Add(" x-tab :\ta\tb ")
+	f.Add("Bad Name: v")
+	f.Fuzz(func(t *testing.T, line string) {
+		h, err := parseRequestHeaders([]string{line})
+		if err != nil {
+			return
+		}
+		if len(h) != 1 {
+			t.Fatalf("%q parsed into %d headers", line, len(h))
+		}
+		req, err := http.NewRequest(http.MethodGet, "http://www.example.test/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = h
+		var wire bytes.Buffer
+		if err := req.Write(&wire); err != nil {
+			t.Fatalf("%q: accepted, but the request cannot be written: %v", line, err)
+		}
+		back, err := http.ReadRequest(bufio.NewReader(&wire))
+		if err != nil {
+			t.Fatalf("%q: accepted, but the request on the wire does not parse: %v\n%s", line, err, wire.Bytes())
+		}
+		for name, vs := range h {
+			if got := back.Header.Values(name); len(got) != 1 || got[0] != vs[0] {
+				t.Fatalf("%q: %s went out as %q, want %q", line, name, got, vs)
+			}
+		}
+		if back.Host != "www.example.test" {
+			t.Fatalf("%q: changed Host to %q", line, back.Host)
+		}
+	})
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine, as CI runs it (.ci/run calls this).
+# It installs what the tests need (Debian packages, Go modules), checks formatting, vet and
+# staticcheck, builds the static probe binary for both architectures, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
+
+# Debian packages used by tests and benchmarks:
+#   gcc: cgo (SQLite, H3); dnsperf, fping: benchmarks' reference tools; bind9-dnsutils: dig for debugging.
+pkgs=(gcc libc6-dev dnsperf fping bind9-dnsutils)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "test.sh: missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+		exit 2
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+go mod download
+command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1; fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+staticcheck ./...
+echo "== static probe binary (no cgo), linux/amd64 and linux/arm64"
+for arch in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -o /dev/null ./cmd/catchmap-probe; done
+echo "== go test"
+go test -count=1 -timeout 20m ./...

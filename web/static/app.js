@@ -1,0 +1,581 @@
+// catchmap web UI: the catchment of one anycast target on a world map, its
+// timeline, and what moved between two windows. Plain ES module, no build
+// step; Leaflet, uPlot and topojson-client are vendored globals (L, uPlot,
+// topojson). Every request goes to this page's own origin, by relative URL,
+// so the page also works behind a path prefix.
+
+const POLL_MS = 10_000;
+const LIVE_WINDOW_MS = 15 * 60_000;
+const MAX_PROBE_ROWS = 1000;
+
+// PALETTE is fixed and sites pick from it by a hash of their code, so a
+// site keeps its colour across targets, reloads and releases.
+const PALETTE = [
+  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+  "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
+  "#9edae5", "#dbdb8d", "#393b79", "#637939",
+];
+const UNSERVED = "#9e9e9e";
+// Sequential scale for latency, low (good) to high.
+const SCALE = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"];
+
+const utf8 = new TextEncoder();
+
+// siteColour hashes the code with 32-bit FNV-1a over its UTF-8 bytes.
+export function siteColour(site) {
+  if (!site) return UNSERVED;
+  let h = 0x811c9dc5;
+  for (const b of utf8.encode(site)) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return PALETTE[h % PALETTE.length];
+}
+
+// ---- state, kept in the URL ----
+
+const MODES = ["catchment", "latency", "diff"];
+const state = {
+  target: "", res: "3", mode: "catchment", metric: "p50", probes: false,
+  from: "", to: "", // empty: live, the last 15 minutes
+  a_from: "", a_to: "", // diff "before"; empty: the window just before
+};
+
+function readState() {
+  const q = new URLSearchParams(location.search);
+  for (const k of ["target", "res", "from", "to", "a_from", "a_to", "metric"]) {
+    if (q.has(k)) state[k] = q.get(k);
+  }
+  if (MODES.includes(q.get("mode"))) state.mode = q.get("mode");
+  state.probes = q.get("probes") === "1";
+  if (!validTime(state.from) || !validTime(state.to)) state.from = state.to = "";
+  if (!validTime(state.a_from) || !validTime(state.a_to)) state.a_from = state.a_to = "";
+}
+
+function validTime(s) { return s !== "" && !Number.isNaN(Date.parse(s)); }
+
+function writeState() {
+  const q = new URLSearchParams();
+  if (state.target) q.set("target", state.target);
+  q.set("res", state.res);
+  q.set("mode", state.mode);
+  if (state.from) { q.set("from", state.from); q.set("to", state.to); }
+  if (state.mode === "diff" && state.a_from) { q.set("a_from", state.a_from); q.set("a_to", state.a_to); }
+  if (state.mode === "latency") q.set("metric", state.metric);
+  if (state.probes) q.set("probes", "1");
+  history.replaceState(null, "", "?" + q.toString());
+}
+
+// windows returns the window on screen (b) and the diff's "before" (a).
+function windows() {
+  let b;
+  if (state.from) b = { from: new Date(state.from), to: new Date(state.to), live: false };
+  else {
+    const to = new Date();
+    b = { from: new Date(to.getTime() - LIVE_WINDOW_MS), to, live: true };
+  }
+  let a;
+  if (state.a_from) a = { from: new Date(state.a_from), to: new Date(state.a_to) };
+  else a = { from: new Date(2 * b.from.getTime() - b.to.getTime()), to: b.from };
+  return { a, b };
+}
+
+// ---- helpers ----
+
+const $ = (s) => document.querySelector(s);
+
+function esc(v) {
+  return String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+const pct = (v) => (v == null ? "—" : (v * 100).toFixed(1) + "%");
+const ms = (v) => (v == null ? "—" : v.toFixed(1));
+const km = (v) => (v == null ? "—" : Math.round(v) + " km");
+const iso = (d) => d.toISOString();
+
+function fmtTime(d) {
+  return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+
+function ago(t) {
+  if (!t) return "never";
+  const s = Math.round((Date.now() - Date.parse(t)) / 1000);
+  if (s < 90) return s + " s ago";
+  if (s < 5400) return Math.round(s / 60) + " min ago";
+  if (s < 172800) return Math.round(s / 3600) + " h ago";
+  return Math.round(s / 86400) + " d ago";
+}
+
+function url(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== "" && v != null) q.set(k, v);
+  return "api/v1/" + path + "?" + q.toString();
+}
+
+// fetchText returns the body, or throws an Error carrying the API's own
+// message (its 4xx/5xx bodies are {"error": "..."}).
+async function fetchText(u, signal) {
+  const r = await fetch(u, { signal, headers: { Accept: "application/json" } });
+  const body = await r.text();
+  if (!r.ok) {
+    let msg = body.trim();
+    try { msg = JSON.parse(body).error || msg; } catch { /* not JSON: keep the text */ }
+    throw new Error(`${u.split("?")[0]}: ${r.status} ${msg}`);
+  }
+  return body;
+}
+
+// Responses that did not change since the last poll are not drawn again:
+// redrawing 10,000 cells every 10 s would make the page sluggish.
+const lastBody = new Map();
+async function fetchJSON(key, u, signal) {
+  const body = await fetchText(u, signal);
+  const same = lastBody.get(key) === body;
+  lastBody.set(key, body);
+  return { data: JSON.parse(body), same };
+}
+
+function setStatus(msg) { $("#status").textContent = msg; }
+
+function paintSwatches(root) {
+  for (const el of root.querySelectorAll("[data-colour]")) el.style.background = el.dataset.colour;
+}
+
+// ---- map ----
+
+let map, cellLayer, siteLayer, probeLayer, info;
+let pinned = null;
+
+function initMap() {
+  map = L.map("map", { worldCopyJump: true, minZoom: 1, maxZoom: 9, zoomSnap: 0.5 }).setView([25, 10], 2);
+  map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+  map.attributionControl.addAttribution("Basemap: Natural Earth (public domain), via world-atlas");
+  map.createPane("basemap").style.zIndex = 250;
+  map.createPane("sites").style.zIndex = 450;
+  map.createPane("probes").style.zIndex = 440;
+
+  info = L.control({ position: "topright" });
+  info.onAdd = () => {
+    const d = L.DomUtil.create("div", "info");
+    d.id = "info";
+    L.DomEvent.disableClickPropagation(d);
+    return d;
+  };
+  info.addTo(map);
+  map.on("click", () => { pinned = null; $("#info").innerHTML = ""; });
+
+  fetch("vendor/world-atlas/countries-110m.json")
+    .then((r) => { if (!r.ok) throw new Error("basemap: " + r.status); return r.json(); })
+    .then((topo) => {
+      L.geoJSON(topojson.feature(topo, topo.objects.countries), {
+        pane: "basemap", interactive: false,
+        style: { color: "#b0a99f", weight: 0.6, fillColor: "#f4f1ea", fillOpacity: 1 },
+      }).addTo(map);
+    })
+    .catch((e) => setStatus("Could not load the basemap: " + e.message));
+}
+
+function cellStyle(p, ctx) {
+  const low = p.confidence === "low";
+  const s = { color: "#fff", weight: 0.5, opacity: 0.8, fillOpacity: low ? 0.25 : 0.65 };
+  if (ctx.mode === "latency") {
+    const v = ctx.metric === "inflation" ? p.inflation_ms : p.rtt_p50_ms;
+    s.fillColor = v == null ? UNSERVED : ctx.scale(v);
+  } else {
+    s.fillColor = siteColour(p.site);
+  }
+  if (ctx.changed && ctx.changed.has(p.cell)) {
+    s.color = "#111"; s.weight = 2.5; s.opacity = 1;
+  }
+  return s;
+}
+
+function drawCells(cells, ctx) {
+  if (cellLayer) cellLayer.remove();
+  cellLayer = L.geoJSON({ type: "FeatureCollection", features: cells }, {
+    className: "cell",
+    style: (f) => cellStyle(f.properties, ctx),
+  });
+  cellLayer.on("mouseover", (e) => { if (!pinned) showInfo(e.layer.feature.properties, ctx); });
+  cellLayer.on("click", (e) => {
+    L.DomEvent.stopPropagation(e);
+    pinned = e.layer.feature.properties.cell;
+    showInfo(e.layer.feature.properties, ctx);
+  });
+  cellLayer.addTo(map);
+  // Data attributes let tests and user styles find cells by what they show.
+  cellLayer.eachLayer((l) => {
+    const p = l.feature.properties, el = l.getElement();
+    if (!el) return;
+    el.dataset.cell = p.cell;
+    el.dataset.site = p.site || "";
+    el.dataset.confidence = p.confidence || "";
+    if (ctx.changed && ctx.changed.has(p.cell)) el.classList.add("changed");
+  });
+}
+
+function showInfo(p, ctx) {
+  const shares = Object.entries(p.shares || {}).sort((x, y) => y[1] - x[1]);
+  let rows = shares.map(([s, v]) =>
+    `<tr><td><span class="swatch" data-colour="${siteColour(s)}"></span>${esc(s)}</td><td class="num">${pct(v)}</td>` +
+    `<td class="num">${(p.sites || {})[s] ?? 0} probes</td></tr>`).join("");
+  let diff = "";
+  if (ctx.diffCells && ctx.diffCells.has(p.cell)) {
+    const d = ctx.diffCells.get(p.cell);
+    diff = `<div>Before → after: <b>${esc(d.site_a || "—")} → ${esc(d.site_b || "—")}</b></div>`;
+  }
+  const el = $("#info");
+  el.innerHTML = `<div><b>${esc(p.cell)}</b> ${p.confidence === "low" ? "(low confidence)" : ""}</div>${diff}` +
+    `<table>${rows}</table>` +
+    `<div>${p.probes} probes, ${p.results} results, ${pct(p.error_share)} errors</div>` +
+    `<div>RTT p50 ${ms(p.rtt_p50_ms)} ms, p90 ${ms(p.rtt_p90_ms)} ms</div>` +
+    `<div>Site ${esc(p.site || "—")} at ${km(p.site_distance_km)}; nearest ${esc(p.nearest_site || "—")} at ${km(p.nearest_distance_km)}</div>` +
+    `<div>Inflation ${ms(p.inflation_ms)} ms; not nearest ${pct(p.not_nearest_share)}</div>`;
+  paintSwatches(el);
+}
+
+function drawSites(sites) {
+  if (siteLayer) siteLayer.remove();
+  siteLayer = L.layerGroup().addTo(map);
+  for (const s of sites) {
+    if (s.lat == null || s.lon == null) continue;
+    const m = L.circleMarker([s.lat, s.lon], {
+      pane: "sites", radius: 6, color: "#111", weight: 1.5, fillColor: siteColour(s.site), fillOpacity: 1,
+      className: "site-marker",
+    });
+    m.bindTooltip(`${esc(s.site)}${s.name ? " — " + esc(s.name) : ""}`, { direction: "right" });
+    siteLayer.addLayer(m);
+    m.getElement().dataset.site = s.site;
+  }
+}
+
+function drawProbes(probes) {
+  if (probeLayer) probeLayer.remove();
+  probeLayer = null;
+  if (!state.probes) return;
+  probeLayer = L.layerGroup();
+  for (const f of probes) {
+    const [lon, lat] = f.geometry.coordinates;
+    const p = f.properties;
+    const m = L.circleMarker([lat, lon], {
+      pane: "probes", radius: 3, color: "#222", weight: 0.8, fillColor: siteColour(p.site), fillOpacity: 1,
+      className: "probe-dot",
+    });
+    m.bindTooltip(`${esc(probeName(p.probe))}: ${esc(p.site || "unserved")}${p.rtt_ms != null ? ", " + ms(p.rtt_ms) + " ms" : ""}`);
+    probeLayer.addLayer(m);
+  }
+  probeLayer.addTo(map);
+}
+
+// ---- legend, summary, tables ----
+
+function makeScale(values) {
+  const v = values.filter((x) => x != null).sort((a, b) => a - b);
+  const hi = v.length ? Math.max(1, v[Math.floor((v.length - 1) * 0.95)]) : 1;
+  const f = (x) => SCALE[Math.min(SCALE.length - 1, Math.max(0, Math.floor((x / hi) * SCALE.length)))];
+  f.max = hi;
+  return f;
+}
+
+function renderLegend(sites, ctx) {
+  const el = $("#legend");
+  let html = "";
+  if (ctx.mode === "latency") {
+    const label = ctx.metric === "inflation" ? "Inflation over the fibre bound (ms)" : "RTT p50 (ms)";
+    html += `<div id="scale"><div>${label}</div><div class="scale"></div>` +
+      `<div class="scale-ticks"><span>0</span><span>${(ctx.scale.max / 2).toFixed(0)}</span><span>≥ ${ctx.scale.max.toFixed(0)}</span></div></div>`;
+  }
+  html += "<table><thead><tr><th>Site</th><th>Name</th>";
+  html += ctx.mode === "diff" ? '<th class="num">Before</th><th class="num">After</th>' : '<th class="num">Share</th><th class="num">Probes</th>';
+  html += "</tr></thead><tbody>";
+  for (const s of sites) {
+    html += `<tr data-site="${esc(s.site)}" data-share="${s.share ?? s.share_b}"><td><span class="swatch" data-colour="${siteColour(s.site)}"></span>${esc(s.site)}</td>` +
+      `<td>${esc(s.name || "")}</td>`;
+    html += ctx.mode === "diff"
+      ? `<td class="num">${pct(s.share_a)}</td><td class="num">${pct(s.share_b)}</td>`
+      : `<td class="num">${pct(s.share)}</td><td class="num">${s.probes}</td>`;
+    html += "</tr>";
+  }
+  html += "</tbody></table>";
+  el.innerHTML = html;
+  paintSwatches(el);
+  const bar = el.querySelector(".scale");
+  if (bar) bar.style.background = `linear-gradient(to right, ${SCALE.join(", ")})`;
+}
+
+function renderSummary(c, w) {
+  $("#summary").innerHTML =
+    `<div><b>${esc(c.target)}</b>, ${fmtTime(w.from)} – ${fmtTime(w.to)}${w.live ? " (live)" : ""}</div>` +
+    `<div>${c.probes} probes, ${c.results} results, ${c.unlocated} unlocated</div>` +
+    `<div>RTT p50 ${ms(c.rtt_p50_ms)} ms; not served by the nearest site: ${pct(c.not_nearest_share)}</div>` +
+    (c.location_suspects?.length ? `<div class="flag">${c.location_suspects.length} probe(s) fail the location check</div>` : "");
+}
+
+let probeIndex = new Map(); // id -> registered probe
+function probeName(id) { return probeIndex.get(id)?.name || id; }
+
+function renderProbeTable(registered, windowProbes, suspects) {
+  const inWindow = new Map(windowProbes.map((f) => [f.properties.probe, f.properties]));
+  const sus = new Map(suspects.map((s) => [s.probe, s]));
+  const rows = registered.slice().sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id));
+  const shown = rows.slice(0, MAX_PROBE_ROWS);
+  let html = "";
+  for (const p of shown) {
+    const w = inWindow.get(p.id) || {};
+    const s = sus.get(p.id);
+    const loc = [p.country, p.lat != null ? `${p.lat.toFixed(2)}, ${p.lon.toFixed(2)}` : ""].filter(Boolean).join(" ");
+    const check = s
+      ? `<span class="flag" title="answered from ${esc(s.site)} in ${ms(s.min_rtt_ms)} ms, but light in fibre needs ${ms(s.bound_ms)} ms for ${km(s.distance_km)}">⚠ too fast for its place</span>`
+      : (p.lat != null ? "ok" : "no place");
+    html += `<tr data-probe="${esc(p.id)}"${s ? ' data-suspect="1"' : ""}><td>${esc(p.name || p.id)}</td><td>${esc(loc || "—")}</td>` +
+      `<td>${p.asn ? "AS" + p.asn : "—"}</td><td>${esc(ago(p.last_seen))}</td>` +
+      `<td>${w.site ? `<span class="swatch" data-colour="${siteColour(w.site)}"></span>${esc(w.site)}` : "—"}</td>` +
+      `<td class="num">${ms(w.rtt_ms)}</td><td>${check}</td></tr>`;
+  }
+  const body = $("#probes tbody");
+  body.innerHTML = html;
+  paintSwatches(body);
+  $("#probes-note").textContent = rows.length > shown.length ? `Showing ${shown.length} of ${rows.length} probes.` : "";
+}
+
+function renderFlows(d, w) {
+  $("#diff-windows").textContent = `Before ${fmtTime(w.a.from)} – ${fmtTime(w.a.to)}; after ${fmtTime(w.b.from)} – ${fmtTime(w.b.to)}`;
+  $("#moved").textContent = `${d.moved_probes} of ${d.probes} probes moved (${pct(d.moved_share)} of the weight); ${d.cells_changed.length} cells changed site.`;
+  const body = $("#flows tbody");
+  body.innerHTML = d.flows.map((f) =>
+    `<tr><td><span class="swatch" data-colour="${siteColour(f.from)}"></span>${esc(f.from || "unserved")}</td>` +
+    `<td><span class="swatch" data-colour="${siteColour(f.to)}"></span>${esc(f.to || "unserved")}</td><td class="num">${f.probes}</td></tr>`).join("");
+  paintSwatches(body);
+}
+
+function setDownloads(w) {
+  const p = { target: state.target, from: iso(w.b.from), to: iso(w.b.to), res: state.res, by: "h3" };
+  const stamp = iso(w.b.from).replace(/[:.]/g, "");
+  const csv = $("#dl-csv"), gj = $("#dl-geojson");
+  csv.href = url("catchment", { ...p, format: "csv" });
+  csv.download = `catchmap-${state.target}-${stamp}.csv`;
+  gj.href = url("catchment", { ...p, format: "geojson" });
+  gj.download = `catchmap-${state.target}-${stamp}.geojson`;
+}
+
+// ---- timeline ----
+
+let plot = null, plotKey = "", marks = { shifts: [], annotations: [] };
+
+function timelineRange(w) {
+  const len = w.b.to - w.b.from;
+  const to = w.b.live ? w.b.to.getTime() : Math.min(Date.now(), w.b.to.getTime() + len);
+  let from = Math.min(w.b.from.getTime() - len, to - 3600_000);
+  if (state.mode === "diff") from = Math.min(from, w.a.from.getTime() - len / 2);
+  const span = (Math.max(to, w.b.to.getTime()) - from) / 1000;
+  const step = Math.max(60, Math.ceil(span / 300 / 60) * 60);
+  return { from: new Date(from), to: new Date(Math.max(to, w.b.to.getTime())), step };
+}
+
+function renderTimeline(tl, notes, w, range) {
+  const sites = [...new Set(tl.steps.flatMap((s) => Object.keys(s.shares)))].sort();
+  const xs = tl.steps.map((s) => Date.parse(s.time) / 1000);
+  // Stacked areas: series k is the running total up to site k, drawn from
+  // the tallest down so each band shows its own site's colour.
+  const cum = sites.map(() => []);
+  for (const s of tl.steps) {
+    let acc = 0;
+    sites.forEach((site, k) => { acc += s.shares[site] || 0; cum[k].push(s.probes ? acc : null); });
+  }
+  const order = sites.map((_, k) => sites.length - 1 - k);
+  const data = [xs, ...order.map((k) => cum[k])];
+  marks = {
+    shifts: tl.shifts.map((s) => ({ t: Date.parse(s.time) / 1000, title: `shift: ${pct(s.moved_share)} moved` })),
+    annotations: notes.map((a) => ({ t: Date.parse(a.time) / 1000, title: a.text })),
+    windows: [{ cls: "", from: w.b.from / 1000, to: w.b.to / 1000 }]
+      .concat(state.mode === "diff" ? [{ cls: "before", from: w.a.from / 1000, to: w.a.to / 1000 }] : []),
+    range: [range.from / 1000, range.to / 1000],
+  };
+  const key = sites.join(",");
+  const el = $("#timeline");
+  if (plot && plotKey === key) {
+    plot.setData(data);
+    return;
+  }
+  if (plot) plot.destroy();
+  plotKey = key;
+  plot = new uPlot({
+    width: Math.max(300, el.clientWidth || 800), height: 150,
+    legend: { show: false },
+    cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+    scales: { x: { time: true, range: () => marks.range }, y: { range: [0, 1] } },
+    axes: [{}, { values: (u, vs) => vs.map((v) => Math.round(v * 100) + "%"), size: 45 }],
+    series: [{}, ...order.map((k) => ({
+      label: sites[k], stroke: siteColour(sites[k]), fill: siteColour(sites[k]), width: 1, points: { show: false },
+    }))],
+    hooks: { draw: [placeMarks], setSelect: [brushed] },
+  }, data, el);
+}
+
+function placeMarks(u) {
+  for (const m of u.over.querySelectorAll(".tl-mark, .tl-window")) m.remove();
+  const x = (t) => u.valToPos(t, "x");
+  for (const win of marks.windows) {
+    const d = document.createElement("div");
+    d.className = "tl-window " + win.cls;
+    d.style.left = x(win.from) + "px";
+    d.style.width = Math.max(1, x(win.to) - x(win.from)) + "px";
+    u.over.appendChild(d);
+  }
+  for (const [cls, list] of [["shift", marks.shifts], ["annotation", marks.annotations]]) {
+    for (const m of list) {
+      const d = document.createElement("div");
+      d.className = "tl-mark " + cls;
+      d.dataset.time = new Date(m.t * 1000).toISOString();
+      d.title = m.title;
+      d.style.left = x(m.t) + "px";
+      u.over.appendChild(d);
+    }
+  }
+}
+
+function brushed(u) {
+  if (u.select.width < 3) return;
+  const from = u.posToVal(u.select.left, "x"), to = u.posToVal(u.select.left + u.select.width, "x");
+  u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+  state.from = new Date(from * 1000).toISOString();
+  state.to = new Date(to * 1000).toISOString();
+  changed();
+}
+
+// ---- refresh ----
+
+let gen = 0, inflight = null, renders = 0;
+let registered = [];
+
+async function refresh(poll) {
+  if (!state.target) return;
+  const my = ++gen;
+  if (inflight) inflight.abort();
+  inflight = new AbortController();
+  const signal = inflight.signal;
+  const w = windows();
+  const common = { target: state.target, res: state.res };
+  const win = { from: iso(w.b.from), to: iso(w.b.to) };
+  const range = timelineRange(w);
+  setDownloads(w);
+  try {
+    const reqs = [
+      fetchJSON("geojson", url("catchment", { ...common, ...win, by: "h3", format: "geojson" }), signal),
+      fetchJSON("catchment", url("catchment", { ...common, ...win, by: "h3", format: "json" }), signal),
+      state.mode === "diff"
+        ? fetchJSON("diff", url("diff", { ...common, a_from: iso(w.a.from), a_to: iso(w.a.to), b_from: win.from, b_to: win.to }), signal)
+        : null,
+    ];
+    const side = [
+      fetchJSON("timeline", url("timeline", { target: state.target, from: iso(range.from), to: iso(range.to), step: range.step + "s" }), signal),
+      fetchJSON("annotations", url("annotations", { target: state.target, from: iso(range.from), to: iso(range.to) }), signal),
+      fetchJSON("probes", "api/v1/probes", signal),
+    ];
+    const [gj, c, d] = await Promise.all(reqs);
+    if (my !== gen) return;
+    // A live window moves on each poll, so the catchment JSON always
+    // differs; the cells are redrawn only when their GeoJSON or the diff did.
+    render(gj.data, c.data, d && d.data, w, !poll || !gj.same || (d && !d.same));
+    const [tl, notes, pr] = await Promise.all(side);
+    if (my !== gen) return;
+    registered = pr.data;
+    probeIndex = new Map(registered.map((p) => [p.id, p]));
+    renderTimeline(tl.data, notes.data, w, range);
+    renderProbeTable(registered, gj.data.features.filter((f) => f.properties.kind === "probe"), c.data.location_suspects || []);
+    setStatus("");
+  } catch (e) {
+    if (e.name === "AbortError" || my !== gen) return;
+    setStatus("Could not load data: " + e.message);
+  }
+}
+
+function render(gj, c, d, w, redraw) {
+  const cells = [], probes = [];
+  for (const f of gj.features) {
+    if (f.properties.kind === "cell") cells.push(f);
+    else if (f.properties.kind === "probe") probes.push(f);
+  }
+  const ctx = { mode: state.mode, metric: state.metric };
+  if (state.mode === "latency") {
+    ctx.scale = makeScale(cells.map((f) => (state.metric === "inflation" ? f.properties.inflation_ms : f.properties.rtt_p50_ms)));
+  }
+  if (d) {
+    ctx.changed = new Set(d.cells_changed.map((x) => x.cell));
+    ctx.diffCells = new Map(d.cells.map((x) => [x.cell, x]));
+  }
+  if (redraw) {
+    drawCells(cells, ctx);
+    performance.mark("catchmap:cells-added");
+    // The mark after the next frame is when the cells are on screen.
+    requestAnimationFrame(() => setTimeout(() => performance.mark("catchmap:cells-drawn"), 0));
+    drawProbes(probes);
+  }
+  drawSites(c.sites || []);
+  const names = new Map((c.sites || []).map((s) => [s.site, s.name]));
+  renderLegend(d ? d.sites.map((s) => ({ ...s, name: names.get(s.site) })) : c.sites || [], ctx);
+  renderSummary(c, w.b);
+  $("#diff-panel").hidden = !d;
+  if (d) renderFlows(d, w);
+  renders++;
+  document.body.dataset.renders = String(renders);
+  document.body.dataset.cells = String(cells.length);
+}
+
+// changed is called after the user changed the state.
+function changed() {
+  writeState();
+  syncControls();
+  refresh(false);
+}
+
+function syncControls() {
+  $("#target").value = state.target;
+  $("#res").value = state.res;
+  for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === state.mode;
+  $("#metric").value = state.metric;
+  $("#metric-wrap").hidden = state.mode !== "latency";
+  $("#show-probes").checked = state.probes;
+  $("#live").disabled = !state.from;
+  const w = windows();
+  $("#window").textContent = w.b.live ? "last 15 min" : `${fmtTime(w.b.from)} – ${fmtTime(w.b.to)}`;
+}
+
+async function loadTargets() {
+  const { data } = await fetchJSON("targets", "api/v1/targets");
+  const names = (data.targets || []).map((t) => t.name || t.target);
+  if (state.target && !names.includes(state.target)) names.unshift(state.target);
+  if (!state.target) state.target = names[0] || "";
+  $("#target").innerHTML = names.map((n) => `<option>${esc(n)}</option>`).join("");
+  if (!names.length) setStatus("The plan has no targets yet: add one with PUT /api/v1/targets, or open this page with ?target=NAME.");
+}
+
+async function main() {
+  readState();
+  initMap();
+  $("#target").addEventListener("change", (e) => { state.target = e.target.value; changed(); });
+  $("#res").addEventListener("change", (e) => { state.res = e.target.value; changed(); });
+  $("#metric").addEventListener("change", (e) => { state.metric = e.target.value; changed(); });
+  for (const r of document.querySelectorAll('input[name="mode"]')) {
+    r.addEventListener("change", () => { state.mode = r.value; changed(); });
+  }
+  $("#show-probes").addEventListener("change", (e) => { state.probes = e.target.checked; changed(); });
+  $("#live").addEventListener("click", () => { state.from = state.to = ""; changed(); });
+  $("#pin-before").addEventListener("click", () => {
+    const w = windows();
+    state.a_from = iso(w.b.from);
+    state.a_to = iso(w.b.to);
+    changed();
+  });
+  window.addEventListener("resize", () => { if (plot) plot.setSize({ width: $("#timeline").clientWidth, height: 150 }); });
+  try {
+    await loadTargets();
+  } catch (e) {
+    setStatus("Could not load the targets: " + e.message);
+  }
+  writeState();
+  syncControls();
+  await refresh(false);
+  setInterval(() => { if (!document.hidden) refresh(true); }, POLL_MS);
+}
+
+main();
