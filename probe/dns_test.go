@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +48,7 @@ func measureDNSOnce(t *testing.T, spec Spec) result.Record {
 		spec.Timeout = Duration(3 * time.Second)
 	}
 	m := NewMeasurer(slog.New(slog.DiscardHandler), WithProbeName("test"))
+	defer m.Close()
 	recs, err := m.Measure(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +316,7 @@ func TestMeasureDNSBadQuestion(t *testing.T) {
 			t.Fatal(err)
 		}
 		var r result.Record
-		err = measureDNS(t.Context(), Target{Spec: &spec, Ident: ident}, &r)
+		err = NewMeasurer(slog.New(slog.DiscardHandler)).measureDNS(t.Context(), Target{Spec: &spec, Ident: ident}, &r)
 		if !errors.Is(err, ErrBadSpec) {
 			t.Errorf("%+v: err %v, want ErrBadSpec", spec, err)
 		}
@@ -335,10 +339,282 @@ func TestMeasureDNSCancelled(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
 	var r result.Record
-	if err := measureDNS(ctx, Target{Spec: &spec, Addr: host, Ident: ident}, &r); err == nil {
+	if err := NewMeasurer(slog.New(slog.DiscardHandler)).measureDNS(ctx, Target{Spec: &spec, Addr: host, Ident: ident}, &r); err == nil {
 		t.Fatal("measured a silent server")
 	}
 	if e := time.Since(start); e > 1900*time.Millisecond {
 		t.Errorf("cancellation took %v to end the exchange", e)
+	}
+}
+
+// sourcePorts serves DNS over UDP with h and records the source port of
+// every query, so that a test can tell which socket asked.
+type sourcePorts struct {
+	mu    sync.Mutex
+	ports []int
+}
+
+func (s *sourcePorts) wrap(h func(w dns.ResponseWriter, req *dns.Msg, n int)) dns.Handler {
+	return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		s.mu.Lock()
+		s.ports = append(s.ports, w.RemoteAddr().(*net.UDPAddr).Port)
+		n := len(s.ports)
+		s.mu.Unlock()
+		h(w, req, n)
+	})
+}
+
+func (s *sourcePorts) get() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ports)
+}
+
+// idle counts the pool's idle sockets to addr.
+func (p *dnsPool) idleTo(addr string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns[netip.MustParseAddrPort(addr)])
+}
+
+func newTestMeasurer(t *testing.T, opts ...Option) *Measurer {
+	t.Helper()
+	m := NewMeasurer(slog.New(slog.DiscardHandler), opts...)
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+func measureWith(t *testing.T, m *Measurer, spec Spec) result.Record {
+	t.Helper()
+	spec.Method = result.MethodDNS
+	if spec.Timeout == 0 {
+		spec.Timeout = Duration(3 * time.Second)
+	}
+	recs, err := m.Measure(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs[0]
+}
+
+func TestDNSSocketReused(t *testing.T) {
+	d := responder.NewDNS("ns1.fra.example")
+	var seen sourcePorts
+	addr := startUDPOnly(t, seen.wrap(func(w dns.ResponseWriter, req *dns.Msg, _ int) { d.ServeDNS(w, req) }))
+	m := newTestMeasurer(t)
+	for range 3 {
+		if r := measureWith(t, m, Spec{Target: addr}); !r.OK() || r.Identity != "ns1.fra.example" {
+			t.Fatalf("record %+v", r)
+		}
+	}
+	if p := seen.get(); len(p) != 3 || p[1] != p[0] || p[2] != p[0] {
+		t.Errorf("source ports %v: want one socket for all three queries", p)
+	}
+	if n := m.dnsConns.idleTo(addr); n != 1 {
+		t.Errorf("%d idle sockets, want 1", n)
+	}
+
+	// Without a pool every query has a socket of its own, closed after it.
+	m0 := newTestMeasurer(t, WithDNSSockets(0))
+	if r := measureWith(t, m0, Spec{Target: addr}); !r.OK() {
+		t.Fatalf("record %+v", r)
+	}
+	if n := m0.dnsConns.idleTo(addr); n != 0 {
+		t.Errorf("WithDNSSockets(0): %d idle sockets, want none", n)
+	}
+}
+
+// TestDNSSocketDiscardedAfterTimeout checks that an answer arriving after
+// its query timed out cannot be read by the next query: the socket that
+// timed out is closed, and the next query asks from another.
+func TestDNSSocketDiscardedAfterTimeout(t *testing.T) {
+	late, fresh := responder.NewDNS("late"), responder.NewDNS("fresh")
+	release, lateSent := make(chan struct{}), make(chan struct{})
+	var seen sourcePorts
+	addr := startUDPOnly(t, seen.wrap(func(w dns.ResponseWriter, req *dns.Msg, n int) {
+		if n == 1 {
+			<-release
+			late.ServeDNS(w, req)
+			close(lateSent)
+			return
+		}
+		fresh.ServeDNS(w, req)
+	}))
+	m := newTestMeasurer(t)
+	if r := measureWith(t, m, Spec{Target: addr, Timeout: Duration(200 * time.Millisecond)}); r.ErrorKind != result.KindTimeout {
+		t.Fatalf("first query: kind %q (%s), want a timeout", r.ErrorKind, r.Error)
+	}
+	close(release)
+	select {
+	case <-lateSent:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the late answer was not sent in 5s")
+	}
+	if r := measureWith(t, m, Spec{Target: addr}); !r.OK() || r.Identity != "fresh" {
+		t.Fatalf("second query: record %+v, want identity fresh", r)
+	}
+	if p := seen.get(); len(p) != 2 || p[0] == p[1] {
+		t.Errorf("source ports %v: the socket that timed out was used again", p)
+	}
+}
+
+func TestDNSSocketDiscardedAfterBadAnswer(t *testing.T) {
+	for _, mode := range []responder.Mode{responder.ModeMismatch, responder.ModeGarbage, responder.ModeRefused} {
+		t.Run(string(mode), func(t *testing.T) {
+			addr := startDNSSite(t, withMode(responder.NewDNS("x"), mode), "")
+			m := newTestMeasurer(t)
+			r := measureWith(t, m, Spec{Target: addr})
+			if r.OK() {
+				t.Fatalf("record %+v: want a failure", r)
+			}
+			// A refusal answers the question asked: the socket is clean.
+			want := 0
+			if mode == responder.ModeRefused {
+				want = 1
+			}
+			if n := m.dnsConns.idleTo(addr); n != want {
+				t.Errorf("%d idle sockets, want %d", n, want)
+			}
+		})
+	}
+}
+
+// TestDNSPoolBounds runs more measurements at once than the pool keeps,
+// then closes the Measurer.
+func TestDNSPoolBounds(t *testing.T) {
+	const inFlight, keep = 8, 2
+	d := responder.NewDNS("ns1.fra.example")
+	all := make(chan struct{})
+	var arrived atomic.Int32
+	addr := startUDPOnly(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		// The first inFlight queries wait for each other, so that as many
+		// sockets are borrowed at once.
+		if arrived.Add(1) == inFlight {
+			close(all)
+		}
+		select {
+		case <-all:
+		case <-time.After(5 * time.Second):
+		}
+		d.ServeDNS(w, req)
+	}))
+	m := newTestMeasurer(t, WithDNSSockets(keep))
+	var wg sync.WaitGroup
+	recs := make([]result.Record, inFlight)
+	for i := range inFlight {
+		wg.Go(func() {
+			rs, err := m.Measure(t.Context(), Spec{Target: addr, Method: result.MethodDNS, Timeout: Duration(10 * time.Second)})
+			if err == nil {
+				recs[i] = rs[0]
+			}
+		})
+	}
+	wg.Wait()
+	for i, r := range recs {
+		if !r.OK() {
+			t.Errorf("measurement %d: %+v", i, r)
+		}
+	}
+	if n := m.dnsConns.idleTo(addr); n != keep {
+		t.Errorf("%d idle sockets after %d at once, want %d", n, inFlight, keep)
+	}
+
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.dnsConns.idleTo(addr); n != 0 {
+		t.Errorf("%d idle sockets after Close, want none", n)
+	}
+	// Still usable after Close, but keeps nothing.
+	if r := measureWith(t, m, Spec{Target: addr}); !r.OK() {
+		t.Errorf("after Close: %+v", r)
+	}
+	if n := m.dnsConns.idleTo(addr); n != 0 {
+		t.Errorf("%d idle sockets after a measurement after Close, want none", n)
+	}
+}
+
+func TestDNSPoolIdleTimeout(t *testing.T) {
+	addr := netip.MustParseAddrPort(startDNSSite(t, responder.NewDNS("x"), ""))
+	p := newDNSPool(4, 50*time.Millisecond)
+	defer p.close()
+	var conns []*pooledConn
+	for range 2 {
+		pc, err := p.get(t.Context(), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, pc)
+	}
+	for _, pc := range conns {
+		p.put(addr, pc)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.idleTo(addr.String()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("idle sockets still kept 5s after a 50ms idle timeout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, pc := range conns {
+		if _, err := pc.co.Write([]byte{0}); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("write on a reaped socket: %v, want net.ErrClosed", err)
+		}
+	}
+}
+
+// TestDNSPoolReapKeepsFresh reaps a stack holding one socket past its idle
+// time and one within it.
+func TestDNSPoolReapKeepsFresh(t *testing.T) {
+	addr := netip.MustParseAddrPort(startDNSSite(t, responder.NewDNS("x"), ""))
+	p := newDNSPool(4, time.Hour)
+	defer p.close()
+	old, err := p.get(t.Context(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := p.get(t.Context(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.put(addr, old)
+	p.put(addr, fresh)
+	p.mu.Lock()
+	old.since = old.since.Add(-2 * time.Hour)
+	p.mu.Unlock()
+	p.reap()
+	p.mu.Lock()
+	s, total, rescheduled := p.conns[addr], p.total, p.reaper != nil
+	p.mu.Unlock()
+	if len(s) != 1 || s[0] != fresh || total != 1 || !rescheduled {
+		t.Errorf("after reap: stack %v total %d reaper %v, want the fresh socket only, and another reap", s, total, rescheduled)
+	}
+	if _, err := old.co.Write([]byte{0}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write on the reaped socket: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestDNSSocketNewID checks that a query never reuses the ID of the last
+// query on its socket, whose duplicate answer could still be on the way.
+func TestDNSSocketNewID(t *testing.T) {
+	addr := netip.MustParseAddrPort(startDNSSite(t, responder.NewDNS("x"), ""))
+	p := newDNSPool(1, time.Minute)
+	defer p.close()
+	pc, err := p.get(t.Context(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := new(dns.Msg)
+	msg.SetQuestion("hostname.bind.", dns.TypeTXT)
+	msg.Question[0].Qclass = dns.ClassCHAOS
+	pc.lastID = msg.Id
+	p.put(addr, pc)
+	old := msg.Id
+	resp, _, err := exchangeDNS(t.Context(), p, msg, "udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Id == old || resp.Id != msg.Id {
+		t.Errorf("query ID %d after a socket's last ID %d, answer ID %d: want a new ID, answered", msg.Id, old, resp.Id)
 	}
 }

@@ -68,37 +68,36 @@ type dnsAnswer struct {
 // record keeps that beside the failure.
 func readDNSAnswer(q dns.Question, m *dns.Msg) (dnsAnswer, error) {
 	a := dnsAnswer{Rcode: rcodeString(m.Rcode), NSID: nsidText(m)}
-	asked := questionString(q)
 	if !m.Response {
 		a.Kind = result.KindMalformed
-		return a, fmt.Errorf("the reply to %s is not a DNS response (QR bit clear)", asked)
+		return a, fmt.Errorf("the reply to %s is not a DNS response (QR bit clear)", questionString(q))
 	}
 	if len(m.Question) > 0 && !sameQuestion(m.Question, q) {
 		a.Kind = result.KindMismatch
 		a.Identity = firstTXT(m.Answer, nil, 0)
-		return a, fmt.Errorf("the answer is for %s, not %s: something on the path may be intercepting DNS", answeredString(m.Question), asked)
+		return a, fmt.Errorf("the answer is for %s, not %s: something on the path may be intercepting DNS", answeredString(m.Question), questionString(q))
 	}
 	a.Identity = a.NSID
 	switch m.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeRefused:
 		a.Kind = result.KindRefused
-		return a, fmt.Errorf("the server refused %s: it may not reveal its site this way; ask NSID with a question it answers (e.g. . IN SOA)", asked)
+		return a, fmt.Errorf("the server refused %s: it may not reveal its site this way; ask NSID with a question it answers (e.g. . IN SOA)", questionString(q))
 	case dns.RcodeServerFailure:
 		a.Kind = result.KindServfail
-		return a, fmt.Errorf("the server answered SERVFAIL to %s: it does not answer this question (resolvers such as 8.8.8.8 do so for CHAOS)", asked)
+		return a, fmt.Errorf("the server answered SERVFAIL to %s: it does not answer this question (resolvers such as 8.8.8.8 do so for CHAOS)", questionString(q))
 	case dns.RcodeNotImplemented:
 		a.Kind = result.KindNotimp
-		return a, fmt.Errorf("the server answered NOTIMP to %s: it does not implement this class or type", asked)
+		return a, fmt.Errorf("the server answered NOTIMP to %s: it does not implement this class or type", questionString(q))
 	default:
 		a.Kind = result.KindRcode
-		return a, fmt.Errorf("the server answered %s to %s", a.Rcode, asked)
+		return a, fmt.Errorf("the server answered %s to %s", a.Rcode, questionString(q))
 	}
 	names := answerNames(q.Name, q.Qclass, m.Answer)
 	if len(m.Answer) > 0 && !anyOwnedBy(m.Answer, names, q.Qclass) {
 		a.Kind = result.KindMismatch
 		a.Identity = firstTXT(m.Answer, nil, 0)
-		return a, fmt.Errorf("the answer to %s holds only records for other names or classes: something on the path may be intercepting DNS", asked)
+		return a, fmt.Errorf("the answer to %s holds only records for other names or classes: something on the path may be intercepting DNS", questionString(q))
 	}
 	if q.Qtype == dns.TypeTXT {
 		if id := firstTXT(m.Answer, names, q.Qclass); id != "" {
@@ -107,7 +106,7 @@ func readDNSAnswer(q dns.Question, m *dns.Msg) (dnsAnswer, error) {
 	}
 	if a.Identity == "" {
 		a.Kind = result.KindNoIdentity
-		return a, fmt.Errorf("the answer to %s carries no identity (no TXT text, no NSID): the server does not reveal its site to this question", asked)
+		return a, fmt.Errorf("the answer to %s carries no identity (no TXT text, no NSID): the server does not reveal its site to this question", questionString(q))
 	}
 	return a, nil
 }
@@ -124,15 +123,18 @@ const maxCNAMEHops = 8
 
 // answerNames returns the owner names that answer for qname: qname and the
 // targets of CNAMEs chained from it (IN TXT id.server.on.quad9.net may be
-// an alias), at most maxCNAMEHops deep.
-func answerNames(qname string, class uint16, rrs []dns.RR) map[string]bool {
-	names := map[string]bool{strings.ToLower(qname): true}
+// an alias), at most maxCNAMEHops of them. A list, not a set: it is built
+// for every answer and holds a handful of names (a name has one CNAME at
+// most, so a chain adds one name a hop; the cap keeps a hostile answer with
+// many from making the list long).
+func answerNames(qname string, class uint16, rrs []dns.RR) ownerNames {
+	names := ownerNames{qname}
 	for range maxCNAMEHops {
 		grew := false
 		for _, rr := range rrs {
 			c, ok := rr.(*dns.CNAME)
-			if ok && c.Hdr.Class == class && names[strings.ToLower(c.Hdr.Name)] && !names[strings.ToLower(c.Target)] {
-				names[strings.ToLower(c.Target)] = true
+			if ok && len(names) <= maxCNAMEHops && c.Hdr.Class == class && names.has(c.Hdr.Name) && !names.has(c.Target) {
+				names = append(names, c.Target)
 				grew = true
 			}
 		}
@@ -143,9 +145,21 @@ func answerNames(qname string, class uint16, rrs []dns.RR) map[string]bool {
 	return names
 }
 
-func anyOwnedBy(rrs []dns.RR, names map[string]bool, class uint16) bool {
+// ownerNames are domain names, compared without regard to case.
+type ownerNames []string
+
+func (ns ownerNames) has(name string) bool {
+	for _, n := range ns {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyOwnedBy(rrs []dns.RR, names ownerNames, class uint16) bool {
 	for _, rr := range rrs {
-		if h := rr.Header(); h.Class == class && names[strings.ToLower(h.Name)] {
+		if h := rr.Header(); h.Class == class && names.has(h.Name) {
 			return true
 		}
 	}
@@ -154,10 +168,10 @@ func anyOwnedBy(rrs []dns.RR, names map[string]bool, class uint16) bool {
 
 // firstTXT returns the cleaned text of the first TXT record owned by one of
 // names in class, or of the first TXT record at all when names is nil.
-func firstTXT(rrs []dns.RR, names map[string]bool, class uint16) string {
+func firstTXT(rrs []dns.RR, names ownerNames, class uint16) string {
 	for _, rr := range rrs {
 		t, ok := rr.(*dns.TXT)
-		if !ok || names != nil && (t.Hdr.Class != class || !names[strings.ToLower(t.Hdr.Name)]) {
+		if !ok || names != nil && (t.Hdr.Class != class || !names.has(t.Hdr.Name)) {
 			continue
 		}
 		return txtText(t.Txt)

@@ -199,10 +199,6 @@ func TestHTTPEndToEnd(t *testing.T) {
 			SiteHeader: "cf-ray"}, kind: result.KindRefused},
 		{name: "timeout", spec: Spec{Target: "http://www.example.test/", ConnectTo: silentServer(t),
 			SiteHeader: "cf-ray", Timeout: Duration(200 * time.Millisecond)}, kind: result.KindTimeout},
-		{name: "bad request header", spec: Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv),
-			RequestHeaders: []string{"no colon here"}}, kind: result.KindMalformed},
-		{name: "bad method", spec: Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv),
-			HTTPMethod: "POST"}, kind: result.KindMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -500,5 +496,23 @@ func TestBodyIdentity(t *testing.T) {
 		if got := bodyIdentity([]byte(tt.body), tt.m); got != tt.want {
 			t.Errorf("bodyIdentity(%q) = %q, want %q", tt.body, got, tt.want)
 		}
+	}
+}
+
+// Specs a measurement could never run are refused before anything is sent.
+func TestHTTPBadSpec(t *testing.T) {
+	for name, spec := range map[string]Spec{
+		"bad request header": {RequestHeaders: []string{"no colon here"}},
+		"bad method":         {HTTPMethod: "POST"},
+		"host header":        {RequestHeaders: []string{"Host: elsewhere.test"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			spec.Target, spec.Method = "http://www.example.test/", result.MethodHTTP
+			spec.ConnectTo = "127.0.0.1:1"
+			_, err := NewMeasurer(slog.New(slog.DiscardHandler)).Measure(t.Context(), spec)
+			if !errors.Is(err, ErrBadSpec) {
+				t.Fatalf("Measure: %v, want ErrBadSpec", err)
+			}
+		})
 	}
 }

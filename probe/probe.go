@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -51,6 +52,9 @@ type Measurer struct {
 	probe    string
 	now      func() time.Time
 	methods  map[string]Method
+	// dnsSockets is the WithDNSSockets setting; dnsConns is the pool it sizes.
+	dnsSockets int
+	dnsConns   *dnsPool
 }
 
 // Option configures a Measurer.
@@ -65,16 +69,22 @@ func WithProbeName(name string) Option { return func(m *Measurer) { m.probe = na
 // WithClock sets the clock that stamps records.
 func WithClock(now func() time.Time) Option { return func(m *Measurer) { m.now = now } }
 
-// NewMeasurer returns a Measurer that logs to log.
+// WithDNSSockets keeps at most n idle UDP sockets per DNS server for reuse
+// (DefaultDNSSockets when not given); 0 opens a fresh socket for every query.
+func WithDNSSockets(n int) Option { return func(m *Measurer) { m.dnsSockets = max(n, 0) } }
+
+// NewMeasurer returns a Measurer that logs to log. Close it to release the
+// sockets it keeps for reuse.
 func NewMeasurer(log *slog.Logger, opts ...Option) *Measurer {
 	m := &Measurer{
-		log:      log,
-		resolver: net.DefaultResolver,
-		probe:    "local",
-		now:      time.Now,
+		log:        log,
+		resolver:   net.DefaultResolver,
+		probe:      "local",
+		now:        time.Now,
+		dnsSockets: DefaultDNSSockets,
 	}
 	m.methods = map[string]Method{
-		result.MethodDNS:  measureDNS,
+		result.MethodDNS:  m.measureDNS,
 		result.MethodHTTP: measureHTTP,
 		result.MethodICMP: measureICMP,
 		result.MethodTCP:  measureTCP,
@@ -82,7 +92,15 @@ func NewMeasurer(log *slog.Logger, opts ...Option) *Measurer {
 	for _, o := range opts {
 		o(m)
 	}
+	m.dnsConns = newDNSPool(m.dnsSockets, dnsIdleTimeout)
 	return m
+}
+
+// Close releases the sockets the Measurer keeps for reuse. The Measurer
+// stays usable, but keeps no socket after Close.
+func (m *Measurer) Close() error {
+	m.dnsConns.close()
+	return nil
 }
 
 // ErrBadSpec wraps every error that says a Spec itself is wrong (unknown
@@ -111,8 +129,24 @@ func (s *Spec) Validate() error {
 	if strings.TrimSpace(s.Target) == "" {
 		return fmt.Errorf("%w: empty target", ErrBadSpec)
 	}
-	if _, err := NewIdentifier(s); err != nil {
+	id, err := NewIdentifier(s)
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSpec, err)
+	}
+	// Catch what each method would only reject at measurement time, so a
+	// bad plan entry is refused when it is put, not on every probe.
+	switch s.Method {
+	case result.MethodDNS:
+		if _, err := id.DNSQuestion(); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSpec, err)
+		}
+	case result.MethodHTTP:
+		if m := strings.ToUpper(s.HTTPMethod); m != "" && m != http.MethodGet && m != http.MethodHead {
+			return fmt.Errorf("%w: http method %q: use GET or HEAD", ErrBadSpec, s.HTTPMethod)
+		}
+		if _, err := parseRequestHeaders(id.RequestHeaders); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSpec, err)
+		}
 	}
 	if _, _, err := splitTarget(s); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSpec, err)

@@ -38,7 +38,7 @@ type Spec struct {
 
 	// icmp
 	Count      int      `json:"count,omitempty" yaml:"count,omitempty"`
-	Interval   Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // between echoes
+	Interval   Duration `json:"ping_interval,omitempty" yaml:"ping_interval,omitempty"` // between echoes
 	Privileged bool     `json:"privileged,omitempty" yaml:"privileged,omitempty"`
 
 	// Timeout bounds one measurement of one address. The runner turns it

@@ -28,6 +28,9 @@ const (
 	// maxSweepPerFamily: each echo's sequence number is unique within its
 	// family's socket, and a sequence number has 16 bits.
 	maxSweepPerFamily = 1 << 16
+	// maxSweepLag bounds how far the sender may fall behind its schedule
+	// and catch up: 10 echoes back to back at the default interval.
+	maxSweepLag = 10 * time.Millisecond
 )
 
 // SweepOptions configures Sweep. The zero value sends unprivileged echoes
@@ -143,28 +146,34 @@ func Sweep(ctx context.Context, addrs []netip.Addr, opts SweepOptions) ([]SweepR
 // index.
 type sweepFamily struct {
 	v6    bool
-	conn  *icmp.PacketConn
-	udp   bool
+	conn  net.PacketConn
+	udp   bool // a ping socket: the kernel owns the echo ID
 	index []int
 }
 
 func (f *sweepFamily) open(privileged bool) error {
-	network, addr := "udp4", "0.0.0.0"
-	switch {
-	case f.v6 && privileged:
-		network, addr = "ip6:ipv6-icmp", "::"
-	case f.v6:
-		network, addr = "udp6", "::"
-	case privileged:
-		network = "ip4:icmp"
-	}
-	c, err := icmp.ListenPacket(network, addr)
+	c, err := listenSweep(f.v6, privileged)
 	if err != nil {
 		_, err = icmpSocketError(err, privileged)
+		network, _ := sweepNetwork(f.v6, privileged)
 		return fmt.Errorf("sweep: open %s socket: %w", network, err)
 	}
 	f.conn, f.udp = c, !privileged
 	return nil
+}
+
+// sweepNetwork names the socket of a family and mode the way
+// golang.org/x/net/icmp.ListenPacket takes it, with the address to bind.
+func sweepNetwork(v6, privileged bool) (network, addr string) {
+	switch {
+	case v6 && privileged:
+		return "ip6:ipv6-icmp", "::"
+	case v6:
+		return "udp6", "::"
+	case privileged:
+		return "ip4:icmp", "0.0.0.0"
+	}
+	return "udp4", "0.0.0.0"
 }
 
 func closeAll(fams [2]*sweepFamily) {
@@ -187,10 +196,17 @@ type sweep struct {
 	done    chan struct{}
 }
 
-// send sends one echo per address, interval apart, interleaving families.
+// send sends one echo per address, interleaving families, echo number seq
+// of each family due interval*seq after the first. Echoes already due go
+// out back to back, so that a timer coarser than the interval slows the
+// sweep down no more than the interval asks, and a tiny interval sends as
+// fast as the sockets take the echoes (as fping -i 0 does). After a stall
+// (the process off the CPU) at most maxSweepLag worth of echoes goes out at
+// once: the schedule slips rather than bursts.
 func (s *sweep) send(ctx context.Context, fams [2]*sweepFamily, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	start := time.Now()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for seq := 0; ; seq++ {
 		more := false
 		for _, f := range fams {
@@ -203,17 +219,31 @@ func (s *sweep) send(ctx context.Context, fams [2]*sweepFamily, interval time.Du
 		if !more {
 			return
 		}
-		select {
-		case <-ctx.Done():
-			s.mu.Lock()
-			for _, f := range fams {
-				for q := seq + 1; f != nil && q < len(f.index); q++ {
-					s.out[f.index[q]].Err = ctx.Err()
-				}
+		lag := time.Since(start.Add(time.Duration(seq+1) * interval))
+		if lag > maxSweepLag {
+			start = start.Add(lag - maxSweepLag)
+		}
+		if lag < 0 {
+			timer.Reset(-lag)
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
 			}
-			s.mu.Unlock()
+		}
+		if ctx.Err() != nil {
+			s.unsent(fams, seq+1, ctx.Err())
 			return
-		case <-tick.C:
+		}
+	}
+}
+
+// unsent marks every echo from number seq on as never sent, for err.
+func (s *sweep) unsent(fams [2]*sweepFamily, seq int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range fams {
+		for q := seq; f != nil && q < len(f.index); q++ {
+			s.out[f.index[q]].Err = err
 		}
 	}
 }

@@ -118,3 +118,28 @@ func TestSweepBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestSweepPacing checks that catching up after a late timer never sends
+// echoes ahead of their time: n echoes interval apart take at least
+// (n-1) intervals, however fast the replies come.
+func TestSweepPacing(t *testing.T) {
+	opts := sweepMode(t)
+	opts.Interval = 20 * time.Millisecond
+	var addrs []netip.Addr
+	for i := 1; i <= 10; i++ {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{127, 0, 5, byte(i)}))
+	}
+	start := time.Now()
+	res, err := Sweep(t.Context(), addrs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, min := time.Since(start), time.Duration(len(addrs)-1)*opts.Interval; d < min {
+		t.Errorf("%d echoes %v apart took %v, want at least %v", len(addrs), opts.Interval, d, min)
+	}
+	for _, r := range res {
+		if !r.Replied {
+			t.Errorf("%s: no reply", r.Addr)
+		}
+	}
+}

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 
 # Debian packages used by tests and benchmarks:
-#   gcc: cgo (SQLite, H3); dnsperf, fping: benchmarks' reference tools; bind9-dnsutils: dig for debugging.
-pkgs=(gcc libc6-dev dnsperf fping bind9-dnsutils)
+#   gcc: cgo (SQLite, H3); chromium: the web UI's browser tests; bird2, iproute2: BGP tests and the lab;
+#   clickhouse-server/-client: the ClickHouse store; bzip2: Atlas fixtures; dnsperf, fping: benchmarks' references.
+pkgs=(gcc libc6-dev chromium bird2 iproute2 clickhouse-server clickhouse-client bzip2 dnsperf fping bind9-dnsutils)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

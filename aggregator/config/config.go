@@ -53,6 +53,10 @@ type Config struct {
 	MaxFuture probe.Duration `yaml:"max_future"`
 	// PlanRefresh tells probes how often to fetch the plan again.
 	PlanRefresh probe.Duration `yaml:"plan_refresh"`
+	// BGP is the BGP listener recording events of the anycast prefixes
+	// (see bgp.go); off unless bgp.peer is set. A pointer keeps Config
+	// comparable.
+	BGP *BGP `yaml:"bgp"`
 }
 
 // Default returns the configuration used where neither file nor flag says
@@ -147,6 +151,9 @@ func (c *Config) Validate() error {
 	}
 	if r := c.PlanRefresh.D(); r < minPlanRefresh || r > maxPlanRefresh {
 		return fmt.Errorf("plan_refresh: %s is out of range %s-%s", r, minPlanRefresh, maxPlanRefresh)
+	}
+	if err := c.BGP.validate(); err != nil {
+		return err
 	}
 	return nil
 }

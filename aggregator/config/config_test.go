@@ -30,6 +30,18 @@ func TestBad(t *testing.T) {
 		"max_future_syntax.bad.yaml":  `config ../testdata/config/max_future_syntax.bad.yaml: bad duration "soon": use a number with a unit, such as 500ms, 30s or 5m`,
 		"plan_refresh_small.bad.yaml": "plan_refresh: 10ms is out of range 1s-24h0m0s",
 		"syntax.bad.yaml":             "config ../testdata/config/syntax.bad.yaml: yaml: line 1: did not find expected ',' or ']'",
+		"bgp_no_peer.bad.yaml":        "bgp.peer: empty, which turns the listener off, yet other bgp fields are set: give the neighbour's address, or remove the bgp section",
+		"bgp_peer.bad.yaml":           `bgp.peer: "router1" is not an IP address: give the BGP neighbour's address, such as 192.0.2.1`,
+		"bgp_peer_as.bad.yaml":        "bgp.peer_as: missing: give the neighbour's AS number",
+		"bgp_peer_as_type.bad.yaml":   "config ../testdata/config/bgp_peer_as_type.bad.yaml: yaml: unmarshal errors:\n  line 6: cannot unmarshal !!str `AS64501` into uint32",
+		"bgp_local_as.bad.yaml":       "bgp.local_as: missing: give catchmap's AS number (a private one, such as 64512, will do)",
+		"bgp_router_id.bad.yaml":      `bgp.router_id: "::1" is not an IPv4 address: give one unique among the peer's neighbours, such as the aggregator's IPv4 address`,
+		"bgp_listen_address.bad.yaml": `bgp.listen_address: "localhost" is not an IP address: give one of this host's addresses, or leave it empty for all`,
+		"bgp_listen_port.bad.yaml":    "bgp.listen_port: 70000 is out of range 1-65535",
+		"bgp_mode.bad.yaml":           `bgp.mode: "eager": use passive (wait for the peer) or active (also connect to it)`,
+		"bgp_peer_port.bad.yaml":      "bgp.peer_port: -1 is out of range 1-65535",
+		"bgp_prefix.bad.yaml":         `bgp.prefixes[0]: "192.0.2.1/24" is not a CIDR prefix without host bits, such as 192.0.2.0/24`,
+		"bgp_prefix_twice.bad.yaml":   `bgp.prefixes[1]: "192.0.2.0/24" is listed twice`,
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.bad.yaml"))
 	if err != nil {

@@ -335,7 +335,9 @@ type failingStore struct {
 	err error
 }
 
-func (f failingStore) Scan(context.Context, store.Query, func(*result.Record) error) error { return f.err }
+func (f failingStore) Scan(context.Context, store.Query, func(*result.Record) error) error {
+	return f.err
+}
 
 func TestStoreErrors(t *testing.T) {
 	secret := "disk /var/lib/catchmap/secret.db is corrupt"

@@ -10,12 +10,26 @@ import (
 	"github.com/catchmap/catchmap/aggregator/store"
 )
 
-type probeKey struct{}
+type (
+	probeKey struct{}
+	adminKey struct{}
+)
 
 // ProbeFromContext returns the probe a Probe route's token belongs to.
 func ProbeFromContext(ctx context.Context) (api.Probe, bool) {
 	p, ok := ctx.Value(probeKey{}).(api.Probe)
 	return p, ok
+}
+
+func withProbe(ctx context.Context, p api.Probe) context.Context {
+	return context.WithValue(ctx, probeKey{}, p)
+}
+
+// isAdmin reports whether a ProbeOrAdmin route was called with the admin
+// token.
+func isAdmin(ctx context.Context) bool {
+	v, _ := ctx.Value(adminKey{}).(bool)
+	return v
 }
 
 // unauthorized answers 401. The message never repeats the token sent.
@@ -46,7 +60,11 @@ func (s *Server) authorize(a Access, h http.Handler) http.Handler {
 				unauthorized(w, "this route needs the admin token as Authorization: Bearer <token>")
 				return
 			}
-		case Probe:
+		case Probe, ProbeOrAdmin:
+			if a == ProbeOrAdmin && !s.cfg.AdminToken.IsZero() && tok.Equal(s.cfg.AdminToken) {
+				r = r.WithContext(context.WithValue(r.Context(), adminKey{}, true))
+				break
+			}
 			if tok.IsZero() {
 				unauthorized(w, "this route needs a probe token as Authorization: Bearer <token>")
 				return
@@ -60,7 +78,7 @@ func (s *Server) authorize(a Access, h http.Handler) http.Handler {
 				s.storeError(w, r, "checking the probe token", err)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), probeKey{}, p))
+			r = r.WithContext(withProbe(r.Context(), p))
 		}
 		h.ServeHTTP(w, r)
 	})

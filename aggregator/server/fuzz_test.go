@@ -2,13 +2,16 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/aggregator/config"
 )
 
@@ -55,6 +58,36 @@ func FuzzIngest(f *testing.F) {
 				t.Fatalf("id %q twice", rs[i].ID)
 			}
 			ids[rs[i].ID] = true
+		}
+	})
+}
+
+// FuzzTargets feeds arbitrary PUT /api/v1/targets bodies to the plan
+// validation: it must never panic, and an accepted plan must have unique
+// names, intervals and canonical prefixes.
+func FuzzTargets(f *testing.F) {
+	f.Add([]byte(`{"targets":[{"target":"k.root-servers.net","preset":"root"},{"target":"https://example.com/","method":"http","name":"web","probes":["role=edge"]}]}`))
+	f.Add([]byte(`{"targets":[{"target":"192.0.2.1:53","site_regex":"^(\\w+)$","prefixes":["192.0.2.9/24"],"interval":"5s"}]}`))
+	f.Add([]byte(`{"targets":[{"target":"[2001:db8::1]:53","af":6},{"target":"a","method":"icmp","count":3}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var p api.Plan
+		if json.Unmarshal(body, &p) != nil {
+			return
+		}
+		if validatePlan(&p) != nil {
+			return
+		}
+		names := map[string]bool{}
+		for _, e := range p.Targets {
+			if names[e.Name] || e.Name == "" || e.Interval.D() < minInterval {
+				t.Fatalf("accepted entry %+v", e)
+			}
+			names[e.Name] = true
+			for _, s := range e.Prefixes {
+				if pfx, err := netip.ParsePrefix(s); err != nil || pfx.Masked().String() != s {
+					t.Fatalf("accepted prefix %q", s)
+				}
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"compress/gzip"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -23,6 +25,7 @@ import (
 // Limits of one record's fields.
 const (
 	maxIDLen     = 128
+	maxProbeLen  = 128
 	maxTargetLen = 1024
 )
 
@@ -204,46 +207,97 @@ func knownKind(k result.ErrorKind) bool {
 
 // readBatch decodes and validates an upload, dropping repeated ids (counted
 // in dups). A batch with an invalid record is refused whole, so that an
-// upload is stored all or nothing. The body is limited before and after gzip decoding, so that a
-// small gzip bomb cannot expand into memory.
+// upload is stored all or nothing. An admin upload (an import) keeps each
+// record's probe, so it must name one.
 func (s *Server) readBatch(w http.ResponseWriter, r *http.Request) (rs []result.Record, dups int, err error) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, 0, err
+	}
+	if rs, err = decodeFast(body, s.cfg.MaxBatch); err != nil {
+		if rs, err = decodeBatch(strings.NewReader(body), s.cfg.MaxBatch); err != nil {
+			return nil, 0, err
+		}
+	}
+	now, admin := s.now(), isAdmin(r.Context())
+	seen := make(map[string]struct{}, len(rs))
+	kept := rs[:0]
+	for i := range rs {
+		err := validate(&rs[i], now, s.cfg.MaxFuture.D())
+		if err == nil && admin {
+			err = validateProbe(rs[i].Probe)
+		}
+		if err != nil {
+			// rs goes back so that its records are counted as rejected.
+			return rs, 0, badBatch("record %d (id %q): %v; nothing was stored", i, clip(rs[i].ID), err)
+		}
+		if _, ok := seen[rs[i].ID]; ok {
+			dups++
+			continue
+		}
+		seen[rs[i].ID] = struct{}{}
+		kept = append(kept, rs[i])
+	}
+	return kept, dups, nil
+}
+
+// validateProbe checks the probe field of an admin upload's record.
+func validateProbe(p string) error {
+	switch {
+	case p == "":
+		return errors.New("probe: empty: an upload with the admin token stores each record under its own probe, so give one (such as atlas-6001)")
+	case len(p) > maxProbeLen:
+		return fmt.Errorf("probe: %d bytes, more than %d", len(p), maxProbeLen)
+	case !utf8.ValidString(p):
+		return errors.New("probe: not valid UTF-8")
+	}
+	return nil
+}
+
+// Pools for readBody: an upload's buffer and gzip state (a 32 KiB window
+// and tables) are reused rather than allocated per request.
+var (
+	bodyBufs   = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	gzipReads  = sync.Pool{New: func() any { return new(gzip.Reader) }}
+	bufioReads = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+)
+
+// readBody reads the whole upload, gunzipped when so encoded, as one
+// string that the decoded records' fields then share. The body is limited
+// before and after gzip decoding, so that a small gzip bomb cannot expand
+// into memory.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (string, error) {
 	var body io.Reader = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip":
-		gz, err := gzip.NewReader(body)
-		if err != nil {
+		// A bufio.Reader is a flate.Reader, which gzip reads from directly.
+		br := bufioReads.Get().(*bufio.Reader)
+		br.Reset(body)
+		gz := gzipReads.Get().(*gzip.Reader)
+		defer func() {
+			br.Reset(nil)
+			bufioReads.Put(br)
+			gzipReads.Put(gz)
+		}()
+		if err := gz.Reset(br); err != nil {
 			if e := readError(err); e.code == http.StatusRequestEntityTooLarge {
-				return nil, 0, e
+				return "", e
 			}
-			return nil, 0, badBatch("Content-Encoding is gzip but the body is not gzip: %v", err)
+			return "", badBatch("Content-Encoding is gzip but the body is not gzip: %v", err)
 		}
-		defer gz.Close()
 		body = http.MaxBytesReader(w, io.NopCloser(gz), s.cfg.MaxBodyBytes)
 	default:
-		return nil, 0, &batchError{code: http.StatusUnsupportedMediaType,
+		return "", &batchError{code: http.StatusUnsupportedMediaType,
 			msg: fmt.Sprintf("Content-Encoding %q: send the body plain or gzip", enc)}
 	}
-	rs, err = decodeBatch(body, s.cfg.MaxBatch)
-	if err != nil {
-		return nil, 0, err
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer bodyBufs.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(body); err != nil {
+		return "", readError(err)
 	}
-	now := s.now()
-	seen := make(map[string]bool, len(rs))
-	kept := rs[:0]
-	for i := range rs {
-		if err := validate(&rs[i], now, s.cfg.MaxFuture.D()); err != nil {
-			// rs goes back so that its records are counted as rejected.
-			return rs, 0, badBatch("record %d (id %q): %v; nothing was stored", i, clip(rs[i].ID), err)
-		}
-		if seen[rs[i].ID] {
-			dups++
-			continue
-		}
-		seen[rs[i].ID] = true
-		kept = append(kept, rs[i])
-	}
-	return kept, dups, nil
+	return buf.String(), nil
 }
 
 // clip shortens a client-sent string for an error message.
@@ -256,12 +310,18 @@ func clip(s string) string {
 
 // ingest is POST /api/v1/results. It answers 200 only once the batch is
 // durable; 4xx for a batch no retry can fix; 503 when nothing was stored
-// and a retry may succeed.
+// and a retry may succeed. With a probe's token the records are stored
+// under that probe and placed where it is; with the admin token (imports)
+// each record keeps its own probe and place.
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { s.m.ingestBatches.WithLabelValues(fmt.Sprint(sw.code)).Inc() }()
 	w = sw
 	p, _ := ProbeFromContext(r.Context())
+	admin, who := isAdmin(r.Context()), p.ID
+	if admin {
+		who = "admin"
+	}
 
 	rs, dups, err := s.readBatch(w, r)
 	if err != nil {
@@ -270,26 +330,30 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			be = readError(err)
 		}
 		s.m.ingestResults.WithLabelValues(outcomeRejected).Add(float64(len(rs)))
-		s.log.Info("upload refused", "probe", p.ID, "code", be.code, "err", be.msg)
+		s.log.Info("upload refused", "probe", who, "code", be.code, "err", be.msg)
 		WriteError(w, be.code, be.msg)
 		return
 	}
 	addr := clientAddr(r)
-	s.place(rs, p, addr)
-	stored, err := s.st.Append(r.Context(), rs)
+	if !admin {
+		s.place(rs, p, addr)
+	}
+	stored, err := s.commits.append(r.Context(), rs)
 	if err != nil {
 		s.storeError(w, r, "storing results", err)
 		return
 	}
 	s.m.ingestResults.WithLabelValues(outcomeStored).Add(float64(stored))
 	s.m.ingestResults.WithLabelValues(outcomeDuplicate).Add(float64(len(rs) - stored + dups))
-	seenFrom := ""
-	if addr.IsValid() {
-		seenFrom = addr.String()
-	}
-	if err := s.st.TouchProbe(r.Context(), p.ID, s.now().UTC(), seenFrom); err != nil {
-		// The results are stored; last_seen is only informative.
-		s.log.Warn("recording the probe's last upload", "probe", p.ID, "err", err)
+	if !admin {
+		seenFrom := ""
+		if addr.IsValid() {
+			seenFrom = addr.String()
+		}
+		if err := s.st.TouchProbe(r.Context(), p.ID, s.now().UTC(), seenFrom); err != nil {
+			// The results are stored; last_seen is only informative.
+			s.log.Warn("recording the probe's last upload", "probe", p.ID, "err", err)
+		}
 	}
 	WriteJSON(w, http.StatusOK, api.IngestResponse{Accepted: len(rs) + dups, Stored: stored, Duplicate: len(rs) - stored + dups})
 }

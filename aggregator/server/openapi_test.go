@@ -50,7 +50,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	var documented []string
 	for path, ops := range doc.Paths {
 		for method, op := range ops {
-			if method == "parameters" {
+			if method == "parameters" || op["x-mounted-by"] == "app" { // app routes: checked in aggregator/app
 				continue
 			}
 			documented = append(documented, strings.ToUpper(method)+" "+path)

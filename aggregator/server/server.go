@@ -42,6 +42,10 @@ const (
 	Probe
 	// Admin routes need the admin token, and are off when none is set.
 	Admin
+	// ProbeOrAdmin routes take a probe's token, or the admin token to act
+	// for any probe (imports); the handler tells them apart with
+	// ProbeFromContext.
+	ProbeOrAdmin
 )
 
 // Route is one endpoint mounted on the server.
@@ -84,6 +88,7 @@ type Server struct {
 	now      func() time.Time
 	extra    []Route
 	m        *metrics
+	commits  *committer
 	mux      *http.ServeMux
 	handler  http.Handler
 	patterns []string
@@ -93,7 +98,7 @@ type Server struct {
 // also be a prometheus.Gatherer (a *prometheus.Registry) since /metrics
 // serves what it gathers.
 func New(log *slog.Logger, reg prometheus.Registerer, st store.Store, opts ...Option) (s *Server, err error) {
-	s = &Server{log: log, st: st, cfg: config.Default(), now: time.Now}
+	s = &Server{log: log, st: st, cfg: config.Default(), now: time.Now, commits: newCommitter(st)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -123,7 +128,7 @@ func New(log *slog.Logger, reg prometheus.Registerer, st store.Store, opts ...Op
 		{"PUT " + api.Prefix + "/targets", Admin, http.HandlerFunc(s.putTargets)},
 		{"GET " + api.Prefix + "/targets", Read, http.HandlerFunc(s.getTargets)},
 		{"GET " + api.Prefix + "/plan", Probe, http.HandlerFunc(s.plan)},
-		{"POST " + api.Prefix + "/results", Probe, http.HandlerFunc(s.ingest)},
+		{"POST " + api.Prefix + "/results", ProbeOrAdmin, http.HandlerFunc(s.ingest)},
 		{"GET " + api.Prefix + "/results", Read, http.HandlerFunc(s.queryResults)},
 		{"POST " + api.Prefix + "/annotations", Admin, http.HandlerFunc(s.addAnnotation)},
 		{"GET " + api.Prefix + "/annotations", Read, http.HandlerFunc(s.annotations)},

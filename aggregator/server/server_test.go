@@ -521,13 +521,19 @@ func TestProbeTokens(t *testing.T) {
 		{"unknown", unknown, "unknown or revoked probe token"},
 		{"admin", h.admin, "unknown or revoked probe token"},
 	} {
-		resp, body := h.do("POST", "/api/v1/results", c.tok, rs)
+		resp, body := h.do("GET", "/api/v1/plan", c.tok, nil)
 		h.want(http.StatusUnauthorized, resp, body)
 		if !strings.Contains(errMsg(body), c.want) || resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s: %s", c.name, body)
 		}
-		resp, body = h.do("GET", "/api/v1/plan", c.tok, nil)
+		if c.tok == h.admin {
+			continue // the admin token uploads as an import: TestIngestAdmin
+		}
+		resp, body = h.do("POST", "/api/v1/results", c.tok, rs)
 		h.want(http.StatusUnauthorized, resp, body)
+		if !strings.Contains(errMsg(body), c.want) || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: %s", c.name, body)
+		}
 	}
 	resp, body := h.do("POST", "/api/v1/results", tok, rs)
 	h.want(http.StatusOK, resp, body)

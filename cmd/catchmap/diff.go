@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -115,20 +117,31 @@ func diffWriteTable(w io.Writer, d *maps.Diff) error {
 		d.FromA.Format(time.RFC3339), d.ToA.Format(time.RFC3339), mapMs(d.RTTP50A),
 		d.FromB.Format(time.RFC3339), d.ToB.Format(time.RFC3339), mapMs(d.RTTP50B))
 	fmt.Fprintf(w, "moved: %d of %d probes served in both windows, %s weighted\n\n", d.MovedProbes, d.Probes, mapPercent(d.MovedShare))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FROM\tTO\tPROBES")
+	sections := []struct {
+		header string
+		rows   [][]string
+	}{{header: "FROM\tTO\tPROBES"}, {header: "SITE\tSHARE A\tSHARE B"}, {header: "CHANGED CELL\tFROM\tTO"}}
 	for _, f := range d.Flows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\n", mapText(f.From), mapText(f.To), f.Probes)
+		sections[0].rows = append(sections[0].rows, []string{mapText(f.From), mapText(f.To), strconv.Itoa(f.Probes)})
 	}
-	fmt.Fprintln(tw, "\t\t")
-	fmt.Fprintln(tw, "SITE\tSHARE A\tSHARE B")
 	for _, s := range d.Sites {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", mapText(s.Site), mapPercent(s.ShareA), mapPercent(s.ShareB))
+		sections[1].rows = append(sections[1].rows, []string{mapText(s.Site), mapPercent(s.ShareA), mapPercent(s.ShareB)})
 	}
-	fmt.Fprintln(tw, "\t\t")
-	fmt.Fprintf(tw, "CHANGED CELL\tFROM\tTO\n")
 	for _, cc := range d.CellsChanged {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", mapText(cc.Cell), mapDash(cc.From), mapDash(cc.To))
+		sections[2].rows = append(sections[2].rows, []string{mapText(cc.Cell), mapDash(cc.From), mapDash(cc.To)})
 	}
-	return tw.Flush()
+	for i, sec := range sections {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, sec.header)
+		for _, r := range sec.rows {
+			fmt.Fprintln(tw, strings.Join(r, "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

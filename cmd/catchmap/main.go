@@ -57,6 +57,16 @@ type cli struct {
 	Map     mapCmd     `cmd:"" help:"Show the catchment map of a target: which site serves each cell."`
 	Diff    diffCmd    `cmd:"" help:"Compare the catchment of two time windows: what moved where."`
 	Sites   sitesCmd   `cmd:"" help:"Look up site codes: where a site is, from the built-in airport table and your own sites."`
+	Import   importCmd   `cmd:"" help:"Import results measured elsewhere (RIPE Atlas) as catchmap results."`
+	Snapshot snapshotCmd `cmd:"" help:"Freeze a target's catchment into a baseline file for catchmap check."`
+	Check    checkCmd    `cmd:"" help:"CI gate: judge the current catchment against a baseline with rules; exit 0 pass, 1 fail, 2 cannot judge."`
+	Annotate annotateCmd `cmd:"" help:"Mark a change (e.g. a BGP prepend) on a target's timeline at the aggregator."`
+	Probes   probesCmd   `cmd:"" help:"Manage the aggregator's probes: add (prints the token once), list, revoke."`
+	Targets  targetsCmd  `cmd:"" help:"Read or replace the aggregator's measurement plan (targets get, targets put plan.yaml)."`
+	BGP      bgpCmd      `cmd:"" name:"bgp" help:"BGP events of the anycast prefixes for the timeline: bgp import FILE... (MRT updates)."`
+	Demo     demoCmd     `cmd:"" help:"Run the whole system offline: an aggregator and a SIMULATED anycast service and fleet, with a scripted routing scenario."`
+	Sim      simCmd      `cmd:"" help:"Drive an aggregator with a SIMULATED global fleet: a load generator for capacity planning."`
+	Lab      labCmd      `cmd:"" help:"Run a small real Internet in network namespaces (root): BGP (BIRD) decides which anycast site each probe reaches."`
 }
 
 func main() {

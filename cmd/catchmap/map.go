@@ -309,10 +309,14 @@ func mapWriteTable(w io.Writer, c *maps.Catchment) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", mapText(cs.Cell), mapDash(cs.Site), mapPercent(cs.Share),
 			cs.Probes, mapMs(cs.RTTP50), mapMs(cs.RTTP90), cs.Confidence)
 	}
-	fmt.Fprintln(tw, "\t\t\t\t\t\t")
-	fmt.Fprintln(tw, "SITE\tSHARE\tPROBES\tCELLS\tP50\tNAME\t")
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SITE\tSHARE\tPROBES\tCELLS\tP50\tNAME")
 	for _, s := range c.Sites {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t\n", mapText(s.Site), mapPercent(s.Share), s.Probes, s.Cells,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", mapText(s.Site), mapPercent(s.Share), s.Probes, s.Cells,
 			mapMs(s.RTTP50), mapDash(s.Name))
 	}
 	return tw.Flush()

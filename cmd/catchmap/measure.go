@@ -92,6 +92,7 @@ func (c *measureCmd) Run(e *env) error {
 		specs[i] = c.spec(t)
 	}
 	m := probe.NewMeasurer(e.log)
+	defer m.Close()
 	rs, err := m.MeasureAll(e.ctx, specs, c.Concurrency)
 	if errors.Is(err, probe.ErrBadSpec) {
 		return usageErrorf("measure: %v", err)

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/catchmap/catchmap/aggregator/app"
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/server"
@@ -98,7 +99,7 @@ func (c *serveCmd) Run(e *env) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := server.New(e.log, reg, st, append(opts, server.WithConfig(cfg))...)
+	srv, err := app.New(e.log, reg, st, app.Options{Server: append(opts, server.WithConfig(cfg))})
 	if err != nil {
 		return err
 	}

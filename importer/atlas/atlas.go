@@ -20,20 +20,20 @@ import (
 
 // Result is one Atlas DNS result: the fields catchmap reads.
 type Result struct {
-	Type      string     `json:"type"`
-	AF        int        `json:"af"`
-	DstAddr   string     `json:"dst_addr"`
-	DstName   string     `json:"dst_name"`
-	From      string     `json:"from"` // the probe's public address
-	FW        int        `json:"fw"`
-	MsmID     int64      `json:"msm_id"`
-	PrbID     int64      `json:"prb_id"`
-	Proto     string     `json:"proto"` // UDP or TCP
-	Timestamp int64      `json:"timestamp"`
-	Qbuf      string     `json:"qbuf"`
-	Result    *Answer    `json:"result"`
-	Error     Failure `json:"error"`
-	ResultSet []SetItem  `json:"resultset"`
+	Type      string    `json:"type"`
+	AF        int       `json:"af"`
+	DstAddr   string    `json:"dst_addr"`
+	DstName   string    `json:"dst_name"`
+	From      string    `json:"from"` // the probe's public address
+	FW        int       `json:"fw"`
+	MsmID     int64     `json:"msm_id"`
+	PrbID     int64     `json:"prb_id"`
+	Proto     string    `json:"proto"` // UDP or TCP
+	Timestamp int64     `json:"timestamp"`
+	Qbuf      string    `json:"qbuf"`
+	Result    *Answer   `json:"result"`
+	Error     Failure   `json:"error"`
+	ResultSet []SetItem `json:"resultset"`
 
 	// DecodeErr is set when a field had the wrong JSON type: the other
 	// fields are read, and the record says what was wrong.
@@ -43,13 +43,13 @@ type Result struct {
 // SetItem is one answer of a resultset: the probe asked each of its own
 // resolvers.
 type SetItem struct {
-	AF      int        `json:"af"`
-	DstAddr string     `json:"dst_addr"`
-	DstName string     `json:"dst_name"`
-	Proto   string     `json:"proto"`
-	Time    int64      `json:"time"`
-	Qbuf    string     `json:"qbuf"`
-	Result  *Answer    `json:"result"`
+	AF      int     `json:"af"`
+	DstAddr string  `json:"dst_addr"`
+	DstName string  `json:"dst_name"`
+	Proto   string  `json:"proto"`
+	Time    int64   `json:"time"`
+	Qbuf    string  `json:"qbuf"`
+	Result  *Answer `json:"result"`
 	Error   Failure `json:"error"`
 }
 

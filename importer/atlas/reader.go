@@ -38,23 +38,11 @@ const sniffLen = 4096
 // their magic bytes, not a file name) and telling the shape from the first
 // bytes. An empty stream is an error: Atlas writes [] for no results.
 func NewReader(r io.Reader) (*Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	magic, err := br.Peek(3)
-	if err != nil && !errors.Is(err, io.EOF) {
+	in, err := uncompress(r)
+	if err != nil {
 		return nil, fmt.Errorf("reading Atlas results: %w", err)
 	}
-	var in io.Reader = br
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("the input starts like gzip but is not: %w", err)
-		}
-		in = bufio.NewReaderSize(gz, 64<<10)
-	case bytes.Equal(magic, []byte("BZh")):
-		in = bufio.NewReaderSize(bzip2.NewReader(br), 64<<10)
-	}
-	s, err := sniff(in.(*bufio.Reader))
+	s, err := sniff(in)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +54,42 @@ func NewReader(r io.Reader) (*Reader, error) {
 		}
 	}
 	return rd, nil
+}
+
+// uncompress returns r's content, gunzipped or bunzipped when its magic
+// bytes say so.
+func uncompress(r io.Reader) (*bufio.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, err := br.Peek(3)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("the input starts like gzip but is not: %w", err)
+		}
+		return bufio.NewReaderSize(named{gz, "gzip"}, 64<<10), nil
+	case bytes.Equal(magic, []byte("BZh")):
+		return bufio.NewReaderSize(named{bzip2.NewReader(br), "bzip2"}, 64<<10), nil
+	}
+	return br, nil
+}
+
+// named says which decompressor failed, so that a broken download is not
+// reported as broken JSON.
+type named struct {
+	r    io.Reader
+	name string
+}
+
+func (n named) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s data: %w", n.name, err)
+	}
+	return k, err
 }
 
 // sniff tells the shape from the first bytes: a /latest/ object's first key
@@ -156,7 +180,7 @@ func (r *Reader) Next() (*Result, error) {
 					return nil, r.syntax(err)
 				}
 				if d, ok := open.(json.Delim); !ok || d != '[' {
-					return nil, fmt.Errorf("Atlas /latest/ results: the value of probe %v is not an array of results", key)
+					return nil, fmt.Errorf("reading Atlas /latest/ results: the value of probe %v is not an array of results", key)
 				}
 				r.inProbe = true
 			}
@@ -181,13 +205,13 @@ func (r *Reader) decode() (*Result, error) {
 	case errors.As(err, &te) && te.Field != "":
 		res.DecodeErr = fmt.Errorf("field %s holds a JSON %s, not a %s", te.Field, te.Value, te.Type)
 	case errors.As(err, &te):
-		return nil, fmt.Errorf("Atlas result %d is a JSON %s, not an object: is this a file of Atlas results?", r.n+1, te.Value)
+		return nil, fmt.Errorf("reading Atlas results: result %d is a JSON %s, not an object: is this a file of Atlas results?", r.n+1, te.Value)
 	default:
 		return nil, r.syntax(err)
 	}
 	r.n++
 	if res.Type != "" && res.Type != "dns" {
-		return nil, fmt.Errorf("Atlas result %d is a %q result: catchmap imports DNS measurements only", r.n, res.Type)
+		return nil, fmt.Errorf("reading Atlas results: result %d is a %q result: catchmap imports DNS measurements only", r.n, res.Type)
 	}
 	return res, nil
 }
@@ -196,18 +220,18 @@ func (r *Reader) decode() (*Result, error) {
 func (r *Reader) end() error {
 	r.done = true
 	if _, err := r.dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("Atlas results: data after the end of the %s, near byte %d: give one document per file", r.shapeName(), r.dec.InputOffset())
+		return fmt.Errorf("reading Atlas results: data after the end of the %s, near byte %d: give one document per file", r.shapeName(), r.dec.InputOffset())
 	}
 	return io.EOF
 }
 
 func (r *Reader) syntax(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("Atlas results end in the middle of the %s after %d results: the file is cut short (an interrupted download?)", r.shapeName(), r.n)
+		return fmt.Errorf("reading Atlas results: the input ends in the middle of the %s after %d results: the file is cut short (an interrupted download?)", r.shapeName(), r.n)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Errorf("Atlas results: bad JSON after %d results, near byte %d of the uncompressed input: %w", r.n, r.dec.InputOffset(), err)
+		return fmt.Errorf("reading Atlas results: bad JSON after %d results, near byte %d of the uncompressed input: %w", r.n, r.dec.InputOffset(), err)
 	}
 	return fmt.Errorf("reading Atlas results after %d results: %w", r.n, err)
 }

@@ -83,13 +83,15 @@ type Agent struct {
 	cfg      Config
 	clock    Clock
 	measurer Measurer
-	client   *http.Client
-	resolver *net.Resolver
-	spool    *spool.Spool
-	allow    *Allowlist
-	limiter  *rate.Limiter
-	sem      chan struct{}
-	seed     [32]byte // per-probe: spreads the fleet's start-up splay
+	// closeMeasurer releases the sockets of a measurer the agent built itself.
+	closeMeasurer func() error
+	client        *http.Client
+	resolver      *net.Resolver
+	spool         *spool.Spool
+	allow         *Allowlist
+	limiter       *rate.Limiter
+	sem           chan struct{}
+	seed          [32]byte // per-probe: spreads the fleet's start-up splay
 
 	backoffInitial, backoffMax time.Duration
 
@@ -146,7 +148,8 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config, opts ...Option
 		o(a)
 	}
 	if a.measurer == nil {
-		a.measurer = probe.NewMeasurer(log, probe.WithProbeName(cfg.Name), probe.WithClock(a.clock.Now))
+		m := probe.NewMeasurer(log, probe.WithProbeName(cfg.Name), probe.WithClock(a.clock.Now))
+		a.measurer, a.closeMeasurer = m, m.Close
 	}
 	a.m = metrics{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -220,6 +223,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.DrainTimeout)
 	defer cancel()
 	a.uploadAll(dctx, nil)
+	a.client.CloseIdleConnections()
+	if a.closeMeasurer != nil {
+		if err := a.closeMeasurer(); err != nil {
+			a.log.Warn("closing the measurer's sockets", "err", err)
+		}
+	}
 	a.log.Info("probe agent stopped", "spooled", a.spool.Len())
 	return nil
 }
@@ -270,6 +279,7 @@ func (a *Agent) planLoop(ctx context.Context) {
 			kind := errorKind(err)
 			a.m.planErrors.WithLabelValues(kind).Inc()
 			if kind == kindUnauthorized {
+				wait = authRetry
 				a.log.Error("aggregator refuses this probe's token: measuring the last plan; get a new token (catchmap probe registration) and restart", "err", err)
 			} else {
 				wait = min(bo.NextBackOff(), refresh)
@@ -355,7 +365,16 @@ func (a *Agent) splay(key string, interval time.Duration) time.Duration {
 
 func (a *Agent) runTarget(ctx context.Context, key string, t api.Target) {
 	interval := t.Interval.D()
-	next := a.clock.Now().Add(a.splay(key, interval))
+	// First run at the splay's phase of the wall clock, so a restarted probe
+	// keeps its slot and the fleet stays spread out.
+	now := a.clock.Now()
+	next := now.Truncate(interval).Add(a.splay(key, interval))
+	if next.Before(now) {
+		next = next.Add(interval)
+	}
+	// Measure resolves names under ctx too, which the spec's timeout does
+	// not cover: bound the whole run so a drain cannot hang on it.
+	bound := 3 * max(t.Timeout.D(), probe.DefaultTimeout)
 	refused := false
 	for {
 		if sleep(ctx, a.clock, next.Sub(a.clock.Now())) != nil {
@@ -366,7 +385,9 @@ func (a *Agent) runTarget(ctx context.Context, key string, t api.Target) {
 		}
 		// A measurement that started finishes even if ctx ends: its result
 		// is spooled by the drain. Its own timeout bounds it.
-		a.measure(context.WithoutCancel(ctx), t, &refused)
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
+		a.measure(mctx, t, &refused)
+		cancel()
 		<-a.sem
 		// Up to 5% jitter keeps probes that share a phase from staying locked.
 		jitter := time.Duration(rand.Int64N(int64(interval)/10+1)) - interval/20

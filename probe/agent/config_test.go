@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -29,6 +30,7 @@ func TestTokenRedacted(t *testing.T) {
 	j, _ := json.Marshal(cfg)
 	y, _ := yaml.Marshal(cfg)
 	for name, s := range map[string]string{
+		//lint:ignore S1025 the point is to try every verb
 		"%v": fmt.Sprintf("%v", tok), "%s": fmt.Sprintf("%s", tok), "%q": fmt.Sprintf("%q", tok),
 		"%#v": fmt.Sprintf("%#v", tok), "%x": fmt.Sprintf("%x", tok), "%+v cfg": fmt.Sprintf("%+v", cfg),
 		"%#v cfg": fmt.Sprintf("%#v", cfg), "String": tok.String(), "error": fmt.Errorf("bad %v", tok).Error(),
@@ -231,4 +233,21 @@ func specOf(method, target, connectTo string) probe.Spec {
 		s.ConnectTo = connectTo
 	}
 	return s
+}
+
+func TestStatusKinds(t *testing.T) {
+	for status, want := range map[int]string{
+		400: kindRejected, 413: kindRejected, 422: kindRejected, 401: kindUnauthorized, 403: kindUnauthorized,
+		408: kindThrottled, 429: kindThrottled, 500: kindServer, 503: kindServer, 404: kindStatus, 409: kindStatus,
+	} {
+		rec := httptest.NewRecorder()
+		fail(rec, status, "why")
+		err := statusError(rec.Result())
+		if got := errorKind(err); got != want {
+			t.Errorf("%d: kind %s, want %s", status, got, want)
+		}
+		if !strings.Contains(err.Error(), "why") || !strings.Contains(err.Error(), fmt.Sprint(status)) {
+			t.Errorf("%d: error %q lacks the status or the aggregator's message", status, err)
+		}
+	}
 }

@@ -95,13 +95,18 @@ func (a *Agent) uploadAll(ctx context.Context, bo *backoff.ExponentialBackOff) {
 	if until := a.authBlocked.Load(); until != 0 && a.clock.Now().UnixNano() < until {
 		return
 	}
-	// An upload in flight when ctx ends gets the drain timeout to finish:
-	// cut short, the aggregator may have committed a batch the spool still
-	// holds, and it would go twice.
-	reqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(a.cfg.DrainTimeout, cancel) })
-	defer stop()
+	// In the loop, an upload in flight when ctx ends gets the drain timeout
+	// to finish: cut short, the aggregator may have committed a batch the
+	// spool still holds, and it would go twice. The drain's own ctx is
+	// already bounded.
+	reqCtx := ctx
+	if bo != nil {
+		var cancel context.CancelFunc
+		reqCtx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() { time.AfterFunc(a.cfg.DrainTimeout, cancel) })
+		defer stop()
+	}
 	for ctx.Err() == nil {
 		b, err := a.spool.Peek(a.cfg.BatchSize)
 		if err != nil {

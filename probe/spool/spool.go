@@ -195,9 +195,6 @@ func Open(log *slog.Logger, reg prometheus.Registerer, dir string, maxBytes int6
 	return s, nil
 }
 
-// Dir returns the spool's directory.
-func (s *Spool) Dir() string { return s.dir }
-
 // Len returns the number of records waiting, as counted when they were Put.
 func (s *Spool) Len() int {
 	s.mu.Lock()
@@ -212,15 +209,23 @@ func (s *Spool) Bytes() int64 {
 	return s.bytes
 }
 
-func encode(recs []result.Record) ([]byte, error) {
+// encode writes recs as NDJSON. A record JSON cannot hold (a NaN RTT) is
+// left out and counted in bad, so it cannot take its neighbours with it.
+func encode(recs []result.Record) (data []byte, n int, bad error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf) // Encode ends each record with a newline: NDJSON.
 	for i := range recs {
+		mark := buf.Len()
 		if err := enc.Encode(&recs[i]); err != nil {
-			return nil, fmt.Errorf("spool: encode record %s: %w", recs[i].ID, err)
+			buf.Truncate(mark)
+			if bad == nil {
+				bad = fmt.Errorf("spool: record %s cannot be encoded: %w", recs[i].ID, err)
+			}
+			continue
 		}
+		n++
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), n, bad
 }
 
 // Put stores recs durably: when it returns nil they are on disk. To make room
@@ -230,30 +235,36 @@ func (s *Spool) Put(recs []result.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	data, err := encode(recs)
-	if err != nil {
-		return err
-	}
+	data, n, bad := encode(recs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if bad != nil {
+		s.dropped.Add(float64(len(recs) - n))
+		s.log.Error("spool: dropped records that cannot be encoded", "records", len(recs)-n, "err", bad)
+	}
+	if n == 0 {
+		return bad
+	}
 	if int64(len(data)) > s.maxBytes {
-		s.dropped.Add(float64(len(recs)))
-		s.log.Error("spool: dropped new records larger than the spool bound", "records", len(recs), "bytes", len(data), "max_bytes", s.maxBytes)
+		s.dropped.Add(float64(n))
+		s.log.Error("spool: dropped new records larger than the spool bound", "records", n, "bytes", len(data), "max_bytes", s.maxBytes)
 		return ErrTooLarge
 	}
 	s.dropOldestLocked(int64(len(data)), "spool full")
-	g := segment{seq: s.nextSeq, count: len(recs), size: int64(len(data))}
+	var err error
+	g := segment{seq: s.nextSeq, count: n, size: int64(len(data))}
 	for {
 		err = s.writeLocked(g, data)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
-			return err
+			s.dropped.Add(float64(n))
+			return fmt.Errorf("%w (check the spool directory and its disk)", err)
 		}
 		if len(s.segs) == 0 {
-			s.dropped.Add(float64(len(recs)))
-			s.log.Error("spool: disk full and spool empty: dropped new records", "dir", s.dir, "records", len(recs), "err", err)
+			s.dropped.Add(float64(n))
+			s.log.Error("spool: disk full and spool empty: dropped new records", "dir", s.dir, "records", n, "err", err)
 			return fmt.Errorf("spool: disk full even with an empty spool: free space on the disk of %s: %w", s.dir, err)
 		}
 		s.dropSegmentLocked("disk full")
@@ -442,10 +453,7 @@ func (s *Spool) Ack(b *Batch) error {
 // aggregator refused. The file is bounded to a tenth of the spool; past that
 // the records are dropped and logged.
 func (s *Spool) Quarantine(recs []result.Record, reason string) error {
-	data, err := encode(recs)
-	if err != nil {
-		return err
-	}
+	data, n, _ := encode(recs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := filepath.Join(s.dir, QuarantineFile)
@@ -472,7 +480,7 @@ func (s *Spool) Quarantine(recs []result.Record, reason string) error {
 	if err != nil {
 		return fmt.Errorf("spool: write quarantine file %s: %w", path, err)
 	}
-	s.quarantine.Add(float64(len(recs)))
+	s.quarantine.Add(float64(n))
 	s.log.Error("spool: aggregator refused records: quarantined", "file", path, "records", len(recs), "reason", reason)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,7 +163,7 @@ func TestReopenAndTornWrite(t *testing.T) {
 
 func TestBoundDropsOldest(t *testing.T) {
 	dir := t.TempDir()
-	one, _ := encode(recs(1, "x0"))
+	one, _, _ := encode(recs(1, "x0"))
 	// Room for exactly three one-record segments.
 	s := open(t, dir, int64(3*len(one)))
 	for i := range 5 {
@@ -192,6 +193,22 @@ func TestBoundDropsOldest(t *testing.T) {
 	s2 := open(t, dir, int64(len(one)))
 	if s2.Len() != 1 {
 		t.Fatalf("reopen with a smaller bound kept %d records, want 1", s2.Len())
+	}
+}
+
+func TestUnencodableRecordAlone(t *testing.T) {
+	s := open(t, t.TempDir(), 0)
+	rs := recs(3, "n")
+	rs[1].RTTMs = math.NaN() // JSON has no NaN
+	if err := s.Put(rs); err != nil {
+		t.Fatalf("Put with one bad record: %v", err)
+	}
+	b, _ := s.Peek(10)
+	if got := strings.Join(ids(b.Records), ","); got != "n-0000,n-0002" {
+		t.Fatalf("kept %s, want the two good records", got)
+	}
+	if value(s.dropped) != 1 || s.Len() != 2 {
+		t.Fatalf("dropped %v, len %d; want 1, 2", value(s.dropped), s.Len())
 	}
 }
 
@@ -262,7 +279,7 @@ func TestDiskFull(t *testing.T) {
 }
 
 func FuzzSpoolDecode(f *testing.F) {
-	good, _ := encode(recs(2, "z"))
+	good, _, _ := encode(recs(2, "z"))
 	f.Add(good)
 	f.Add(good[:len(good)-3])
 	f.Add([]byte("\n\n{}\n"))
@@ -279,7 +296,7 @@ func FuzzSpoolDecode(f *testing.F) {
 			}
 		}
 		// What decodes must survive a round trip through the encoder.
-		again, err := encode(got)
+		again, _, err := encode(got)
 		if err != nil {
 			t.Fatal(err)
 		}

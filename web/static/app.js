@@ -8,8 +8,10 @@ const POLL_MS = 10_000;
 const LIVE_WINDOW_MS = 15 * 60_000;
 const MAX_PROBE_ROWS = 1000;
 
-// PALETTE is fixed and sites pick from it by a hash of their code, so a
-// site keeps its colour across targets, reloads and releases.
+// PALETTE is fixed and a site's colour comes from a hash of its code, so a
+// site keeps its colour across targets, reloads and releases. Two sites on
+// screen whose hashes collide would look alike, so the later code (in sort
+// order) takes the next free colour instead: see assignColours.
 const PALETTE = [
   "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
   "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
@@ -21,15 +23,35 @@ const SCALE = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
 
 const utf8 = new TextEncoder();
 
-// siteColour hashes the code with 32-bit FNV-1a over its UTF-8 bytes.
-export function siteColour(site) {
-  if (!site) return UNSERVED;
+// hashSlot is the site's palette index: 32-bit FNV-1a of its UTF-8 bytes.
+function hashSlot(site) {
   let h = 0x811c9dc5;
   for (const b of utf8.encode(site)) {
     h ^= b;
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return PALETTE[h % PALETTE.length];
+  return h % PALETTE.length;
+}
+
+let colours = new Map();
+
+// assignColours gives each of the sites on screen its hash colour, or on a
+// collision the next free one, visiting codes in sort order so the result
+// depends only on the set of sites.
+function assignColours(codes) {
+  const used = new Set();
+  colours = new Map();
+  for (const c of [...new Set(codes)].filter(Boolean).sort()) {
+    let i = hashSlot(c);
+    for (let k = 0; k < PALETTE.length && used.has(i); k++) i = (i + 1) % PALETTE.length;
+    used.add(i);
+    colours.set(c, PALETTE[i]);
+  }
+}
+
+function siteColour(site) {
+  if (!site) return UNSERVED;
+  return colours.get(site) || PALETTE[hashSlot(site)];
 }
 
 // ---- state, kept in the URL ----
@@ -47,6 +69,8 @@ function readState() {
     if (q.has(k)) state[k] = q.get(k);
   }
   if (MODES.includes(q.get("mode"))) state.mode = q.get("mode");
+  if (!/^[1-7]$/.test(state.res)) state.res = "3";
+  if (!["p50", "inflation"].includes(state.metric)) state.metric = "p50";
   state.probes = q.get("probes") === "1";
   if (!validTime(state.from) || !validTime(state.to)) state.from = state.to = "";
   if (!validTime(state.a_from) || !validTime(state.a_to)) state.a_from = state.a_to = "";
@@ -91,18 +115,54 @@ const pct = (v) => (v == null ? "—" : (v * 100).toFixed(1) + "%");
 const ms = (v) => (v == null ? "—" : v.toFixed(1));
 const km = (v) => (v == null ? "—" : Math.round(v) + " km");
 const iso = (d) => d.toISOString();
+const n = (count, noun) => `${count} ${noun}${count === 1 ? "" : "s"}`;
 
 function fmtTime(d) {
   return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
 }
 
-function ago(t) {
-  if (!t) return "never";
-  const s = Math.round((Date.now() - Date.parse(t)) / 1000);
-  if (s < 90) return s + " s ago";
-  if (s < 5400) return Math.round(s / 60) + " min ago";
-  if (s < 172800) return Math.round(s / 3600) + " h ago";
-  return Math.round(s / 86400) + " d ago";
+// ---- read token ----
+
+// An aggregator with a read token answers its API only to requests that
+// carry it. The token arrives once in the URL fragment (#token=...), which
+// browsers never send to servers, and is kept in sessionStorage for this tab
+// only: it leaves the address bar (and so bookmarks, screenshots and shared
+// links) at once, and every API request sends it as a bearer token.
+const TOKEN_KEY = "catchmap.token";
+let token = "";
+
+// takeToken reads the token from the fragment, or else from this tab's
+// storage, and strips it from the address bar.
+function takeToken() {
+  try { token = sessionStorage.getItem(TOKEN_KEY) || ""; } catch { /* storage off */ }
+  const h = new URLSearchParams(location.hash.slice(1));
+  if (!h.has("token")) return;
+  token = h.get("token").trim();
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY); // #token= forgets it
+  } catch { /* storage off: the token lasts until the page is left */ }
+  h.delete("token");
+  const rest = h.toString();
+  history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+}
+
+function authHeaders(h) {
+  if (token && h.Accept) h.Authorization = "Bearer " + token;
+  return h;
+}
+
+// apiError is the message for a failed API answer: the API's own words (its
+// 4xx/5xx bodies are {"error": "..."}), and for a 401 how to give the token.
+function apiError(u, status, body) {
+  let msg = body.trim();
+  try { msg = JSON.parse(body).error || msg; } catch { /* not JSON: keep the text */ }
+  if (status === 401) {
+    msg += token
+      ? " (the read token this tab holds was refused: open the page again as …/#token=READ_TOKEN with the right one)"
+      : " (this aggregator needs its read token: open the page as …/#token=READ_TOKEN)";
+  }
+  return new Error(`${u.split("?")[0]}: ${status} ${msg}`);
 }
 
 function url(path, params) {
@@ -111,17 +171,19 @@ function url(path, params) {
   return "api/v1/" + path + "?" + q.toString();
 }
 
-// fetchText returns the body, or throws an Error carrying the API's own
-// message (its 4xx/5xx bodies are {"error": "..."}).
+// fetchText returns the body, or throws apiError's Error.
 async function fetchText(u, signal) {
-  const r = await fetch(u, { signal, headers: { Accept: "application/json" } });
+  const r = await fetch(u, { signal, headers: authHeaders({ Accept: "application/json" }) });
   const body = await r.text();
-  if (!r.ok) {
-    let msg = body.trim();
-    try { msg = JSON.parse(body).error || msg; } catch { /* not JSON: keep the text */ }
-    throw new Error(`${u.split("?")[0]}: ${r.status} ${msg}`);
-  }
+  if (!r.ok) throw apiError(u, r.status, body);
   return body;
+}
+
+// lists sets each named field that the API sent as null (Go's nil slice)
+// to an empty list, so the rest of the code need not check.
+function lists(o, ...keys) {
+  if (o) for (const k of keys) o[k] ||= [];
+  return o;
 }
 
 // Responses that did not change since the last poll are not drawn again:
@@ -142,18 +204,19 @@ function paintSwatches(root) {
 
 // ---- map ----
 
-let map, cellLayer, siteLayer, probeLayer, info;
+let map, cellLayer, siteLayer, probeLayer;
 let pinned = null;
 
 function initMap() {
   map = L.map("map", { worldCopyJump: true, minZoom: 1, maxZoom: 9, zoomSnap: 0.5 }).setView([25, 10], 2);
+  window.catchmap = { map }; // for the console and the browser tests
   map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
   map.attributionControl.addAttribution("Basemap: Natural Earth (public domain), via world-atlas");
   map.createPane("basemap").style.zIndex = 250;
   map.createPane("sites").style.zIndex = 450;
   map.createPane("probes").style.zIndex = 440;
 
-  info = L.control({ position: "topright" });
+  const info = L.control({ position: "topright" });
   info.onAdd = () => {
     const d = L.DomUtil.create("div", "info");
     d.id = "info";
@@ -166,12 +229,41 @@ function initMap() {
   fetch("vendor/world-atlas/countries-110m.json")
     .then((r) => { if (!r.ok) throw new Error("basemap: " + r.status); return r.json(); })
     .then((topo) => {
-      L.geoJSON(topojson.feature(topo, topo.objects.countries), {
+      const countries = topojson.feature(topo, topo.objects.countries);
+      for (const f of countries.features) f.geometry = unwrapGeometry(f.geometry);
+      L.geoJSON(countries, {
         pane: "basemap", interactive: false,
         style: { color: "#b0a99f", weight: 0.6, fillColor: "#f4f1ea", fillOpacity: 1 },
       }).addTo(map);
     })
     .catch((e) => setStatus("Could not load the basemap: " + e.message));
+}
+
+// Natural Earth cuts Russia, Fiji and Antarctica at 180°: their rings jump
+// from +180 to -180, which Leaflet would draw as lines across the world.
+// Unwrapping makes each ring continuous (Chukotka sits at 190°E), and a ring
+// that goes round a pole is closed over that pole.
+function unwrapRing(r) {
+  const out = [[r[0][0], r[0][1]]];
+  for (let i = 1; i < r.length; i++) {
+    const prev = out[i - 1][0];
+    let lon = r[i][0];
+    while (lon - prev > 180) lon -= 360;
+    while (lon - prev < -180) lon += 360;
+    out.push([lon, r[i][1]]);
+  }
+  const first = out[0], last = out[out.length - 1];
+  if (Math.abs(last[0] - first[0]) > 180) {
+    const pole = first[1] < 0 ? -90 : 90;
+    out.push([last[0], pole], [first[0], pole], first);
+  }
+  return out;
+}
+
+function unwrapGeometry(g) {
+  if (g && g.type === "Polygon") return { type: g.type, coordinates: g.coordinates.map(unwrapRing) };
+  if (g && g.type === "MultiPolygon") return { type: g.type, coordinates: g.coordinates.map((p) => p.map(unwrapRing)) };
+  return g;
 }
 
 function cellStyle(p, ctx) {
@@ -189,19 +281,159 @@ function cellStyle(p, ctx) {
   return s;
 }
 
+// Up to SVG_MAX cells are SVG paths, each in the DOM with data attributes
+// naming its cell and site. Beyond, CellCanvas draws them all on one canvas:
+// 10,000 Leaflet layers take seconds to build, project and lay out, while
+// one canvas draws them in a few hundred milliseconds.
+const SVG_MAX = 2000;
+let fitted = ""; // the target the view was last fitted to: later polls keep the user's view
+
+// mercator projects to Leaflet's zoom-0 pixels (EPSG:3857, 256 px world).
+function mercator(lon, lat) {
+  const φ = (Math.max(-85.0511287798, Math.min(85.0511287798, lat)) * Math.PI) / 180;
+  return [((lon + 180) / 360) * 256, (0.5 - Math.log(Math.tan(Math.PI / 4 + φ / 2)) / (2 * Math.PI)) * 256];
+}
+
+// CellCanvas is a Leaflet layer drawing polygon features on one canvas,
+// with hover and click found by testing the pointer against the polygons.
+const CellCanvas = L.Layer.extend({
+  initialize(features, style, onHover, onClick) {
+    this._style = style;
+    this._onHover = onHover;
+    this._onClick = onClick;
+    this._cells = [];
+    let south = 90, west = 180, north = -90, east = -180;
+    for (const f of features) {
+      const g = f.geometry;
+      const polys = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
+      const rings = [];
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (const poly of polys) {
+        for (const r of poly) {
+          const pts = new Float64Array(r.length * 2);
+          r.forEach(([lon, lat], i) => {
+            const [x, y] = mercator(lon, lat);
+            pts[2 * i] = x; pts[2 * i + 1] = y;
+            x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+            south = Math.min(south, lat); north = Math.max(north, lat);
+            west = Math.min(west, lon); east = Math.max(east, lon);
+          });
+          rings.push(pts);
+        }
+      }
+      if (rings.length) this._cells.push({ p: f.properties, rings, box: [x0, y0, x1, y1] });
+    }
+    this._bounds = L.latLngBounds([south, west], [north, east]);
+  },
+
+  getBounds() { return this._bounds; },
+
+  onAdd(map) {
+    this._canvas = L.DomUtil.create("canvas", "cell-canvas leaflet-interactive");
+    this._canvas.dataset.cells = String(this._cells.length);
+    this.getPane().appendChild(this._canvas);
+    this._draw();
+  },
+
+  onRemove() {
+    this._canvas.remove();
+    this._canvas = null;
+  },
+
+  getEvents() {
+    return {
+      zoomstart: () => { this._canvas.style.visibility = "hidden"; },
+      moveend: this._draw, viewreset: this._draw, resize: this._draw,
+      mousemove: this._move, click: this._click,
+    };
+  },
+
+  _draw() {
+    const map = this._map, size = map.getSize(), dpr = window.devicePixelRatio || 1;
+    const c = this._canvas, topLeft = map.containerPointToLayerPoint([0, 0]);
+    L.DomUtil.setPosition(c, topLeft);
+    c.width = size.x * dpr; c.height = size.y * dpr;
+    c.style.width = size.x + "px"; c.style.height = size.y + "px";
+    c.style.visibility = "";
+    const k = map.getZoomScale(map.getZoom(), 0), origin = map.getPixelOrigin();
+    const ox = origin.x + topLeft.x, oy = origin.y + topLeft.y;
+    const ctx = c.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.lineJoin = "round";
+    for (const cell of this._cells) {
+      const [x0, y0, x1, y1] = cell.box;
+      if (x1 * k - ox < 0 || x0 * k - ox > size.x || y1 * k - oy < 0 || y0 * k - oy > size.y) continue;
+      const st = this._style(cell.p);
+      ctx.beginPath();
+      for (const r of cell.rings) {
+        ctx.moveTo(r[0] * k - ox, r[1] * k - oy);
+        for (let i = 2; i < r.length; i += 2) ctx.lineTo(r[i] * k - ox, r[i + 1] * k - oy);
+        ctx.closePath();
+      }
+      ctx.globalAlpha = st.fillOpacity;
+      ctx.fillStyle = st.fillColor;
+      ctx.fill("evenodd");
+      ctx.globalAlpha = st.opacity;
+      ctx.strokeStyle = st.color;
+      ctx.lineWidth = st.weight;
+      ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+  },
+
+  // cellAt returns the properties of the cell under a map position.
+  cellAt(latlng) {
+    const [x, y] = mercator(latlng.lng, latlng.lat);
+    for (let j = this._cells.length - 1; j >= 0; j--) {
+      const cell = this._cells[j], [x0, y0, x1, y1] = cell.box;
+      if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+      let inside = false;
+      for (const r of cell.rings) {
+        for (let i = 0, m = r.length - 2; i < r.length; m = i, i += 2) {
+          if ((r[i + 1] > y) !== (r[m + 1] > y) && x < ((r[m] - r[i]) * (y - r[i + 1])) / (r[m + 1] - r[i + 1]) + r[i]) inside = !inside;
+        }
+      }
+      if (inside) return cell.p;
+    }
+    return null;
+  },
+
+  _move(e) {
+    const p = this.cellAt(e.latlng);
+    this._map.getContainer().style.cursor = p ? "pointer" : "";
+    if (p) this._onHover(p);
+  },
+
+  _click(e) {
+    const p = this.cellAt(e.latlng);
+    if (p) this._onClick(p);
+  },
+});
+
 function drawCells(cells, ctx) {
   if (cellLayer) cellLayer.remove();
-  cellLayer = L.geoJSON({ type: "FeatureCollection", features: cells }, {
-    className: "cell",
-    style: (f) => cellStyle(f.properties, ctx),
-  });
-  cellLayer.on("mouseover", (e) => { if (!pinned) showInfo(e.layer.feature.properties, ctx); });
-  cellLayer.on("click", (e) => {
-    L.DomEvent.stopPropagation(e);
-    pinned = e.layer.feature.properties.cell;
-    showInfo(e.layer.feature.properties, ctx);
-  });
+  const hover = (p) => { if (!pinned) showInfo(p, ctx); };
+  const click = (p) => { pinned = p.cell; showInfo(p, ctx); };
+  const svg = cells.length <= SVG_MAX;
+  if (svg) {
+    cellLayer = L.geoJSON({ type: "FeatureCollection", features: cells }, {
+      className: "cell", style: (f) => cellStyle(f.properties, ctx),
+    });
+    cellLayer.on("mouseover", (e) => hover(e.layer.feature.properties));
+    cellLayer.on("click", (e) => { L.DomEvent.stopPropagation(e); click(e.layer.feature.properties); });
+  } else {
+    cellLayer = new CellCanvas(cells, (p) => cellStyle(p, ctx), hover, click);
+  }
+  // Fit the view before adding the cells: moving the map afterwards would
+  // draw them all again.
+  if (fitted !== state.target && cells.length) {
+    fitted = state.target;
+    const b = cellLayer.getBounds();
+    const z = Math.max(2, Math.min(5, map.getBoundsZoom(b, false, L.point(20, 20))));
+    map.setView(z > 2 ? b.getCenter() : [25, 10], z, { animate: false });
+  }
   cellLayer.addTo(map);
+  if (!svg) return;
   // Data attributes let tests and user styles find cells by what they show.
   cellLayer.eachLayer((l) => {
     const p = l.feature.properties, el = l.getElement();
@@ -217,7 +449,7 @@ function showInfo(p, ctx) {
   const shares = Object.entries(p.shares || {}).sort((x, y) => y[1] - x[1]);
   let rows = shares.map(([s, v]) =>
     `<tr><td><span class="swatch" data-colour="${siteColour(s)}"></span>${esc(s)}</td><td class="num">${pct(v)}</td>` +
-    `<td class="num">${(p.sites || {})[s] ?? 0} probes</td></tr>`).join("");
+    `<td class="num">${n((p.sites || {})[s] ?? 0, "probe")}</td></tr>`).join("");
   let diff = "";
   if (ctx.diffCells && ctx.diffCells.has(p.cell)) {
     const d = ctx.diffCells.get(p.cell);
@@ -226,7 +458,7 @@ function showInfo(p, ctx) {
   const el = $("#info");
   el.innerHTML = `<div><b>${esc(p.cell)}</b> ${p.confidence === "low" ? "(low confidence)" : ""}</div>${diff}` +
     `<table>${rows}</table>` +
-    `<div>${p.probes} probes, ${p.results} results, ${pct(p.error_share)} errors</div>` +
+    `<div>${n(p.probes, "probe")}, ${n(p.results, "result")}, ${pct(p.error_share)} errors</div>` +
     `<div>RTT p50 ${ms(p.rtt_p50_ms)} ms, p90 ${ms(p.rtt_p90_ms)} ms</div>` +
     `<div>Site ${esc(p.site || "—")} at ${km(p.site_distance_km)}; nearest ${esc(p.nearest_site || "—")} at ${km(p.nearest_distance_km)}</div>` +
     `<div>Inflation ${ms(p.inflation_ms)} ms; not nearest ${pct(p.not_nearest_share)}</div>`;
@@ -260,7 +492,7 @@ function drawProbes(probes) {
       pane: "probes", radius: 3, color: "#222", weight: 0.8, fillColor: siteColour(p.site), fillOpacity: 1,
       className: "probe-dot",
     });
-    m.bindTooltip(`${esc(probeName(p.probe))}: ${esc(p.site || "unserved")}${p.rtt_ms != null ? ", " + ms(p.rtt_ms) + " ms" : ""}`);
+    m.bindTooltip(`${esc(p.probe)}: ${esc(p.site || "unserved")}${p.rtt_ms != null ? ", " + ms(p.rtt_ms) + " ms" : ""}`);
     probeLayer.addLayer(m);
   }
   probeLayer.addTo(map);
@@ -305,31 +537,30 @@ function renderLegend(sites, ctx) {
 function renderSummary(c, w) {
   $("#summary").innerHTML =
     `<div><b>${esc(c.target)}</b>, ${fmtTime(w.from)} – ${fmtTime(w.to)}${w.live ? " (live)" : ""}</div>` +
-    `<div>${c.probes} probes, ${c.results} results, ${c.unlocated} unlocated</div>` +
+    `<div>${n(c.probes, "probe")}, ${n(c.results, "result")}, ${c.unlocated} unlocated</div>` +
     `<div>RTT p50 ${ms(c.rtt_p50_ms)} ms; not served by the nearest site: ${pct(c.not_nearest_share)}</div>` +
     (c.location_suspects?.length ? `<div class="flag">${c.location_suspects.length} probe(s) fail the location check</div>` : "");
 }
 
-let probeIndex = new Map(); // id -> registered probe
-function probeName(id) { return probeIndex.get(id)?.name || id; }
-
-function renderProbeTable(registered, windowProbes, suspects) {
-  const inWindow = new Map(windowProbes.map((f) => [f.properties.probe, f.properties]));
+// renderProbeTable lists the located probes that answered in the window.
+// It reads them from the catchment's GeoJSON, not from GET /api/v1/probes:
+// that list is the admin's, and the page holds at most the read token.
+function renderProbeTable(windowProbes, suspects) {
   const sus = new Map(suspects.map((s) => [s.probe, s]));
-  const rows = registered.slice().sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id));
+  const rows = windowProbes.slice().sort((a, b) => a.properties.probe.localeCompare(b.properties.probe));
   const shown = rows.slice(0, MAX_PROBE_ROWS);
   let html = "";
-  for (const p of shown) {
-    const w = inWindow.get(p.id) || {};
-    const s = sus.get(p.id);
-    const loc = [p.country, p.lat != null ? `${p.lat.toFixed(2)}, ${p.lon.toFixed(2)}` : ""].filter(Boolean).join(" ");
+  for (const f of shown) {
+    const p = f.properties, [lon, lat] = f.geometry.coordinates;
+    const s = sus.get(p.probe);
     const check = s
       ? `<span class="flag" title="answered from ${esc(s.site)} in ${ms(s.min_rtt_ms)} ms, but light in fibre needs ${ms(s.bound_ms)} ms for ${km(s.distance_km)}">⚠ too fast for its place</span>`
-      : (p.lat != null ? "ok" : "no place");
-    html += `<tr data-probe="${esc(p.id)}"${s ? ' data-suspect="1"' : ""}><td>${esc(p.name || p.id)}</td><td>${esc(loc || "—")}</td>` +
-      `<td>${p.asn ? "AS" + p.asn : "—"}</td><td>${esc(ago(p.last_seen))}</td>` +
-      `<td>${w.site ? `<span class="swatch" data-colour="${siteColour(w.site)}"></span>${esc(w.site)}` : "—"}</td>` +
-      `<td class="num">${ms(w.rtt_ms)}</td><td>${check}</td></tr>`;
+      : "ok";
+    html += `<tr data-probe="${esc(p.probe)}"${s ? ' data-suspect="1"' : ""}><td>${esc(p.probe)}</td>` +
+      `<td>${esc([p.country, `${lat.toFixed(2)}, ${lon.toFixed(2)}`].filter(Boolean).join(" "))}</td>` +
+      `<td>${p.asn ? "AS" + p.asn : "—"}</td><td>${esc(p.cell || "—")}</td>` +
+      `<td>${p.site ? `<span class="swatch" data-colour="${siteColour(p.site)}"></span>${esc(p.site)}` : "—"}</td>` +
+      `<td class="num">${ms(p.rtt_ms)}</td><td>${check}</td></tr>`;
   }
   const body = $("#probes tbody");
   body.innerHTML = html;
@@ -345,6 +576,29 @@ function renderFlows(d, w) {
     `<tr><td><span class="swatch" data-colour="${siteColour(f.from)}"></span>${esc(f.from || "unserved")}</td>` +
     `<td><span class="swatch" data-colour="${siteColour(f.to)}"></span>${esc(f.to || "unserved")}</td><td class="num">${f.probes}</td></tr>`).join("");
   paintSwatches(body);
+}
+
+// download saves a link's target. A link cannot carry the read token, so
+// the file is fetched with it and handed to the browser as a Blob URL; the
+// link's href stays the API address, for people who copy it.
+async function download(e) {
+  e.preventDefault();
+  const a = e.currentTarget;
+  try {
+    const r = await fetch(a.href, { headers: authHeaders({}) });
+    if (!r.ok) throw apiError(a.getAttribute("href"), r.status, await r.text());
+    const blob = URL.createObjectURL(await r.blob());
+    const save = document.createElement("a");
+    save.href = blob;
+    save.download = a.download;
+    document.body.appendChild(save);
+    save.click();
+    save.remove();
+    // The browser reads the Blob after click returns.
+    setTimeout(() => URL.revokeObjectURL(blob), 60_000);
+  } catch (err) {
+    setStatus("Could not download: " + err.message);
+  }
 }
 
 function setDownloads(w) {
@@ -390,7 +644,7 @@ function renderTimeline(tl, notes, w, range) {
       .concat(state.mode === "diff" ? [{ cls: "before", from: w.a.from / 1000, to: w.a.to / 1000 }] : []),
     range: [range.from / 1000, range.to / 1000],
   };
-  const key = sites.join(",");
+  const key = sites.map((s) => s + siteColour(s)).join(",");
   const el = $("#timeline");
   if (plot && plotKey === key) {
     plot.setData(data);
@@ -409,6 +663,7 @@ function renderTimeline(tl, notes, w, range) {
     }))],
     hooks: { draw: [placeMarks], setSelect: [brushed] },
   }, data, el);
+  window.catchmap.plot = plot;
 }
 
 function placeMarks(u) {
@@ -445,7 +700,6 @@ function brushed(u) {
 // ---- refresh ----
 
 let gen = 0, inflight = null, renders = 0;
-let registered = [];
 
 async function refresh(poll) {
   if (!state.target) return;
@@ -469,19 +723,26 @@ async function refresh(poll) {
     const side = [
       fetchJSON("timeline", url("timeline", { target: state.target, from: iso(range.from), to: iso(range.to), step: range.step + "s" }), signal),
       fetchJSON("annotations", url("annotations", { target: state.target, from: iso(range.from), to: iso(range.to) }), signal),
-      fetchJSON("probes", "api/v1/probes", signal),
     ];
+    const sideAll = Promise.all(side);
+    sideAll.catch(() => {}); // observed below, unless this refresh is superseded first
     const [gj, c, d] = await Promise.all(reqs);
     if (my !== gen) return;
+    performance.mark("catchmap:data");
+    lists(gj.data, "features");
+    lists(c.data, "sites", "cells", "location_suspects", "flips");
+    if (d) lists(d.data, "cells_changed", "cells", "sites", "flows");
     // A live window moves on each poll, so the catchment JSON always
     // differs; the cells are redrawn only when their GeoJSON or the diff did.
     render(gj.data, c.data, d && d.data, w, !poll || !gj.same || (d && !d.same));
-    const [tl, notes, pr] = await Promise.all(side);
+    // Let the map paint before the timeline and the probe table are built.
+    await new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
+    const [tl, notes] = await sideAll;
     if (my !== gen) return;
-    registered = pr.data;
-    probeIndex = new Map(registered.map((p) => [p.id, p]));
-    renderTimeline(tl.data, notes.data, w, range);
-    renderProbeTable(registered, gj.data.features.filter((f) => f.properties.kind === "probe"), c.data.location_suspects || []);
+    lists(tl.data, "steps", "shifts");
+    for (const st of tl.data.steps) st.shares ||= {};
+    renderTimeline(tl.data, notes.data || [], w, range);
+    renderProbeTable(gj.data.features.filter((f) => f.properties.kind === "probe"), c.data.location_suspects);
     setStatus("");
   } catch (e) {
     if (e.name === "AbortError" || my !== gen) return;
@@ -495,6 +756,7 @@ function render(gj, c, d, w, redraw) {
     if (f.properties.kind === "cell") cells.push(f);
     else if (f.properties.kind === "probe") probes.push(f);
   }
+  assignColours(c.sites.map((s) => s.site).concat(d ? d.sites.map((s) => s.site) : []));
   const ctx = { mode: state.mode, metric: state.metric };
   if (state.mode === "latency") {
     ctx.scale = makeScale(cells.map((f) => (state.metric === "inflation" ? f.properties.inflation_ms : f.properties.rtt_p50_ms)));
@@ -510,9 +772,9 @@ function render(gj, c, d, w, redraw) {
     requestAnimationFrame(() => setTimeout(() => performance.mark("catchmap:cells-drawn"), 0));
     drawProbes(probes);
   }
-  drawSites(c.sites || []);
-  const names = new Map((c.sites || []).map((s) => [s.site, s.name]));
-  renderLegend(d ? d.sites.map((s) => ({ ...s, name: names.get(s.site) })) : c.sites || [], ctx);
+  drawSites(c.sites);
+  const names = new Map(c.sites.map((s) => [s.site, s.name]));
+  renderLegend(d ? d.sites.map((s) => ({ ...s, name: names.get(s.site) })) : c.sites, ctx);
   renderSummary(c, w.b);
   $("#diff-panel").hidden = !d;
   if (d) renderFlows(d, w);
@@ -545,11 +807,12 @@ async function loadTargets() {
   const names = (data.targets || []).map((t) => t.name || t.target);
   if (state.target && !names.includes(state.target)) names.unshift(state.target);
   if (!state.target) state.target = names[0] || "";
-  $("#target").innerHTML = names.map((n) => `<option>${esc(n)}</option>`).join("");
+  $("#target").innerHTML = names.map((name) => `<option>${esc(name)}</option>`).join("");
   if (!names.length) setStatus("The plan has no targets yet: add one with PUT /api/v1/targets, or open this page with ?target=NAME.");
 }
 
 async function main() {
+  takeToken();
   readState();
   initMap();
   $("#target").addEventListener("change", (e) => { state.target = e.target.value; changed(); });
@@ -560,6 +823,7 @@ async function main() {
   }
   $("#show-probes").addEventListener("change", (e) => { state.probes = e.target.checked; changed(); });
   $("#live").addEventListener("click", () => { state.from = state.to = ""; changed(); });
+  for (const a of document.querySelectorAll("#dl-csv, #dl-geojson")) a.addEventListener("click", download);
   $("#pin-before").addEventListener("click", () => {
     const w = windows();
     state.a_from = iso(w.b.from);
@@ -567,14 +831,12 @@ async function main() {
     changed();
   });
   window.addEventListener("resize", () => { if (plot) plot.setSize({ width: $("#timeline").clientWidth, height: 150 }); });
-  try {
-    await loadTargets();
-  } catch (e) {
-    setStatus("Could not load the targets: " + e.message);
-  }
+  // With ?target= the map need not wait for the plan.
+  const targets = loadTargets().catch((e) => setStatus("Could not load the targets: " + e.message));
+  if (!state.target) await targets;
   writeState();
   syncControls();
-  await refresh(false);
+  await Promise.all([refresh(false), targets.then(syncControls)]);
   setInterval(() => { if (!document.hidden) refresh(true); }, POLL_MS);
 }
 

@@ -19,58 +19,14 @@ const resultColumns = `id, time, probe, target, method, af, addr, identity, site
 const insertResult = `INSERT OR IGNORE INTO results (` + resultColumns + `)
 	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
-// ctxCheckEvery is how many rows Append writes between looks at its
-// context. Rows are executed without the context because the driver starts a
-// goroutine per statement for a cancellable one, which halves the insert rate.
-const ctxCheckEvery = 1024
-
-// Append implements store.Results: one transaction, one prepared
-// statement, INSERT OR IGNORE on the unique id so re-sent records count 0.
+// Append implements store.Results: AppendBatches of one batch, in one
+// transaction, INSERT OR IGNORE on the unique id so re-sent records count 0.
 func (s *Store) Append(ctx context.Context, rs []result.Record) (int, error) {
-	if len(rs) == 0 {
-		return 0, nil
-	}
-	for i := range rs {
-		if rs[i].ID == "" {
-			return 0, fmt.Errorf("sqlite store: append: record %d has no id: give every record an id (result.NewID)", i)
-		}
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	stored, err := s.AppendBatches(ctx, [][]result.Record{rs})
 	if err != nil {
-		return 0, s.wrap(ctx, "append: begin", err)
+		return 0, err
 	}
-	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, insertResult)
-	if err != nil {
-		return 0, s.wrap(ctx, "append: prepare", err)
-	}
-	defer st.Close()
-	args := make([]any, 20)
-	dnsJSON := make(map[result.DNS]string)
-	var stored int64
-	for i := range rs {
-		if i%ctxCheckEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return 0, fmt.Errorf("sqlite store: append: %w", err)
-			}
-		}
-		if err := recordArgs(&rs[i], args, dnsJSON); err != nil {
-			return 0, err
-		}
-		res, err := st.Exec(args...)
-		if err != nil {
-			return 0, s.wrap(ctx, "append", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, s.wrap(ctx, "append", err)
-		}
-		stored += n
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, s.wrap(ctx, "append: commit", err)
-	}
-	return int(stored), nil
+	return stored[0], nil
 }
 
 // recordArgs fills args in the order of resultColumns. dnsJSON caches the
@@ -151,7 +107,8 @@ func bounds(from, to time.Time) (int64, int64) {
 
 // Scan implements store.Results. Rows stream from the database cursor, one
 // reused record at a time; the ordering comes from an index, never a sort
-// of the window.
+// of the window. The scan reads one snapshot: while fn runs, checkpoints
+// cannot move past it, so a slow fn lets the WAL grow until the scan ends.
 func (s *Store) Scan(ctx context.Context, q store.Query, fn func(*result.Record) error) error {
 	lo, hi := bounds(q.From, q.To)
 	where := []string{"time >= ?", "time < ?"}
@@ -297,7 +254,8 @@ func (s *Store) Targets(ctx context.Context, from, to time.Time) ([]string, erro
 const deleteChunk = 10000
 
 // DeleteBefore implements store.Results, in chunks of deleteChunk rows.
-// A cancelled call keeps the chunks it already deleted.
+// A cancelled call keeps the chunks it already deleted. The file does not
+// shrink: freed pages are reused by later appends.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	var total int64
 	for {

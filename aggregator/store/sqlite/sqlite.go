@@ -69,14 +69,17 @@ func Open(ctx context.Context, path string, log *slog.Logger, opts ...Option) (*
 	if path == "" {
 		return nil, errors.New("sqlite store: empty database path: give the file to keep results in")
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("sqlite store: directory of %s does not exist: create it first", path)
-		}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("sqlite store: directory of %s does not exist: create it first", path)
 	}
-	params := fmt.Sprintf("_journal_mode=WAL&_synchronous=%s&_busy_timeout=%d&_foreign_keys=on&_txlock=immediate",
-		cfg.synchronous, cfg.busyTimeout.Milliseconds())
-	w, err := sql.Open("sqlite3", dsn(path, params))
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=on", cfg.busyTimeout.Milliseconds())
+	// BEGIN IMMEDIATE takes the write lock up front, where busy_timeout
+	// waits for it; a deferred transaction upgrading later could fail at
+	// once with SQLITE_BUSY, which no timeout retries.
+	w, err := sql.Open("sqlite3", dsn(path, common+"&_journal_mode=WAL&_synchronous="+cfg.synchronous+"&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
 	}
@@ -91,7 +94,7 @@ func Open(ctx context.Context, path string, log *slog.Logger, opts ...Option) (*
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite3", dsn(path, params+"&_query_only=on"))
+	r, err := sql.Open("sqlite3", dsn(path, common+"&_query_only=on"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite store: open %s for reading: %w", path, err)

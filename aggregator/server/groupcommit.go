@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// batchAppender is a store that commits several uploads in one transaction
+// and says how many records of each were new: all of them are durable when
+// it returns nil, none otherwise. The SQLite store is one; the committer
+// falls back to one Append per upload for stores that are not.
+type batchAppender interface {
+	AppendBatches(ctx context.Context, batches [][]result.Record) (stored []int, err error)
+}
+
+// groupMaxRows bounds one group commit, so that an upload waits for at most
+// about this many rows ahead of it.
+const groupMaxRows = 20000
+
+// committer is group commit: uploads that arrive while a transaction runs
+// are merged into the next one. SQLite has one writer and a commit costs as
+// much as hundreds of rows, so concurrent uploads share commits instead of
+// queueing for one each. It has no goroutine of its own: a waiting upload
+// leads the next commit for those queued, and every upload returns only
+// after the commit holding it has returned, so a 200 still means durable.
+type committer struct {
+	st   store.Results
+	mu   sync.Mutex
+	cond *sync.Cond
+	busy bool      // a leader is committing
+	q    []*upload // waiting, oldest first
+}
+
+type upload struct {
+	ctx    context.Context
+	rs     []result.Record
+	stored int
+	err    error
+	done   bool
+}
+
+func newCommitter(st store.Results) *committer {
+	c := &committer{st: st}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+// append stores rs, in a transaction it may share with other uploads, and
+// returns how many of its records were new.
+func (c *committer) append(ctx context.Context, rs []result.Record) (int, error) {
+	u := &upload{ctx: ctx, rs: rs}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.q = append(c.q, u)
+	for !u.done {
+		if c.busy {
+			c.cond.Wait()
+			continue
+		}
+		c.lead()
+	}
+	return u.stored, u.err
+}
+
+// lead commits the oldest uploads, up to groupMaxRows (at least one), with
+// c.mu held on entry and exit but not during the commit.
+func (c *committer) lead() {
+	n, rows := 0, 0
+	for n < len(c.q) && (n == 0 || rows+len(c.q[n].rs) <= groupMaxRows) {
+		rows += len(c.q[n].rs)
+		n++
+	}
+	group := c.q[:n:n]
+	c.q = c.q[n:]
+	c.busy = true
+	c.mu.Unlock()
+	defer func() {
+		p := recover()
+		c.mu.Lock()
+		for _, u := range group {
+			if p != nil && u.err == nil {
+				u.err = fmt.Errorf("storing results: panic in the store: %v", p)
+			}
+			u.done = true
+		}
+		c.busy = false
+		c.cond.Broadcast()
+		if p != nil {
+			panic(p)
+		}
+	}()
+	c.commit(group)
+}
+
+// commit stores a group and sets each upload's outcome.
+func (c *committer) commit(group []*upload) {
+	live := make([]*upload, 0, len(group))
+	batches := make([][]result.Record, 0, len(group))
+	for _, u := range group {
+		// Its client is gone: leave it out rather than store what nobody
+		// will be told about (a retry would find it anyway).
+		if u.err = u.ctx.Err(); u.err == nil {
+			live = append(live, u)
+			batches = append(batches, u.rs)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	ba, ok := c.st.(batchAppender)
+	if !ok {
+		for _, u := range live {
+			u.stored, u.err = c.st.Append(u.ctx, u.rs)
+		}
+		return
+	}
+	// One client hanging up must not roll back the others' records.
+	stored, err := ba.AppendBatches(context.WithoutCancel(live[0].ctx), batches)
+	if err == nil && len(stored) != len(live) {
+		err = fmt.Errorf("storing results: the store answered for %d uploads, not %d", len(stored), len(live))
+	}
+	for i, u := range live {
+		if err != nil {
+			u.err = err
+			continue
+		}
+		u.stored = stored[i]
+	}
+}

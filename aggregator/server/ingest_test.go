@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// fullRecord sets every field, so that a field the fast decoder forgets
+// shows as a difference from encoding/json.
+func fullRecord() result.Record {
+	lat, lon := -33.92, 18.42
+	return result.Record{ID: "0196f0c2-7a51-7c1e-9a0b-5f1e2d3c4b5a", Time: time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.FixedZone("", 7200)),
+		Probe: "atlas-6001", Target: "https://example.com/ü", Method: result.MethodHTTP, AF: 6, Addr: "2001:db8::1",
+		Identity: "cpt1 — Kapstadt", Site: "cpt", RTTMs: 1.25e-3, Error: "x", ErrorKind: result.KindHTTPStatus,
+		Lat: &lat, Lon: &lon, Country: "ZA", ASN: 4294967295, Suspect: true,
+		DNS:  &result.DNS{QName: "a.", QClass: "IN", QType: "TXT", Rcode: "NOERROR", NSID: "n", TCP: true, Size: -1},
+		HTTP: &result.HTTP{Status: 503, DNSMs: 1, ConnectMs: 2, TLSMs: 3, FirstByteMs: 4, TotalMs: 5, Proto: "HTTP/2.0"},
+		Ping: &result.Ping{Sent: 3, Received: 2, Loss: 0.3333333333333333, MinMs: 1, AvgMs: 2, MaxMs: 3, StddevMs: 0.5}}
+}
+
+func TestDecodeFast(t *testing.T) {
+	full, _ := json.Marshal(fullRecord())
+	arr, _ := json.Marshal(records(3, time.Now()))
+	for _, c := range []struct {
+		name string
+		body string
+		fast bool // decodeFast must take it
+	}{
+		{"ndjson", string(ndjson(records(3, time.Now()))), true},
+		{"array", " \r\n" + string(arr) + "\n", true},
+		{"every field", string(full), true},
+		{"no separator", string(full) + string(full), true},
+		{"empty object", `{}`, true},
+		{"unknown field", `{"id":"a","colour":"blue"}`, false},
+		{"escape", `{"id":"a\"b"}`, false},
+		{"escaped key", `{"\u0069d":"a"}`, false},
+		{"null", `{"id":"a","lat":null}`, false},
+		{"case-folded key", `{"ID":"a"}`, false},
+		{"repeated key", `{"id":"a","id":"b"}`, false},
+		{"repeated object", `{"dns":{"qname":"a"},"dns":{"qtype":"b"}}`, false},
+		{"float in int", `{"af":4.0}`, false},
+		{"asn too big", `{"asn":4294967296}`, false},
+		{"negative asn", `{"asn":-1}`, false},
+		{"huge float", `{"rtt_ms":1e999}`, false},
+		{"bad number", `{"rtt_ms":01}`, false},
+		{"invalid UTF-8", "{\"site\":\"\xff\"}", false},
+		{"control char", "{\"site\":\"a\tb\"}", false},
+		{"bad time", `{"time":"yesterday"}`, false},
+		{"empty array", `[]`, false},
+		{"trailing comma", `[{},]`, false},
+		{"garbage after", `[{}] x`, false},
+		{"not an object", `[1]`, false},
+		{"cut", `{"id":"a"`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := decodeFast(c.body, 100)
+			if c.fast != (err == nil) {
+				t.Fatalf("fast path took it: %v, want %v (err %v)", err == nil, c.fast, err)
+			}
+			if err != nil && !errors.Is(err, errSlow) {
+				t.Fatalf("error %v, want errSlow", err)
+			}
+			want, werr := decodeBatch(strings.NewReader(c.body), 100)
+			if err == nil && (werr != nil || !reflect.DeepEqual(got, want)) {
+				t.Errorf("fast %+v\nslow %+v (%v)", got, want, werr)
+			}
+		})
+	}
+}
+
+// FuzzDecodeFast: whatever the fast decoder accepts, encoding/json decodes
+// to the same records.
+func FuzzDecodeFast(f *testing.F) {
+	full, _ := json.Marshal(fullRecord())
+	f.Add(string(full))
+	f.Add(string(ndjson(records(2, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))))
+	f.Add(`[{"id":"a","af":-0,"rtt_ms":-0.0e+0},{"asn":0,"suspect":false}]`)
+	f.Add(`{"lat":1E5,"lon":-1.5e-3,"dns":{},"http":{"status":0},"ping":{"loss":1}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		got, err := decodeFast(body, 20)
+		if err != nil {
+			if !errors.Is(err, errSlow) {
+				t.Fatalf("error %v, want errSlow", err)
+			}
+			return
+		}
+		want, err := decodeBatch(strings.NewReader(body), 20)
+		if err != nil {
+			t.Fatalf("fast path accepted what encoding/json refuses: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fast %+v\nslow %+v", got, want)
+		}
+	})
+}
+
+// TestIngestAdmin: the admin token uploads records under their own probe
+// and place (imports); a probe token still stamps its own.
+func TestIngestAdmin(t *testing.T) {
+	h := newHarness(t, nil)
+	_, tok := h.register("ams-1", nil, nil, nil)
+	now := time.Now().Add(-time.Minute)
+	imported := records(2, now)
+	lat, lon := -33.9, 18.4
+	imported[0].Probe, imported[0].Lat, imported[0].Lon, imported[0].Country, imported[0].ASN = "atlas-6001", &lat, &lon, "ZA", 64500
+	imported[1].Probe = "atlas-6002"
+	resp, body := h.do("POST", "/api/v1/results", h.admin, gz(ndjson(imported)), "Content-Encoding", "gzip")
+	h.want(http.StatusOK, resp, body)
+	if got := ingestResp(t, body); got != (api.IngestResponse{Accepted: 2, Stored: 2}) {
+		t.Errorf("admin upload: %+v", got)
+	}
+	err := h.st.Scan(t.Context(), store.Query{}, func(r *result.Record) error {
+		want := imported[0]
+		if r.ID == imported[1].ID {
+			want = imported[1]
+		}
+		if r.Probe != want.Probe || r.Country != want.Country || r.ASN != want.ASN ||
+			(r.Lat == nil) != (want.Lat == nil) || (r.Lat != nil && (*r.Lat != *want.Lat || *r.Lon != *want.Lon)) {
+			t.Errorf("stored %+v, want probe %q and place as sent", r, want.Probe)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		name, probe, want string
+	}{
+		{"empty probe", "", "record 0 (id"},
+		{"long probe", strings.Repeat("p", maxProbeLen+1), "probe: 129 bytes, more than 128"},
+	} {
+		rs := records(1, now)
+		rs[0].Probe = c.probe
+		resp, body := h.do("POST", "/api/v1/results", h.admin, rs)
+		h.want(http.StatusBadRequest, resp, body)
+		if !strings.Contains(errMsg(body), c.want) || !strings.Contains(errMsg(body), "probe:") {
+			t.Errorf("%s: %s", c.name, body)
+		}
+	}
+
+	// A probe's upload is stamped with the probe whatever it says.
+	rs := records(1, now)
+	rs[0].Probe = "atlas-6001"
+	resp, body = h.do("POST", "/api/v1/results", tok, rs)
+	h.want(http.StatusOK, resp, body)
+	var got []result.Record
+	_ = h.st.Scan(t.Context(), store.Query{}, func(r *result.Record) error {
+		if r.ID == rs[0].ID {
+			got = append(got, *r)
+		}
+		return nil
+	})
+	if len(got) != 1 || got[0].Probe == "atlas-6001" {
+		t.Errorf("probe upload stored as %+v", got)
+	}
+	if n := h.count(); n != 3 {
+		t.Errorf("%d stored, want 3", n)
+	}
+}
+
+// batchlessStore hides the SQLite store's AppendBatches, so that the
+// committer's fallback (one Append per upload) runs on a real store.
+type batchlessStore struct{ store.Store }
+
+// TestIngestConcurrent: uploads racing each other, some with the same ids,
+// through group commit and through its fallback, store every record once,
+// and the answers add up.
+func TestIngestConcurrent(t *testing.T) {
+	for _, batchless := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batchless=%v", batchless), func(t *testing.T) {
+			h := newHarness(t, nil)
+			if batchless {
+				h = newHarnessOn(t, batchlessStore{h.st}, h.logs, nil)
+			}
+			_, tok := h.register("ams-1", nil, nil, nil)
+			const senders, uploads, size = 4, 5, 30
+			now := time.Now().Add(-time.Minute)
+			shared := records(size, now) // every sender sends this one too
+			var (
+				wg                  sync.WaitGroup
+				mu                  sync.Mutex
+				stored, duplicate   int
+				accepted, wantTotal = 0, senders*uploads*size + size
+			)
+			for range senders {
+				wg.Go(func() {
+					for i := range uploads + 1 {
+						rs := shared
+						if i < uploads {
+							rs = records(size, now)
+						}
+						resp, body := h.do("POST", "/api/v1/results", tok, gz(ndjson(rs)), "Content-Encoding", "gzip")
+						if resp.StatusCode != http.StatusOK {
+							t.Errorf("status %d: %s", resp.StatusCode, body)
+							return
+						}
+						got := ingestResp(t, body)
+						mu.Lock()
+						stored, duplicate, accepted = stored+got.Stored, duplicate+got.Duplicate, accepted+got.Accepted
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if stored != wantTotal || duplicate != (senders-1)*size || accepted != senders*(uploads+1)*size {
+				t.Errorf("stored %d, duplicate %d, accepted %d; want %d, %d, %d",
+					stored, duplicate, accepted, wantTotal, (senders-1)*size, senders*(uploads+1)*size)
+			}
+			if n := h.count(); n != wantTotal {
+				t.Errorf("%d records in the store, want %d", n, wantTotal)
+			}
+		})
+	}
+}
+
+// TestCommitterCancelled: an upload whose client left before its commit
+// is not stored, and does not fail the others of its group.
+func TestCommitterCancelled(t *testing.T) {
+	h := newHarness(t, nil)
+	c := newCommitter(h.st)
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	now := time.Now()
+	live, left := records(2, now), records(3, now)
+	queued := &upload{ctx: gone, rs: left}
+	c.q = []*upload{queued}
+	n, err := c.append(t.Context(), live)
+	if err != nil || n != 2 {
+		t.Fatalf("live upload: %d, %v", n, err)
+	}
+	if !queued.done || !errors.Is(queued.err, context.Canceled) {
+		t.Errorf("cancelled upload: done %v, err %v", queued.done, queued.err)
+	}
+	if n := h.count(); n != 2 {
+		t.Errorf("%d stored, want 2", n)
+	}
+}

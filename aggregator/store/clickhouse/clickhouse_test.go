@@ -1,0 +1,330 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/aggregator/store/storetest"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// dsnEnv names the ClickHouse the tests use; scripts/clickhouse.sh start
+// prints a DSN for it.
+const dsnEnv = "CATCHMAP_CLICKHOUSE_DSN"
+
+// serverDSN returns the test server's DSN. Without one the tests skip on a
+// developer's machine and fail in CI, where skipping would hide that the
+// backend went untested.
+func serverDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv(dsnEnv)
+	if dsn == "" {
+		msg := dsnEnv + " is not set: run `export " + dsnEnv + "=$(scripts/clickhouse.sh start)` to test against a local ClickHouse"
+		if os.Getenv("CI") != "" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	return dsn
+}
+
+// runID keeps the databases of concurrent test runs apart.
+var (
+	runID  = fmt.Sprintf("%d_%d", time.Now().Unix(), os.Getpid())
+	dbSeq  atomic.Int64
+	dropMu sync.Mutex
+)
+
+// freshDSN returns dsn pointing at a new database name, dropped when the
+// test ends.
+func freshDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := serverDSN(tb)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatalf("%s: %v", dsnEnv, err)
+	}
+	db := fmt.Sprintf("catchmap_test_%s_%d", runID, dbSeq.Add(1))
+	u.Path = "/" + db
+	tb.Cleanup(func() { dropDatabase(tb, dsn, db) })
+	return u.String()
+}
+
+func dropDatabase(tb testing.TB, dsn, db string) {
+	dropMu.Lock()
+	defer dropMu.Unlock()
+	opt, err := parseDSN(dsn)
+	if err != nil {
+		tb.Errorf("drop %s: %v", db, err)
+		return
+	}
+	opt.Auth.Database = "" // the server's default: db itself is going
+	conn, err := clickhouse.Open(opt)
+	if err != nil {
+		tb.Errorf("drop %s: %v", db, err)
+		return
+	}
+	defer conn.Close()
+	if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
+		tb.Errorf("drop %s: %v", db, err)
+	}
+}
+
+func openStore(tb testing.TB, dsn string) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), dsn, nil)
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	serverDSN(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return openStore(t, freshDSN(t)) })
+}
+
+// TestSchemaMatchesColumns checks the column table that drives inserts and
+// scans against the table the migrations create.
+func TestSchemaMatchesColumns(t *testing.T) {
+	s := openStore(t, freshDSN(t))
+	defer s.Close()
+	rows, err := s.conn.Query(context.Background(),
+		`SELECT name, type FROM system.columns WHERE database = ? AND table = 'results'`, s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got, want []string
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, name+" "+typ)
+	}
+	for _, c := range resultColumns {
+		want = append(want, c.name+" "+c.typ)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("results table columns:\n got  %q\n want %q", got, want)
+	}
+}
+
+// TestTwoInstances: two stores on one database, as two `catchmap serve`
+// processes would have, share probes and results, and a batch appended
+// through both is counted once.
+func TestTwoInstances(t *testing.T) {
+	dsn := freshDSN(t)
+	a, b := openStore(t, dsn), openStore(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+
+	hash := []byte{1, 2, 3, 0}
+	if err := a.CreateProbe(ctx, api.Probe{ID: "p1", Name: "ams", Created: time.Now()}, hash); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := b.ProbeByToken(ctx, hash); err != nil || p.ID != "p1" {
+		t.Fatalf("instance b finds a's token: %+v, %v; want p1", p, err)
+	}
+	if err := b.CreateProbe(ctx, api.Probe{ID: "p2", Created: time.Now()}, hash); err == nil {
+		t.Errorf("instance b registered a second probe with a's token")
+	}
+	if err := b.RevokeProbe(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	// A touch after the revocation, from the other instance, must not
+	// bring the token back.
+	if err := a.TouchProbe(ctx, "p1", time.Now(), "198.51.100.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ProbeByToken(ctx, hash); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("instance a after b revoked: err %v, want ErrNotFound", err)
+	}
+
+	base := time.Date(2026, 3, 14, 23, 50, 0, 0, time.UTC) // the batch spans midnight: two partitions
+	batch := make([]result.Record, 1000)
+	for i := range batch {
+		batch[i] = result.Record{ID: result.NewID(), Time: base.Add(time.Duration(i) * time.Second),
+			Probe: fmt.Sprintf("p%d", i%7), Target: fmt.Sprintf("t%d", i%3), Method: result.MethodDNS, Site: "ams"}
+	}
+	var wg sync.WaitGroup
+	var stored [2]int
+	var errs [2]error
+	for i, s := range []*Store{a, b} {
+		wg.Go(func() { stored[i], errs[i] = s.Append(ctx, batch) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("concurrent appends: %v, %v", errs[0], errs[1])
+	}
+	// Both may report the batch stored (see the package comment), never
+	// less than once in total.
+	if stored[0]+stored[1] < len(batch) {
+		t.Errorf("concurrent appends stored %d + %d, want at least %d", stored[0], stored[1], len(batch))
+	}
+	if n, err := b.Append(ctx, batch); err != nil || n != 0 {
+		t.Errorf("re-send to b after both: stored %d, %v; want 0", n, err)
+	}
+	for name, s := range map[string]*Store{"a": a, "b": b} {
+		n := 0
+		if err := s.Scan(ctx, store.Query{}, func(*result.Record) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(batch) {
+			t.Errorf("instance %s scans %d records, want %d", name, n, len(batch))
+		}
+		n = 0
+		if err := s.Scan(ctx, store.Query{Target: "t1"}, func(*result.Record) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(batch)/3 {
+			t.Errorf("instance %s scans %d records of t1, want %d", name, n, len(batch)/3)
+		}
+		targets, err := s.Targets(ctx, time.Time{}, time.Time{})
+		if err != nil || !slices.Equal(targets, []string{"t0", "t1", "t2"}) {
+			t.Errorf("instance %s targets: %q, %v", name, targets, err)
+		}
+	}
+	if n, err := a.DeleteBefore(ctx, base.Add(time.Hour)); err != nil || n != int64(len(batch)) {
+		t.Errorf("delete all: %d, %v; want %d (duplicates counted once)", n, err, len(batch))
+	}
+}
+
+// TestDeleteBeforeAcrossDays: whole days go by partition, the rest of the
+// cut-off day by a mutation; both exact.
+func TestDeleteBeforeAcrossDays(t *testing.T) {
+	s := openStore(t, freshDSN(t))
+	defer s.Close()
+	ctx := context.Background()
+	day := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	var rs []result.Record
+	for h := range 72 { // three days, one record an hour
+		rs = append(rs, result.Record{ID: fmt.Sprintf("r%02d", h), Time: day.Add(time.Duration(h) * time.Hour), Target: "t"})
+	}
+	if _, err := s.Append(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	cut := day.Add(36*time.Hour + time.Microsecond) // day two, 12:00:00.000001
+	n, err := s.DeleteBefore(ctx, cut)
+	if err != nil || n != 37 {
+		t.Fatalf("delete before %v: %d, %v; want 37", cut, n, err)
+	}
+	var left []string
+	if err := s.Scan(ctx, store.Query{}, func(r *result.Record) error { left = append(left, r.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 35 || left[0] != "r37" {
+		t.Errorf("after delete: %d records from %v, want 35 from r37", len(left), left[:min(len(left), 1)])
+	}
+	if n, err := s.DeleteBefore(ctx, day.Add(48*time.Hour)); err != nil || n != 11 {
+		t.Errorf("delete at midnight: %d, %v; want 11", n, err)
+	}
+}
+
+func TestReopenKeepsSchema(t *testing.T) {
+	dsn := freshDSN(t)
+	s := openStore(t, dsn)
+	if _, err := s.Append(context.Background(), []result.Record{{ID: "x", Time: time.Now(), Target: "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, dsn)
+	defer s.Close()
+	var v uint32
+	if err := s.conn.QueryRow(context.Background(), `SELECT max(version) FROM schema_version`).Scan(&v); err != nil || int(v) != len(migrations) {
+		t.Errorf("schema version %d, %v; want %d", v, err, len(migrations))
+	}
+	if ts, err := s.Targets(context.Background(), time.Time{}, time.Time{}); err != nil || len(ts) != 1 {
+		t.Errorf("after reopen: targets %q, %v", ts, err)
+	}
+	if err := s.insertRows(context.Background(), "test", `INSERT INTO schema_version (version, applied)`, []any{uint32(99), uint64(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), dsn, nil); err == nil || !strings.Contains(err.Error(), "run a newer catchmap") {
+		t.Errorf("open of a newer schema: %v, want a refusal", err)
+	}
+}
+
+// TestUnavailable: a ClickHouse that does not answer is store.ErrUnavailable.
+func TestUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	_, err = Open(context.Background(), "clickhouse://default@"+addr+"/x", nil, WithDialTimeout(2*time.Second))
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("open on a closed port: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestParseDSN(t *testing.T) {
+	for _, c := range []struct{ dsn, db, err string }{
+		{"clickhouse://u:secret@127.0.0.1:9000/metrics", "metrics", ""},
+		{"clickhouse://127.0.0.1:9000", DefaultDatabase, ""},
+		{"clickhouse://a:9000,b:9000/db?dial_timeout=1s", "db", ""},
+		{"http://u:secret@127.0.0.1:8123/db", "", "HTTP interface is not supported"},
+		{"https://127.0.0.1:8443/db", "", "HTTP interface is not supported"},
+		{"clickhouse://u:secret@127.0.0.1:8123/db", "", "port 8123 is ClickHouse's HTTP interface"},
+		{"clickhouse://127.0.0.1/db", "", "has no port"},
+		{"clickhouse:///db", "", "no host"},
+		{"sqlite:///tmp/x.db", "", "not clickhouse"},
+		{"clickhouse://127.0.0.1:9000/bad-name", "", "database name"},
+		{"clickhouse://127.0.0.1:9000/x;DROP", "", "database name"},
+		{"clickhouse://u:secret@127.0.0.1:9000/db?dial_timeout=soon", "", "dial timeout"},
+		{"clickhouse://u:secret@[::1:9000/db", "", "bad DSN"},
+	} {
+		opt, err := parseDSN(c.dsn)
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("%s: %v", c.dsn, err)
+		case c.err == "" && opt.Auth.Database != c.db:
+			t.Errorf("%s: database %q, want %q", c.dsn, opt.Auth.Database, c.db)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: error %v, want one containing %q", c.dsn, err, c.err)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: error shows the password: %v", c.dsn, err)
+		}
+	}
+}
+
+func FuzzParseDSN(f *testing.F) {
+	for _, s := range []string{"clickhouse://u:p@127.0.0.1:9000/db", "http://h:8123/", "clickhouse://h:1,h2:2/x?compress=lz4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dsn string) {
+		opt, err := parseDSN(dsn)
+		if err != nil {
+			if u, perr := url.Parse(dsn); perr == nil {
+				if pw, ok := u.User.Password(); ok && len(pw) > 3 && strings.Contains(err.Error(), pw) {
+					t.Errorf("error shows the password %q: %v", pw, err)
+				}
+			}
+			return
+		}
+		if !identifier.MatchString(opt.Auth.Database) {
+			t.Errorf("accepted database name %q", opt.Auth.Database)
+		}
+		if len(opt.Addr) == 0 {
+			t.Errorf("accepted %q without an address", dsn)
+		}
+	})
+}

@@ -1,0 +1,347 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// maxTime is the last moment the day partition can hold: the partition
+// key goes through DateTime, 32-bit seconds.
+var maxTime = time.Unix(math.MaxUint32, 0).UTC()
+
+// key identifies a record in the results table: the sorting key, on which
+// ReplacingMergeTree and FINAL merge duplicates.
+type key struct {
+	target string
+	time   uint64
+	id     string
+}
+
+// Append implements store.Results. It looks up which of the batch's records
+// are stored already, then inserts the others with one INSERT, appended
+// column-wise. See the package comment for what "stored" means when two
+// instances append the same batch at the same moment.
+func (s *Store) Append(ctx context.Context, rs []result.Record) (int, error) {
+	if len(rs) == 0 {
+		return 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("clickhouse store: append: %w", err)
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.ID == "" {
+			return 0, fmt.Errorf("clickhouse store: append: record %d has no id: give every record an id (result.NewID)", i)
+		}
+		if r.Time.Unix() < 0 || r.Time.After(maxTime) {
+			return 0, fmt.Errorf("clickhouse store: append: record %s has time %v, outside 1970..%d: fix the probe's clock",
+				r.ID, r.Time, maxTime.Year())
+		}
+	}
+	stored, err := s.existing(ctx, rs)
+	if err != nil {
+		return 0, err
+	}
+	// fresh keeps the first of each new id, as SQLite's INSERT OR IGNORE does.
+	fresh := make([]int, 0, len(rs))
+	seen := make(map[string]struct{}, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		if _, dup := seen[r.ID]; dup {
+			continue
+		}
+		seen[r.ID] = struct{}{}
+		if _, old := stored[key{r.Target, uint64(r.Time.UnixMicro()), r.ID}]; !old {
+			fresh = append(fresh, i)
+		}
+	}
+	if len(fresh) == 0 {
+		return 0, nil
+	}
+	if err := s.insert(ctx, rs, fresh); err != nil {
+		return 0, err
+	}
+	return len(fresh), nil
+}
+
+// existing returns the keys of the batch's records that are stored. The
+// batch travels as an external table rather than as a literal list, which
+// would pass max_query_size (256 KiB) at a few thousand ids; the target and
+// time bounds let the primary key skip everything outside the batch.
+func (s *Store) existing(ctx context.Context, rs []result.Record) (map[key]struct{}, error) {
+	targets := make([]string, len(rs))
+	times := make([]uint64, len(rs))
+	ids := make([]string, len(rs))
+	lo, hi := uint64(math.MaxUint64), uint64(0)
+	for i := range rs {
+		targets[i], times[i], ids[i] = rs[i].Target, uint64(rs[i].Time.UnixMicro()), rs[i].ID
+		lo, hi = min(lo, times[i]), max(hi, times[i])
+	}
+	batch, err := ext.NewTable("batch", ext.Column("target", "String"), ext.Column("time", "UInt64"), ext.Column("id", "String"))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse store: append: build the id lookup: %w", err)
+	}
+	for i, v := range []any{targets, times, ids} {
+		if _, err := batch.Block().Columns[i].Append(v); err != nil {
+			return nil, fmt.Errorf("clickhouse store: append: build the id lookup: %w", err)
+		}
+	}
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(batch)),
+		`SELECT target, time, id FROM results
+		WHERE time >= ? AND time <= ? AND target IN (SELECT target FROM batch)
+		AND (target, time, id) IN (SELECT target, time, id FROM batch)`, lo, hi)
+	if err != nil {
+		return nil, s.wrap(ctx, "append: look up stored ids", err)
+	}
+	defer rows.Close()
+	out := make(map[key]struct{})
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.target, &k.time, &k.id); err != nil {
+			return nil, s.wrap(ctx, "append: look up stored ids", err)
+		}
+		out[k] = struct{}{}
+	}
+	return out, s.wrap(ctx, "append: look up stored ids", rows.Err())
+}
+
+// insert writes rs[i] for every i in which, as one INSERT.
+func (s *Store) insert(ctx context.Context, rs []result.Record, which []int) error {
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO results ("+resultColumnList+")")
+	if err != nil {
+		return s.wrap(ctx, "append: prepare", err)
+	}
+	cols := make([]colWriter, len(resultColumns))
+	for i, c := range resultColumns {
+		cols[i] = c.writer(len(which))
+	}
+	for _, i := range which {
+		for _, c := range cols {
+			c.add(&rs[i])
+		}
+	}
+	for i, c := range cols {
+		if err := c.send(b, i); err != nil {
+			b.Abort() // frees the connection; its own error only says the batch was not sent
+			return s.wrap(ctx, "append: column "+resultColumns[i].name, err)
+		}
+	}
+	return s.wrap(ctx, "append", b.Send())
+}
+
+// window turns [from, to) into microsecond conditions on column, zero
+// times leaving that side open.
+func window(column string, from, to time.Time) (cond []string, args []any) {
+	if !from.IsZero() {
+		cond = append(cond, column+" >= ?")
+		args = append(args, micros(from))
+	}
+	if !to.IsZero() {
+		cond = append(cond, column+" < ?")
+		args = append(args, micros(to))
+	}
+	return cond, args
+}
+
+// micros is t in microseconds since 1970, clamped to the column's range so
+// that a bound before 1970 selects from the start.
+func micros(t time.Time) uint64 { return uint64(max(t.UnixMicro(), 0)) }
+
+// where joins conditions, "1" for none.
+func where(cond []string) string {
+	if len(cond) == 0 {
+		return "1"
+	}
+	return strings.Join(cond, " AND ")
+}
+
+// Scan implements store.Results. FINAL merges duplicates still in separate
+// parts; rows stream block by block from the server, one reused record at a
+// time.
+func (s *Store) Scan(ctx context.Context, q store.Query, fn func(*result.Record) error) error {
+	cond, args := window("time", q.From, q.To)
+	if q.Target != "" {
+		cond = append(cond, "target = ?")
+		args = append(args, q.Target)
+	}
+	if q.Probe != "" {
+		cond = append(cond, "probe = ?")
+		args = append(args, q.Probe)
+	}
+	query := "SELECT " + resultColumnList + " FROM results FINAL WHERE " + where(cond) + " ORDER BY time, id"
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	// Closing rows reads the rest of the answer; cancelling first makes
+	// the driver tell the server to stop instead.
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows, err := s.conn.Query(qctx, query, args...)
+	if err != nil {
+		return s.wrap(ctx, "scan", err)
+	}
+	defer func() {
+		cancel()
+		rows.Close()
+	}()
+	readers := make([]colReader, len(resultColumns))
+	dests := make([]any, len(resultColumns))
+	for i, c := range resultColumns {
+		readers[i] = c.reader()
+		dests[i] = readers[i].dest()
+	}
+	var w row
+	for rows.Next() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("clickhouse store: scan: %w", err)
+		}
+		if err := rows.Scan(dests...); err != nil {
+			return s.wrap(ctx, "scan: read row", err)
+		}
+		for _, r := range readers {
+			r.apply(&w)
+		}
+		if err := fn(&w.rec); err != nil {
+			return err
+		}
+	}
+	return s.wrap(ctx, "scan", rows.Err())
+}
+
+// Targets implements store.Results. DISTINCT needs no FINAL: duplicates
+// share their target.
+func (s *Store) Targets(ctx context.Context, from, to time.Time) ([]string, error) {
+	cond, args := window("time", from, to)
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT target FROM results WHERE "+where(cond)+" ORDER BY target", args...)
+	if err != nil {
+		return nil, s.wrap(ctx, "list targets", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, s.wrap(ctx, "list targets", err)
+		}
+		out = append(out, t)
+	}
+	return out, s.wrap(ctx, "list targets", rows.Err())
+}
+
+// DeleteBefore implements store.Results. Whole days before t go by
+// dropping their partitions, which is instant; the rows of t's own day
+// before t go by a mutation (ALTER TABLE DELETE), which ClickHouse runs in
+// the background and which DeleteBefore waits for. On 18.16 a mutation
+// rewrites every part of the table, so retention is cheapest with t at
+// midnight UTC. It counts deduplicated records, before deleting them.
+//
+// It works on a plain (or Replicated) results table; with a Distributed
+// one, run retention on the shards' local tables (docs/clickhouse.md).
+func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	cutoff := micros(t)
+	if cutoff == 0 {
+		return 0, nil
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, `SELECT count() FROM results FINAL WHERE time < ?`, cutoff).Scan(&n); err != nil {
+		return 0, s.wrap(ctx, "count old results", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	day := t.UTC().Truncate(24 * time.Hour)
+	if err := s.dropDaysBefore(ctx, day); err != nil {
+		return 0, err
+	}
+	if micros(day) < cutoff {
+		var left uint64
+		if err := s.conn.QueryRow(ctx, `SELECT count() FROM results WHERE time >= ? AND time < ?`, micros(day), cutoff).Scan(&left); err != nil {
+			return 0, s.wrap(ctx, "count old results of "+day.Format(time.DateOnly), err)
+		}
+		if left > 0 {
+			if err := s.conn.Exec(ctx, `ALTER TABLE results DELETE WHERE time < ?`, cutoff); err != nil {
+				return 0, s.wrap(ctx, "delete old results", err)
+			}
+			if err := s.waitMutations(ctx); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return int64(n), nil
+}
+
+// dropDaysBefore drops the partitions of the days before day.
+func (s *Store) dropDaysBefore(ctx context.Context, day time.Time) error {
+	rows, err := s.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
+		WHERE database = ? AND table = 'results' AND active AND partition < ?`, s.db, day.Format("20060102"))
+	if err != nil {
+		return s.wrap(ctx, "list old partitions", err)
+	}
+	var parts []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return s.wrap(ctx, "list old partitions", err)
+		}
+		parts = append(parts, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return s.wrap(ctx, "list old partitions", err)
+	}
+	for _, p := range parts {
+		if !isDigits(p) {
+			return fmt.Errorf("clickhouse store: results partition %q is not a day (YYYYMMDD): was the table created by hand with another PARTITION BY?", p)
+		}
+		if err := s.conn.Exec(ctx, "ALTER TABLE results DROP PARTITION "+p); err != nil {
+			return s.wrap(ctx, "drop partition "+p, err)
+		}
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// waitMutations waits until the results table has no mutation left to run,
+// polling with a growing interval up to the WithMutationWait bound.
+func (s *Store) waitMutations(ctx context.Context) error {
+	deadline := time.Now().Add(s.cfg.mutationWait)
+	pause := 10 * time.Millisecond
+	for {
+		var pending uint64
+		if err := s.conn.QueryRow(ctx, `SELECT count() FROM system.mutations
+			WHERE database = ? AND table = 'results' AND NOT is_done`, s.db).Scan(&pending); err != nil {
+			return s.wrap(ctx, "wait for the delete", err)
+		}
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("clickhouse store: delete old results: ClickHouse has not finished after %v: see system.mutations in database %s (%w)",
+				s.cfg.mutationWait, s.db, store.ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("clickhouse store: wait for the delete: %w", ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/bgp"
+)
+
+type bgpCmd struct {
+	Import bgpImportCmd `cmd:"" help:"Import BGP updates from MRT files (BGP4MP, e.g. RIS or RouteViews updates.*.gz/.bz2) as timeline events of the anycast prefixes."`
+}
+
+type bgpImportCmd struct {
+	Files  []string `arg:"" name:"file" help:"MRT update files: plain, gzip or bzip2." type:"existingfile"`
+	Prefix []string `help:"Anycast prefix to keep updates of (the prefix or more specific); repeat for more. Default: every prefix of the plan at --db or --aggregator." placeholder:"CIDR"`
+
+	DB         string `name:"db" help:"Store the events in this SQLite database." placeholder:"FILE" xor:"dest"`
+	Aggregator string `help:"Upload the events to this aggregator (POST /api/v1/events; needs its admin token)." placeholder:"URL" xor:"dest"`
+	Token      string `help:"The aggregator's admin token; prefer $CATCHMAP_ADMIN_TOKEN, as flags show in ps." placeholder:"TOKEN"`
+}
+
+// eventSink takes the events of one batch.
+type eventSink func(ctx context.Context, es []api.Event) error
+
+// Run imports every file in turn: exit 0 when all are imported, 1 when a
+// file is broken or the aggregator refused, 2 on bad usage or when the
+// aggregator or database cannot be reached. Without --db or --aggregator
+// the events go to stdout as JSON lines.
+func (c *bgpImportCmd) Run(e *env) error {
+	const cmd = "bgp import"
+	var (
+		sink     eventSink
+		prefixes []string
+		report   = e.stdout
+	)
+	switch {
+	case c.DB != "":
+		st, err := sqlite.Open(e.ctx, c.DB, e.log)
+		if err != nil {
+			return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: %v", cmd, err)}
+		}
+		defer st.Close()
+		sink = st.AddEvents
+		if len(c.Prefix) == 0 {
+			p, err := st.Plan(e.ctx)
+			if err != nil {
+				return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: reading the plan of %s: %v", cmd, c.DB, err)}
+			}
+			prefixes = planPrefixes(p)
+		}
+	case c.Aggregator != "":
+		cl, err := (&adminFlags{Aggregator: c.Aggregator, Token: c.Token}).client(e, cmd, true)
+		if err != nil {
+			return err
+		}
+		sink = func(ctx context.Context, es []api.Event) error {
+			body, err := json.Marshal(es)
+			if err != nil {
+				return err
+			}
+			return cl.do(ctx, http.MethodPost, "/events", body, http.StatusOK, nil)
+		}
+		if len(c.Prefix) == 0 {
+			var p api.Plan
+			if err := cl.do(e.ctx, http.MethodGet, "/targets", nil, http.StatusOK, &p); err != nil {
+				return err
+			}
+			prefixes = planPrefixes(p)
+		}
+	default:
+		report = e.stderr
+		enc := json.NewEncoder(e.stdout)
+		sink = func(_ context.Context, es []api.Event) error {
+			for _, ev := range es {
+				if err := enc.Encode(ev); err != nil {
+					return fmt.Errorf("writing events: %w", err)
+				}
+			}
+			return nil
+		}
+		if len(c.Prefix) == 0 {
+			return usageErrorf("%s: no prefixes: give --prefix CIDR, or --db / --aggregator to use the plan's", cmd)
+		}
+	}
+	if len(c.Prefix) > 0 {
+		prefixes = c.Prefix
+	}
+	ps, err := bgp.ParsePrefixes(prefixes)
+	if err != nil {
+		return usageErrorf("%s: %v", cmd, err)
+	}
+	if ps.Len() == 0 {
+		return usageErrorf("%s: the plan lists no prefixes for its targets: give --prefix CIDR", cmd)
+	}
+	for _, f := range c.Files {
+		if err := importMRT(e.ctx, f, ps, sink, report); err != nil {
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return err
+			}
+			return &exitError{code: exitFail, msg: fmt.Sprintf("%s: %s: %v", cmd, f, err)}
+		}
+	}
+	return nil
+}
+
+// importMRT streams one file into sink in batches the aggregator accepts.
+func importMRT(ctx context.Context, path string, ps *bgp.Prefixes, sink eventSink, report io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	batch := make([]api.Event, 0, bgp.PostBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := sink(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
+	st, err := bgp.ReadMRT(ctx, f, ps, func(ev api.Event) error {
+		batch = append(batch, ev)
+		if len(batch) == cap(batch) {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	fmt.Fprintf(report, "%s: %d records, %d updates, %d events stored", path, st.Records, st.Updates, st.Events)
+	if st.Malformed > 0 {
+		fmt.Fprintf(report, ", %d malformed records skipped (first: %s)", st.Malformed, st.FirstMalformed)
+	}
+	fmt.Fprintln(report)
+	return err
+}
+
+// planPrefixes lists every target's prefixes.
+func planPrefixes(p api.Plan) []string {
+	var out []string
+	for _, t := range p.Targets {
+		out = append(out, t.Prefixes...)
+	}
+	return out
+}

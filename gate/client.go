@@ -1,0 +1,238 @@
+package gate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// Client talks to an aggregator's API. Use NewClient.
+type Client struct {
+	base  *url.URL
+	token token.Token
+	http  *http.Client
+}
+
+// NewClient returns a client for the aggregator at base (http or https).
+// tok may be zero where the aggregator needs none; hc nil means
+// http.DefaultClient. Deadlines come from each call's context.
+func NewClient(base string, tok token.Token, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("aggregator URL %q: give an http or https URL, such as https://catchmap.example:8080", base)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: u, token: tok, http: hc}, nil
+}
+
+// HTTPError is an answer with an error status: the aggregator was reached
+// and refused.
+type HTTPError struct {
+	Status  int
+	Message string // the aggregator's api.Error text, or the status text
+}
+
+func (e *HTTPError) Error() string {
+	hint := ""
+	switch e.Status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		hint = ": check the token (--token or the environment)"
+	}
+	return fmt.Sprintf("aggregator answered %d %s: %s%s", e.Status, http.StatusText(e.Status), e.Message, hint)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, fmt.Errorf("aggregator request %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if !c.token.IsZero() {
+		req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is long and says nothing new
+		}
+		return nil, fmt.Errorf("aggregator %s unreachable (%s %s): %w: check --aggregator and that the aggregator runs", c.base.Host, method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		msg := http.StatusText(resp.StatusCode)
+		var e api.Error
+		if b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)); json.Unmarshal(b, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return nil, &HTTPError{Status: resp.StatusCode, Message: msg}
+	}
+	return resp, nil
+}
+
+func windowQuery(from, to time.Time) url.Values {
+	return url.Values{"from": {from.UTC().Format(time.RFC3339Nano)}, "to": {to.UTC().Format(time.RFC3339Nano)}}
+}
+
+// Results streams the target's records in [from, to) from GET
+// /api/v1/results as NDJSON, calling fn for each as it arrives.
+func (c *Client) Results(ctx context.Context, target string, from, to time.Time, fn func(*result.Record) error) error {
+	q := windowQuery(from, to)
+	q.Set("target", target)
+	q.Set("format", "ndjson")
+	resp, err := c.do(ctx, http.MethodGet, api.Prefix+"/results", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := result.ReadNDJSON(resp.Body, fn); err != nil {
+		return fmt.Errorf("reading results from the aggregator: %w", err)
+	}
+	return nil
+}
+
+// MaxTimelineBytes bounds a timeline answer.
+const MaxTimelineBytes = 64 << 20
+
+// Timeline fetches GET /api/v1/timeline for the target.
+func (c *Client) Timeline(ctx context.Context, target string, from, to time.Time, step time.Duration) (*maps.Timeline, error) {
+	q := windowQuery(from, to)
+	q.Set("target", target)
+	q.Set("step", step.String())
+	resp, err := c.do(ctx, http.MethodGet, api.Prefix+"/timeline", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	tl := new(maps.Timeline)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxTimelineBytes)).Decode(tl); err != nil {
+		return nil, fmt.Errorf("reading the timeline from the aggregator: %w", err)
+	}
+	return tl, nil
+}
+
+// Annotate posts a to POST /api/v1/annotations (an admin route) and returns
+// what the aggregator stored.
+func (c *Client) Annotate(ctx context.Context, a api.Annotation) (api.Annotation, error) {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return a, fmt.Errorf("encoding the annotation: %w", err)
+	}
+	resp, err := c.do(ctx, http.MethodPost, api.Prefix+"/annotations", nil, body)
+	if err != nil {
+		return a, err
+	}
+	defer resp.Body.Close()
+	var got api.Annotation
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&got); err != nil {
+		return a, fmt.Errorf("reading the aggregator's answer to the annotation: %w", err)
+	}
+	return got, nil
+}
+
+// Settling is how WaitStable watches a target's catchment.
+type Settling struct {
+	// Stable is how long the catchment must go without a shift.
+	Stable time.Duration
+	// Step is the timeline step: Stable/Step consecutive steps, each with
+	// data, must show no shift.
+	Step time.Duration
+	// Poll is the time between two looks at the timeline.
+	Poll time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ErrNotSettled is returned by WaitStable when ctx ends before the
+// catchment settles.
+var ErrNotSettled = errors.New("catchment did not settle")
+
+// WaitStable polls the target's timeline until its last Stable/Step
+// complete steps all have data and none of them is a shift, or until ctx
+// ends; then it returns an error wrapping ErrNotSettled that tells the last
+// thing seen. Errors from the aggregator end the wait at once.
+func (c *Client) WaitStable(ctx context.Context, target string, s Settling) error {
+	if s.Step < time.Second || s.Stable < s.Step || s.Poll <= 0 {
+		return fmt.Errorf("settling: step %s, stable %s and poll %s: use a step of 1s or more, stable at least one step, and a poll above 0",
+			s.Step, s.Stable, s.Poll)
+	}
+	now := s.Now
+	if now == nil {
+		now = time.Now
+	}
+	steps := int((s.Stable + s.Step - 1) / s.Step)
+	last := "no timeline yet"
+	for {
+		// Only complete steps count, and one more step before them gives
+		// the first a step to compare with.
+		to := now().Truncate(s.Step)
+		from := to.Add(-time.Duration(steps+1) * s.Step)
+		tl, err := c.Timeline(ctx, target, from, to, s.Step)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w (%s)", ErrNotSettled, last)
+			}
+			return err
+		}
+		var settled bool
+		settled, last = settledIn(tl, to.Add(-time.Duration(steps)*s.Step))
+		if settled {
+			return nil
+		}
+		t := time.NewTimer(s.Poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (%s)", ErrNotSettled, last)
+		case <-t.C:
+		}
+	}
+}
+
+// settledIn reports whether every step of tl from since on has probes and
+// none is a shift; why says what was last wrong.
+func settledIn(tl *maps.Timeline, since time.Time) (ok bool, why string) {
+	n := 0
+	for _, st := range tl.Steps {
+		if st.Time.Before(since) {
+			continue
+		}
+		n++
+		if st.Probes == 0 {
+			return false, "no served probe in the step at " + st.Time.UTC().Format(time.RFC3339)
+		}
+	}
+	if n == 0 {
+		return false, "the timeline has no step since " + since.UTC().Format(time.RFC3339)
+	}
+	for i := len(tl.Shifts) - 1; i >= 0; i-- {
+		sh := tl.Shifts[i]
+		if !sh.Time.Before(since) {
+			return false, fmt.Sprintf("last shift at %s moved %s of probes", sh.Time.UTC().Format(time.RFC3339), pct(sh.MovedShare))
+		}
+	}
+	return true, ""
+}

@@ -1,0 +1,120 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// queueLen bounds the packets in flight on one direction of a link; more
+// are dropped, as a router's queue would.
+const queueLen = 4096
+
+// mtu of the TUN links; reads of up to this many bytes get a whole packet.
+const mtu = 1500
+
+// Forward creates both TUN ends of every link of the lab in l.Dir and
+// copies packets between them, each held for its link's delay, until ctx
+// ends. ready is called once every device exists.
+func Forward(ctx context.Context, log *slog.Logger, l *Lab, ready func() error) error {
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	type end struct{ a, b *os.File }
+	var ends []end
+	for _, w := range l.Topo.Wires() {
+		na, _ := l.Topo.Node(w.A)
+		nb, _ := l.Topo.Node(w.B)
+		fa, err := openTUN(na.NS, IfName(w.B))
+		if err != nil {
+			return err
+		}
+		files = append(files, fa)
+		fb, err := openTUN(nb.NS, IfName(w.A))
+		if err != nil {
+			return err
+		}
+		files = append(files, fb)
+		ends = append(ends, end{fa, fb})
+	}
+	if err := ready(); err != nil {
+		return err
+	}
+	log.Info("lab links forwarding", "links", len(ends))
+	var wg sync.WaitGroup
+	for i, w := range l.Topo.Wires() {
+		e := ends[i]
+		wg.Go(func() { pipe(ctx, log, e.a, e.b, w.Delay) })
+		wg.Go(func() { pipe(ctx, log, e.b, e.a, w.Delay) })
+	}
+	<-ctx.Done()
+	// Closing the devices ends the blocked reads.
+	for _, f := range files {
+		f.Close()
+	}
+	files = nil
+	wg.Wait()
+	return nil
+}
+
+type packet struct {
+	b   []byte
+	due time.Time
+}
+
+// pipe copies packets from src to dst, each delay after it was read. The
+// delay is the same for every packet, so a FIFO keeps them in order.
+func pipe(ctx context.Context, log *slog.Logger, src, dst *os.File, delay time.Duration) {
+	q := make(chan packet, queueLen)
+	go func() {
+		defer close(q)
+		buf := make([]byte, mtu+64)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					log.Error("lab link read failed", "dev", src.Name(), "err", err)
+				}
+				return
+			}
+			p := packet{b: append([]byte(nil), buf[:n]...), due: time.Now().Add(delay)}
+			select {
+			case q <- p:
+			default: // queue full: drop
+			}
+		}
+	}()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	// Timers wake late, by more on a busy machine, so a packet is held at
+	// least its link's delay, never less: the lab is never faster than
+	// its topology.
+	for p := range q {
+		if d := time.Until(p.due); d > 0 {
+			t.Reset(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if _, err := dst.Write(p.b); err != nil && ctx.Err() == nil && !errors.Is(err, os.ErrClosed) {
+			// A device that is down refuses writes (EIO): the packet is
+			// lost, as on a link that is down.
+			log.Debug("lab link write failed", "dev", dst.Name(), "err", err)
+		}
+	}
+}
+
+// errForwarder explains a forwarder that did not come up.
+func errForwarder(logPath string, err error) error {
+	return fmt.Errorf("lab link forwarder: %w (see %s)", err, logPath)
+}
