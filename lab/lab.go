@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,10 +67,10 @@ func Open(log *slog.Logger, dir string) (*Lab, error) {
 	return l, nil
 }
 
-func (l *Lab) path(name string) string         { return filepath.Join(l.Dir, name) }
-func (l *Lab) ctlPath(node string) string      { return l.path(node + ".ctl") }
-func (l *Lab) birdPidPath(node string) string  { return l.path(node + ".bird.pid") }
-func (l *Lab) sitePidPath(site string) string  { return l.path(site + ".site.pid") }
+func (l *Lab) path(name string) string          { return filepath.Join(l.Dir, name) }
+func (l *Lab) ctlPath(node string) string       { return l.path(node + ".ctl") }
+func (l *Lab) birdPidPath(node string) string   { return l.path(node + ".bird.pid") }
+func (l *Lab) sitePidPath(site string) string   { return l.path(site + ".site.pid") }
 func (l *Lab) siteReadyPath(site string) string { return l.path(site + ".site.ready") }
 
 // Options for Up.
@@ -104,6 +103,11 @@ func Up(ctx context.Context, log *slog.Logger, t *Topology, dir string, o Option
 		return nil, err
 	} else if len(ns) > 0 {
 		return nil, fmt.Errorf("namespaces %s are left from another lab: run catchmap lab down first", strings.Join(ns, ", "))
+	}
+	// BIRD's control sockets live in dir, and a socket path has at most
+	// 107 bytes.
+	if n := len(filepath.Join(dir, "abcdefghijkl.ctl")); n > 107 {
+		return nil, fmt.Errorf("lab directory %s is too long for BIRD's control sockets (%d of 107 bytes): use a shorter --dir", dir, n)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lab directory: %w", err)
@@ -336,9 +340,33 @@ func alive(pid int) bool {
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
-// Converged reports whether every lab BGP session is up and every router
-// has a route to the anycast address and every site one to every probe.
-func (l *Lab) Converged(ctx context.Context) (bool, string, error) {
+// tables reads every BIRD's routes, and their text: equal texts mean
+// nothing changed in between, since the text holds each route's age.
+func (l *Lab) tables(ctx context.Context) (map[string][]Route, string, error) {
+	var all strings.Builder
+	ts := map[string][]Route{}
+	for _, n := range l.Topo.Nodes() {
+		if n.AS == 0 {
+			continue
+		}
+		out, err := l.birdc(ctx, n.Name, "show", "route", "all")
+		if err != nil {
+			return nil, "", err
+		}
+		rs, err := ParseRoutes(out)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", n.Name, err)
+		}
+		ts[n.Name] = rs
+		all.WriteString(out)
+	}
+	return ts, all.String(), nil
+}
+
+// converged reports whether every lab BGP session is up, every router has
+// a route to the anycast address (while a site announces it), and every
+// site one back to every probe; when not, it says what is missing.
+func (l *Lab) converged(ctx context.Context, tables map[string][]Route) (bool, string, error) {
 	for _, n := range l.Topo.Nodes() {
 		if n.AS == 0 {
 			continue
@@ -353,30 +381,28 @@ func (l *Lab) Converged(ctx context.Context) (bool, string, error) {
 			}
 		}
 	}
-	anycast := netip.MustParseAddr(l.Topo.Anycast)
-	announced := 0
-	for _, s := range l.Topo.Sites {
-		if !l.Sites[s.Name].Withdrawn {
-			announced++
+	has := func(node, net string) bool {
+		for _, r := range tables[node] {
+			if r.Primary && r.Net == net {
+				return true
+			}
 		}
+		return false
+	}
+	anycast := l.Topo.Anycast + "/32"
+	announced := false
+	for _, s := range l.Topo.Sites {
+		announced = announced || !l.Sites[s.Name].Withdrawn
 	}
 	for _, r := range l.Topo.Routers {
-		rs, err := l.Routes(ctx, r.Name, anycast)
-		if err != nil {
-			return false, "", err
-		}
-		if _, ok := Best(rs); !ok && announced > 0 {
+		if announced && !has(r.Name, anycast) {
 			return false, fmt.Sprintf("%s has no route to %s", r.Name, anycast), nil
 		}
 	}
 	for _, s := range l.Topo.Sites {
 		for _, p := range l.Topo.Probes {
 			w, _ := l.Topo.Uplink(p.Name)
-			rs, err := l.Routes(ctx, s.Name, w.AddrB())
-			if err != nil {
-				return false, "", err
-			}
-			if _, ok := Best(rs); !ok {
+			if !has(s.Name, w.Subnet().String()) {
 				return false, fmt.Sprintf("site %s has no route back to probe %s", s.Name, p.Name), nil
 			}
 		}
@@ -384,53 +410,45 @@ func (l *Lab) Converged(ctx context.Context) (bool, string, error) {
 	return true, "", nil
 }
 
-// snapshot is every BIRD's route table, timestamps included: equal
-// snapshots mean nothing changed in between.
-func (l *Lab) snapshot(ctx context.Context) (string, error) {
-	var b strings.Builder
-	for _, n := range l.Topo.Nodes() {
-		if n.AS == 0 {
-			continue
-		}
-		out, err := l.birdc(ctx, n.Name, "show", "route", "all")
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(out)
-	}
-	return b.String(), nil
-}
-
 // settle is how long the routing tables must stay the same to count as
 // converged.
 const settle = 1500 * time.Millisecond
 
-// WaitConverged polls the routers until Converged holds and no route has
-// changed for settle. It returns when the routing last changed, as seen by
-// the polls.
+// WaitConverged polls the routers until every session is up, every route
+// the lab needs is there, and no route has changed for settle. It returns
+// when BIRD last changed a route, by BIRD's own clock (a withdrawal that
+// leaves no route behind has no time of its own, so the time is that of
+// the last route that changed).
 func (l *Lab) WaitConverged(ctx context.Context) (time.Time, error) {
 	var last string
-	var lastChange time.Time
+	var stableSince time.Time
 	why := "not polled yet"
 	for {
-		ok, w, err := l.Converged(ctx)
+		tables, text, err := l.tables(ctx)
 		if err != nil {
 			return time.Time{}, err
 		}
-		why = w
-		if ok {
-			snap, err := l.snapshot(ctx)
+		now := time.Now()
+		if text != last {
+			last, stableSince = text, now
+			why = "routes still changing"
+		} else if now.Sub(stableSince) >= settle {
+			ok, w, err := l.converged(ctx, tables)
 			if err != nil {
 				return time.Time{}, err
 			}
-			now := time.Now()
-			switch {
-			case snap != last:
-				last, lastChange = snap, now
-			case now.Sub(lastChange) >= settle:
-				return lastChange, nil
+			if ok {
+				var newest time.Time
+				for _, rs := range tables {
+					for _, r := range rs {
+						if r.Since.After(newest) {
+							newest = r.Since
+						}
+					}
+				}
+				return newest, nil
 			}
-			why = "routes still changing"
+			why = w
 		}
 		select {
 		case <-ctx.Done():

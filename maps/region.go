@@ -2,6 +2,7 @@ package maps
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/uber/h3-go/v4"
 )
@@ -46,6 +47,7 @@ func InCell(lat, lon float64, cell string) (bool, error) {
 // interpolation, rounded to µs); ok is false for no values. xs is sorted in
 // place.
 func Quantile(xs []float64, q float64) (v float64, ok bool) {
+	slices.Sort(xs)
 	v, ok = quantile(xs, q)
 	return roundTo(v, 3), ok
 }

@@ -135,9 +135,11 @@ start() {
 	write_config
 	rm -f "$DSNFILE"
 	# setsid: the server outlives this script and is not killed by a
-	# terminal's ^C meant for the tests.
-	(cd "$DIR" && setsid clickhouse-server --config-file="$DIR/config.xml" \
-		>"$DIR/log/stdout.log" 2>&1 </dev/null & echo $! >"$PIDFILE")
+	# terminal's ^C meant for the tests. Without job control a background
+	# command is no group leader, so setsid execs in place and $! is the
+	# server's own pid.
+	setsid clickhouse-server --config-file="$DIR/config.xml" >"$DIR/log/stdout.log" 2>&1 </dev/null &
+	echo $! >"$PIDFILE"
 	local deadline=$((SECONDS + WAIT))
 	until answers; do
 		if ! running; then

@@ -62,7 +62,7 @@ const DefaultBackfill = 15 * time.Minute
 // DemoOptions drive RunDemo. Zero values take defaults.
 type DemoOptions struct {
 	// Tick is how often the fleet measures and uploads: 5 s.
-	Tick time.Duration
+	Tick     time.Duration
 	Backfill time.Duration // DefaultBackfill
 	// Interval, when set, replaces every probe's own interval (10 to 30 s):
 	// tests use it to run fast.

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/maps"
 )
 
@@ -205,6 +206,7 @@ type pageState struct {
 	Shifts, Notes     []string
 	CSV, GeoJSON      string
 	ProbeRows         int
+	Probes            []struct{ Probe, Name, LastSeen string }
 	Suspects          []string
 	Search, Href      string
 	Status            string
@@ -232,6 +234,8 @@ const readState = `(() => {
     csv: document.querySelector('#dl-csv').href,
     geojson: document.querySelector('#dl-geojson').href,
     probeRows: all('#probes tbody tr').length,
+    probes: all('#probes tbody tr').map(r => ({probe: r.dataset.probe, name: r.querySelector('td.name').textContent,
+      lastSeen: r.querySelector('time') ? r.querySelector('time').getAttribute('datetime') : ''})),
     suspects: all('#probes tbody tr[data-suspect]').map(r => r.dataset.probe),
     search: location.search,
     href: location.href,
@@ -347,19 +351,25 @@ func (tb *tab) download(t testing.TB, selector string) (name string, body []byte
 	tb.run(t, browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllowAndName).
 		WithDownloadPath(dir).WithEventsEnabled(true),
 		chromedp.Click(selector, chromedp.ByQuery))
-	select {
-	case d := <-finished:
-		if d.guid == "" {
-			t.Fatalf("the download from %s was cancelled; page status %q", selector, tb.state(t).Status)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case d := <-finished:
+			if d.guid == "" {
+				t.Fatalf("the download from %s was cancelled; page status %q", selector, tb.state(t).Status)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, d.guid)) // AllowAndName saves under the GUID
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.name, b
+		case <-time.After(200 * time.Millisecond):
 		}
-		b, err := os.ReadFile(filepath.Join(dir, d.guid)) // AllowAndName saves under the GUID
-		if err != nil {
-			t.Fatal(err)
+		if st := tb.state(t).Status; strings.Contains(st, "Could not download") {
+			t.Fatalf("the download from %s failed: %s", selector, st)
 		}
-		return d.name, b
-	case <-time.After(15 * time.Second):
-		t.Fatalf("no download from %s within 15 s; page status %q", selector, tb.state(t).Status)
 	}
+	t.Fatalf("no download from %s within 15 s", selector)
 	return "", nil
 }
 
@@ -428,16 +438,50 @@ func checkCSV(t *testing.T, body []byte, s pageState) {
 }
 
 // checkAnswered fails on any API request of the page that was not answered
-// 200, and on any that did not carry the aggregator's read token.
+// 200 (one still being served, a poll, passes), and on any that did not
+// carry the aggregator's read token.
 func checkAnswered(t *testing.T, agg *aggregator, reqs []apiRequest) {
 	t.Helper()
 	for _, r := range reqs {
-		if r.Status != 200 {
+		if r.Status != 200 && r.Status != 0 {
 			t.Errorf("the API answered %d to the page's %s", r.Status, r.URI)
 		}
 		if agg.token != "" && r.Auth != "Bearer "+agg.token {
 			t.Errorf("the page's %s went without the read token (Authorization %q)", r.URI, strings.Repeat("*", len(r.Auth)))
 		}
+	}
+}
+
+// checkProbeNames compares the probe table's names and last-seen times
+// with the aggregator's probe registry: a registered probe shows its name
+// and when it was last seen, an unregistered one its id.
+func checkProbeNames(t *testing.T, agg *aggregator, s pageState) {
+	t.Helper()
+	reg := decode[[]api.Probe](t, "the probe registry", agg.get(t, api.Prefix+"/probes"))
+	byID := map[string]api.Probe{}
+	for _, p := range reg {
+		byID[p.ID] = p
+	}
+	named := 0
+	for _, row := range s.Probes {
+		p, ok := byID[row.Probe]
+		if !ok {
+			if row.Name != row.Probe || row.LastSeen != "" {
+				t.Errorf("unregistered probe %s: name %q, last seen %q; want its id and none", row.Probe, row.Name, row.LastSeen)
+			}
+			continue
+		}
+		named++
+		seen, err := time.Parse(time.RFC3339Nano, row.LastSeen)
+		switch {
+		case row.Name != p.Name:
+			t.Errorf("probe %s: name %q, the registry says %q", row.Probe, row.Name, p.Name)
+		case p.LastSeen == nil || err != nil || !seen.Equal(*p.LastSeen):
+			t.Errorf("probe %s: last seen %q, the registry says %v", row.Probe, row.LastSeen, p.LastSeen)
+		}
+	}
+	if named == 0 || !slices.ContainsFunc(s.Probes, func(r struct{ Probe, Name, LastSeen string }) bool { return r.Probe == unregistered }) {
+		t.Errorf("probe table %v: want registered probes by name and %s by its id", s.Probes, unregistered)
 	}
 }
 
@@ -464,11 +508,10 @@ func TestBrowser(t *testing.T) {
 		tb.wait(t, "the map, timeline and probe table", rendered, 20*time.Second)
 		s := tb.state(t)
 
-		cq := agg.last(t, "/api/v1/catchment", "format=json")
+		cq, c := agg.shown(t)
 		if !strings.Contains(cq, "from="+url.QueryEscape(w.winB[0].Format(isoMs))) || !strings.Contains(cq, "to="+url.QueryEscape(w.winB[1].Format(isoMs))) {
 			t.Errorf("the page asked %s, not for the window in its URL", cq)
 		}
-		c := decode[maps.Catchment](t, cq, agg.get(t, cq))
 		checkCells(t, s, c, false)
 		for _, cell := range s.Cells {
 			if cell.Changed {
@@ -526,6 +569,7 @@ func TestBrowser(t *testing.T) {
 		if s.ProbeRows != probes || probes == 0 {
 			t.Errorf("probe table has %d rows, the GeoJSON %d probes", s.ProbeRows, probes)
 		}
+		checkProbeNames(t, agg, s)
 		var suspects []string
 		for _, ls := range c.LocationSuspects {
 			suspects = append(suspects, ls.Probe)
@@ -573,6 +617,13 @@ func TestBrowser(t *testing.T) {
 		if s.CellsAdded <= 0 || s.Drawn < s.CellsAdded {
 			t.Errorf("performance marks: cells added at %v ms, drawn at %v ms", s.CellsAdded, s.Drawn)
 		}
+		// The GeoJSON carries the rest of the catchment: the aggregator
+		// computes the window once.
+		for _, r := range agg.requests()[since:] {
+			if strings.HasPrefix(r.URI, api.Prefix+"/catchment?") && strings.Contains(r.URI, "format=json") {
+				t.Errorf("the page asked for the catchment besides its GeoJSON: %s", r.URI)
+			}
+		}
 		screenshot(t, tb, "catchment")
 		tb.checkClean(t, tb.state(t), agg.URL)
 		checkAnswered(t, agg, agg.requests()[since:])
@@ -607,8 +658,8 @@ func TestBrowser(t *testing.T) {
 		if !slices.Equal(changed, wantChanged) || len(changed) != 2 {
 			t.Errorf("outlined cells %v, want exactly the API's %v (Berlin's and Paris's)", changed, wantChanged)
 		}
-		cq := agg.last(t, "/api/v1/catchment", "format=json")
-		checkCells(t, s, decode[maps.Catchment](t, cq, agg.get(t, cq)), false)
+		_, c := agg.shown(t)
+		checkCells(t, s, c, false)
 		if s.Flows != len(d.Flows) {
 			t.Errorf("flow table has %d rows, the API %d", s.Flows, len(d.Flows))
 		}
@@ -625,8 +676,8 @@ func TestBrowser(t *testing.T) {
 		tb.run(t, chromedp.Navigate(pageURL(agg.URL, fixedWindow("latency", w.winB))))
 		tb.wait(t, "the latency map", `document.body.dataset.renders >= 1 && document.querySelector('#scale')`, 20*time.Second)
 		s := tb.state(t)
-		cq := agg.last(t, "/api/v1/catchment", "format=json")
-		checkCells(t, s, decode[maps.Catchment](t, cq, agg.get(t, cq)), true)
+		_, c := agg.shown(t)
+		checkCells(t, s, c, true)
 		tb.run(t, chromedp.Evaluate(`document.querySelector('path.cell[data-site="iad"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))`, nil))
 		screenshot(t, tb, "latency")
 		tb.checkClean(t, s, agg.URL)
@@ -645,8 +696,7 @@ func TestBrowser(t *testing.T) {
 		tb.wait(t, "the live map", rendered, 20*time.Second)
 		s := tb.state(t)
 		checkCells(t, s, def, false)
-		cq := agg.last(t, "/api/v1/catchment", "format=json")
-		page := decode[maps.Catchment](t, cq, agg.get(t, cq))
+		_, page := agg.shown(t)
 		if d := page.To.Sub(page.From); d != 15*time.Minute {
 			t.Errorf("the live window %s..%s is %v long, want 15 minutes", page.From, page.To, d)
 		}
@@ -662,8 +712,7 @@ func TestBrowser(t *testing.T) {
 		q.Set("target", "wide")
 		tb.run(t, chromedp.Navigate(pageURL(agg.URL, q)))
 		tb.wait(t, "the canvas", `document.querySelector('canvas.cell-canvas') && performance.getEntriesByName('catchmap:cells-drawn').length`, 30*time.Second)
-		cq := agg.last(t, "/api/v1/catchment", "format=json", "target=wide")
-		c := decode[maps.Catchment](t, cq, agg.get(t, cq))
+		_, c := agg.shown(t, "target=wide")
 		var n string
 		tb.eval(t, `document.querySelector('canvas.cell-canvas').dataset.cells`, &n)
 		if n != fmt.Sprint(len(c.Cells)) || len(c.Cells) != 2500 {
@@ -724,6 +773,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("controls", func(t *testing.T) {
 		since := len(agg.requests())
 		tb := newTab(t, chrome, 90*time.Second)
+		opened := time.Now()
 		tb.run(t, chromedp.Navigate(pageURL(agg.URL, fixedWindow("catchment", w.winB))))
 		tb.wait(t, "the map", `document.body.dataset.renders >= 1 && document.querySelector('#timeline .u-over') && window.catchmap.plot`, 20*time.Second)
 		start := time.Now()
@@ -775,11 +825,11 @@ func TestBrowser(t *testing.T) {
 		if err1 != nil || err2 != nil || from.After(w.winA[0]) || to.Before(w.winA[0].Add(aMinutes*time.Minute)) || !to.Before(w.winB[0]) {
 			t.Fatalf("brushed window in the URL %q: want one around window A's results", search)
 		}
-		brushed := agg.last(t, "/api/v1/catchment", "format=json", "from="+url.QueryEscape(from.Format(isoMs)))
 		catchA := decode[maps.Catchment](t, "window A", agg.get(t, "/api/v1/catchment?"+url.Values{"target": {"k-root"}, "res": {"3"},
 			"by": {"h3"}, "from": {w.winA[0].Format(time.RFC3339)}, "to": {w.winA[1].Format(time.RFC3339)}}.Encode()))
 		tb.wait(t, "window A's cells", fmt.Sprintf(`document.querySelectorAll('path.cell').length == %d`, len(catchA.Cells)), 10*time.Second)
-		checkCells(t, tb.state(t), decode[maps.Catchment](t, brushed, agg.get(t, brushed)), false)
+		_, brushed := agg.shown(t, "from="+url.QueryEscape(from.Format(isoMs)))
+		checkCells(t, tb.state(t), brushed, false)
 
 		// Hovering a cell tells its sites, RTTs and nearest site; a click pins it.
 		var cell string
@@ -840,12 +890,25 @@ func TestBrowser(t *testing.T) {
 		if navs != 1 || !strings.Contains(url0, "from="+winBFrom) {
 			t.Errorf("the page reloaded: %d navigations, first %s", navs, url0)
 		}
+		// The registry is read at most every 30 s, however often the page
+		// refreshes.
+		registryReads := 0
+		for _, r := range agg.requests()[since:] {
+			if strings.HasPrefix(r.URI, api.Prefix+"/probes") {
+				registryReads++
+			}
+		}
+		if limit := 1 + int(time.Since(opened)/(30*time.Second)); registryReads == 0 || registryReads > limit {
+			t.Errorf("the page read the probe registry %d times in %v, want 1 to %d", registryReads, time.Since(opened).Round(time.Second), limit)
+		}
 		tb.checkClean(t, tb.state(t), agg.URL)
 		checkAnswered(t, agg, agg.requests()[since:])
 	})
 
 	t.Run("read token", func(t *testing.T) {
-		const tok = "cm_browser-test-read-token-0123456789"
+		// As `openssl rand -base64 32` makes them, pasted into the
+		// fragment as it is.
+		const tok = "q+Vh/3Zk9bW0r+LxT2m8cN1yJ4pD7sA5eG6fH0iK3lM="
 		aggT := serve(t, w, st, tok)
 		page := pageURL(aggT.URL, fixedWindow("catchment", w.winB))
 
@@ -859,7 +922,7 @@ func TestBrowser(t *testing.T) {
 
 		tb := newTab(t, chrome, 60*time.Second)
 		n0 := len(aggT.requests())
-		tb.run(t, chromedp.Navigate(page+"#token="+url.QueryEscape(tok)))
+		tb.run(t, chromedp.Navigate(page+"#token="+tok))
 		tb.wait(t, "the map with the token", rendered, 20*time.Second)
 		s := tb.state(t)
 		if strings.Contains(s.Href, tok) || strings.Contains(s.Href, "#") {
@@ -875,8 +938,9 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the page sent only %d API requests", len(reqs))
 		}
 		checkAnswered(t, aggT, reqs)
-		cq := aggT.last(t, "/api/v1/catchment", "format=json")
-		checkCells(t, s, decode[maps.Catchment](t, cq, aggT.get(t, cq)), false)
+		_, c := aggT.shown(t)
+		checkCells(t, s, c, false)
+		checkProbeNames(t, aggT, s)
 
 		// Links cannot carry the token: the buttons fetch with it.
 		_, body := tb.download(t, "#dl-csv")
@@ -934,7 +998,11 @@ func BenchmarkRender10k(b *testing.B) {
 		total += res.Drawn
 		data += res.Data
 		var marks any
-		tb.eval(b, `performance.getEntriesByType('mark').map(m => m.name + ' ' + Math.round(m.startTime) + ' ms')`, &marks)
+		// With when the catchment was asked for, began to arrive and arrived.
+		tb.eval(b, `performance.getEntriesByType('mark').map(m => m.name + ' ' + Math.round(m.startTime) + ' ms').concat(
+			performance.getEntriesByType('resource').filter(e => e.name.includes('api/v1/catchment')).map(e =>
+				'catchment asked ' + Math.round(e.startTime) + ' ms, first byte ' + Math.round(e.responseStart) +
+				' ms, last ' + Math.round(e.responseEnd) + ' ms, ' + Math.round(e.encodedBodySize / 1e3) + ' kB'))`, &marks)
 		b.Logf("%v", marks)
 		if err := chromedp.Cancel(tb.ctx); err != nil {
 			b.Fatal(err)

@@ -98,6 +98,26 @@ var fixtureProbes = []fixtureProbe{
 	{"p-err", 50.11, 8.68, true, "DE", 3320, "", "", 5},
 }
 
+// unregistered is the one fixture probe left out of the probe registry,
+// as the results of a probe registered elsewhere (or imported) would be:
+// the probe table shows its id.
+const unregistered = "p-tyo1"
+
+// registered is the probe registry: every fixture probe but unregistered,
+// named for people and last seen a few seconds apart before now.
+func (w world) registered() []api.Probe {
+	var ps []api.Probe
+	for i, p := range fixtureProbes {
+		if p.id == unregistered {
+			continue
+		}
+		seen := w.now.Add(-time.Duration(i*7) * time.Second)
+		ps = append(ps, api.Probe{ID: p.id, Name: "probe " + strings.ToUpper(strings.TrimPrefix(p.id, "p-")),
+			Created: w.winA[0].Add(-24 * time.Hour), LastSeen: &seen})
+	}
+	return ps
+}
+
 // records is one k-root result per probe and minute: site A in window A's
 // first aMinutes minutes, site B in all of window B.
 func (w world) records() []result.Record {
@@ -166,7 +186,8 @@ func (w world) wideRecords(tb testing.TB, target string, cells int) []result.Rec
 }
 
 // seedStore opens a SQLite store in a temporary directory holding the
-// k-root results, the plan, an annotation, and the extra results.
+// k-root results, the registered probes, the plan, an annotation, and the
+// extra results.
 func seedStore(tb testing.TB, w world, extra ...result.Record) *sqlite.Store {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -177,6 +198,11 @@ func seedStore(tb testing.TB, w world, extra ...result.Record) *sqlite.Store {
 	tb.Cleanup(func() { st.Close() })
 	if _, err := st.Append(ctx, append(w.records(), extra...)); err != nil {
 		tb.Fatalf("seeding results: %v", err)
+	}
+	for _, p := range w.registered() {
+		if err := st.CreateProbe(ctx, p, []byte("token hash of "+p.ID)); err != nil {
+			tb.Fatalf("registering probe %s: %v", p.ID, err)
+		}
 	}
 	plan := api.Plan{Targets: []api.Target{
 		{Spec: probe.Spec{Target: "k.root-servers.net", Method: "dns", Preset: "root"}, Name: "k-root"},
@@ -205,7 +231,7 @@ type aggregator struct {
 
 type apiRequest struct {
 	URI    string
-	Status int
+	Status int    // 0 while it is being served
 	Auth   string // the Authorization header sent
 }
 
@@ -226,10 +252,16 @@ func serve(tb testing.TB, w world, st *sqlite.Store, readToken string) *aggregat
 			h.ServeHTTP(rw, r)
 			return
 		}
+		// Recorded before it is served: the page may show the answer
+		// before the handler returns.
+		a.mu.Lock()
+		i := len(a.reqs)
+		a.reqs = append(a.reqs, apiRequest{URI: r.RequestURI, Auth: r.Header.Get("Authorization")})
+		a.mu.Unlock()
 		sw := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		a.mu.Lock()
-		a.reqs = append(a.reqs, apiRequest{URI: r.RequestURI, Status: sw.status, Auth: r.Header.Get("Authorization")})
+		a.reqs[i].Status = sw.status
 		a.mu.Unlock()
 	})) // listening on 127.0.0.1:0 and serving when this returns
 	tb.Cleanup(hs.Close)
@@ -277,6 +309,17 @@ func (a *aggregator) last(tb testing.TB, path string, parts ...string) string {
 	}
 	tb.Fatalf("the page sent no request to %s with %q", path, parts)
 	return ""
+}
+
+// shown is the page's latest catchment request whose URI contains every
+// one of parts, and the aggregator's JSON answer to the same query: what
+// the page drew from. The page asks for the GeoJSON only, which carries
+// the rest of the JSON answer as a foreign member.
+func (a *aggregator) shown(tb testing.TB, parts ...string) (string, maps.Catchment) {
+	tb.Helper()
+	u := a.last(tb, api.Prefix+"/catchment", append(parts, "format=geojson")...)
+	j := strings.Replace(u, "format=geojson", "format=json", 1)
+	return u, decode[maps.Catchment](tb, j, a.get(tb, j))
 }
 
 // get fetches uri from the aggregator, with its read token, and fails the

@@ -79,7 +79,9 @@ func planPrefixes(log *slog.Logger, st store.Plans) func(context.Context) (*bgp.
 	return func(ctx context.Context) (*bgp.Prefixes, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if ps != nil && time.Since(at) < planCacheTTL {
+		// An empty set is not reused: the first prefixes put in the plan
+		// count at once, before the peer's initial announcements pass.
+		if ps != nil && ps.Len() > 0 && time.Since(at) < planCacheTTL {
 			return ps, nil
 		}
 		p, err := st.Plan(ctx)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -333,5 +334,22 @@ func TestSiteRowsOther(t *testing.T) {
 	}
 	if rows := siteRows("svc", sites, 5); len(rows) != 5 || rows[4].site != "s4" {
 		t.Errorf("at the cap: %+v", rows)
+	}
+}
+
+func TestPlanPrefixes(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	prefixes := planPrefixes(slog.New(slog.DiscardHandler), f.st)
+	ps, err := prefixes(ctx)
+	if err != nil || ps.Len() != 1 || len(ps.Match(netip.MustParsePrefix("192.0.2.128/25"))) != 1 {
+		t.Fatalf("plan prefixes: %v %v", ps, err)
+	}
+	if err := RunBGP(ctx, slog.New(slog.DiscardHandler), f.st, nil); err != nil {
+		t.Errorf("RunBGP with no bgp section: %v", err)
+	}
+	bad := &config.BGP{Peer: "127.0.0.2", PeerAS: 1, LocalAS: 2, RouterID: "127.0.0.1", ListenPort: 1179, Prefixes: []string{"x"}}
+	if err := RunBGP(ctx, slog.New(slog.DiscardHandler), f.st, bad); err == nil || !strings.Contains(err.Error(), "bgp.prefixes") {
+		t.Errorf("RunBGP with a bad prefix: %v", err)
 	}
 }

@@ -137,29 +137,63 @@ func seedBench(path string) error {
 	return nil
 }
 
+// scanOnly hides the store's summaries, so the handler takes the Scan path.
+type scanOnly struct{ store.Results }
+
 // BenchmarkCatchmentFromStore is GET /api/v1/catchment at res 4 over the
-// whole quarter hour: Scan, Builder, JSON, as the aggregator serves it.
+// whole quarter hour, as the aggregator serves it: from the store's
+// summaries (the handler's path for SQLite), from the records of Scan
+// (the path for stores without summaries), and from summaries over a
+// window that cuts minutes at both ends, so its edges are read raw. All
+// paths must answer the same bytes; that is checked before timing.
 func BenchmarkCatchmentFromStore(b *testing.B) {
 	st, err := sqlite.Open(context.Background(), benchStore(b), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	h := New(slog.New(slog.DiscardHandler), st, Sites(sites.Default()))
-	mux := http.NewServeMux()
-	h.Register(mux)
-	q := url.Values{"target": {benchTarget}, "res": {"4"},
-		"from": {benchT0.Format(time.RFC3339)}, "to": {benchT0.Add(benchWindow).Format(time.RFC3339)}}
-	req := httptest.NewRequest(http.MethodGet, "/api/v1/catchment?"+q.Encode(), nil)
-	cpu0 := cpuTime()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("%d %s", rec.Code, rec.Body)
+	serve := func(sr store.Results, from, to time.Time) func() *httptest.ResponseRecorder {
+		h := New(slog.New(slog.DiscardHandler), sr, Sites(sites.Default()))
+		mux := http.NewServeMux()
+		h.Register(mux)
+		q := url.Values{"target": {benchTarget}, "res": {"4"},
+			"from": {from.Format(time.RFC3339Nano)}, "to": {to.Format(time.RFC3339Nano)}}
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/catchment?"+q.Encode(), nil)
+		return func() *httptest.ResponseRecorder {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			return rec
 		}
 	}
-	cpuPerOp(b, cpu0)
+	from, to := benchT0, benchT0.Add(benchWindow)
+	// Off the minutes by 30.5 s at each end, with a µs the store keeps.
+	uFrom, uTo := from.Add(30500*time.Millisecond+time.Microsecond), to.Add(-30500*time.Millisecond)
+	paths := []struct {
+		name string
+		get  func() *httptest.ResponseRecorder
+		same func() *httptest.ResponseRecorder // the path whose answer it must equal
+	}{
+		{"summaries", serve(st, from, to), serve(scanOnly{st}, from, to)},
+		{"scan", serve(scanOnly{st}, from, to), nil},
+		{"summaries-unaligned", serve(st, uFrom, uTo), serve(scanOnly{st}, uFrom, uTo)},
+	}
+	for _, p := range paths {
+		b.Run(p.name, func(b *testing.B) {
+			if p.same != nil {
+				if got, want := p.get().Body.String(), p.same().Body.String(); got != want {
+					b.Fatalf("the catchment from summaries differs from the one from records:\n got %.2000s\nwant %.2000s", got, want)
+				}
+			}
+			cpu0 := cpuTime()
+			for b.Loop() {
+				p.get()
+			}
+			cpuPerOp(b, cpu0)
+		})
+	}
 }
 
 // BenchmarkScanOnly is the store's share of the above: Scan alone, with a

@@ -125,14 +125,14 @@ func (h *Handler) catchment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !h.scan(w, r, store.Query{Target: target, From: from, To: to}, b.Add) {
+	if !h.fill(w, r, store.Query{Target: target, From: from, To: to}, b) {
 		return
 	}
 	c := b.Build()
 	name := filename("catchment", target, from)
 	switch format {
 	case FormatGeoJSON:
-		h.write(w, r, contentGeoJSON, name+".geojson", func(buf *bytes.Buffer) error { return maps.WriteGeoJSON(buf, c) })
+		h.write(w, r, contentGeoJSON, name+".geojson", func(buf *bytes.Buffer) error { return writeGeoJSON(buf, c) })
 	case FormatCSV:
 		h.write(w, r, contentCSV, name+".csv", func(buf *bytes.Buffer) error { return maps.WriteCellsCSV(buf, c) })
 	default:
@@ -164,7 +164,7 @@ func (h *Handler) diff(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		if !h.scan(w, r, store.Query{Target: target, From: win[0], To: win[1]}, b.Add) {
+		if !h.fill(w, r, store.Query{Target: target, From: win[0], To: win[1]}, b) {
 			return
 		}
 		cs[i] = b.Build()
@@ -209,13 +209,30 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 	h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(tl) })
 }
 
+// fill feeds the query's records to a catchment builder: as summaries when
+// the store keeps them (a few rows per probe instead of every record, with
+// the same outcome), else record by record. It answers the request itself
+// and returns false when the store fails.
+func (h *Handler) fill(w http.ResponseWriter, r *http.Request, q store.Query, b *maps.Builder) bool {
+	sm, ok := h.st.(store.Summarizer)
+	if !ok {
+		return h.scan(w, r, q, b.Add)
+	}
+	return h.readOK(w, r, q, sm.ScanSummaries(r.Context(), q, b.AddSummary))
+}
+
 // scan streams the query's records into add. It answers the request itself
 // and returns false when the store fails.
 func (h *Handler) scan(w http.ResponseWriter, r *http.Request, q store.Query, add func(*result.Record)) bool {
-	err := h.st.Scan(r.Context(), q, func(rec *result.Record) error {
+	return h.readOK(w, r, q, h.st.Scan(r.Context(), q, func(rec *result.Record) error {
 		add(rec)
 		return nil
-	})
+	}))
+}
+
+// readOK reports whether reading the store succeeded, and answers the
+// request itself when it did not.
+func (h *Handler) readOK(w http.ResponseWriter, r *http.Request, q store.Query, err error) bool {
 	if err == nil {
 		return true
 	}

@@ -93,6 +93,13 @@ func (s *Server) listProbes(w http.ResponseWriter, r *http.Request) {
 	if ps == nil {
 		ps = []api.Probe{}
 	}
+	// Readers (the web UI's probe table) see names, places and last-seen
+	// times; where each probe uploads from is for the admin only.
+	if s.cfg.AdminToken.IsZero() || !token.FromHeader(r.Header.Get("Authorization")).Equal(s.cfg.AdminToken) {
+		for i := range ps {
+			ps[i].Addr = ""
+		}
+	}
 	WriteJSON(w, http.StatusOK, ps)
 }
 

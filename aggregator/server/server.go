@@ -123,7 +123,7 @@ func New(log *slog.Logger, reg prometheus.Registerer, st store.Store, opts ...Op
 		{"GET /healthz", Public, http.HandlerFunc(s.healthz)},
 		{"GET /metrics", Read, promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})},
 		{"POST " + api.Prefix + "/probes", Admin, http.HandlerFunc(s.registerProbe)},
-		{"GET " + api.Prefix + "/probes", Admin, http.HandlerFunc(s.listProbes)},
+		{"GET " + api.Prefix + "/probes", Read, http.HandlerFunc(s.listProbes)},
 		{"DELETE " + api.Prefix + "/probes/{id}", Admin, http.HandlerFunc(s.revokeProbe)},
 		{"PUT " + api.Prefix + "/targets", Admin, http.HandlerFunc(s.putTargets)},
 		{"GET " + api.Prefix + "/targets", Read, http.HandlerFunc(s.getTargets)},

@@ -247,12 +247,17 @@ func TestProbesAdmin(t *testing.T) {
 		t.Fatalf("probes: %s (%v)", body, err)
 	}
 
+	// Only the admin sees where probes upload from; readers get the rest.
 	wrong, _ := token.New()
 	for _, tok := range []token.Token{{}, wrong} {
 		resp, body = h.do("POST", "/api/v1/probes", tok, api.ProbeRegistration{Name: "x"})
 		h.want(http.StatusUnauthorized, resp, body)
 		resp, body = h.do("GET", "/api/v1/probes", tok, nil)
-		h.want(http.StatusUnauthorized, resp, body)
+		h.want(http.StatusOK, resp, body)
+		var open []api.Probe
+		if err := json.Unmarshal(body, &open); err != nil || len(open) != 1 || open[0].Name != "ams-1" || open[0].Addr != "" {
+			t.Fatalf("probes for a reader: %s (%v)", body, err)
+		}
 	}
 	for _, bad := range []string{`{"name":""}`, `{"name":"a","lat":91,"lon":0}`, `{"name":"a","lat":1}`, `{"name":"a","labels":{"bad key":"v"}}`, `{"name":"a","nmae":"b"}`, `{`} {
 		resp, body = h.do("POST", "/api/v1/probes", h.admin, bad)

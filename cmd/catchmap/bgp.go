@@ -6,10 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/app"
+	"github.com/catchmap/catchmap/aggregator/config"
+	"github.com/catchmap/catchmap/aggregator/server"
+	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/bgp"
 )
@@ -153,4 +160,57 @@ func planPrefixes(p api.Plan) []string {
 		out = append(out, t.Prefixes...)
 	}
 	return out
+}
+
+// serveBGPFlags override the bgp section of the configuration.
+type serveBGPFlags struct {
+	Peer       string `help:"BGP listener: the neighbour's address (turns the listener on; see bgp in the config)." placeholder:"IP"`
+	PeerAS     uint32 `name:"peer-as" help:"BGP listener: the neighbour's AS number." placeholder:"ASN"`
+	LocalAS    uint32 `name:"local-as" help:"BGP listener: catchmap's AS number." placeholder:"ASN"`
+	RouterID   string `name:"router-id" help:"BGP listener: catchmap's router id (an IPv4 address)." placeholder:"IPV4"`
+	ListenPort int    `name:"listen-port" help:"BGP listener: port to accept the session on (default 179, which needs root)." placeholder:"PORT"`
+}
+
+// apply overlays the flags that are set on cfg.BGP.
+func (f serveBGPFlags) apply(cfg *config.Config) {
+	if f == (serveBGPFlags{}) {
+		return
+	}
+	b := config.BGP{}
+	if cfg.BGP != nil {
+		b = *cfg.BGP
+	}
+	if f.Peer != "" {
+		b.Peer = f.Peer
+	}
+	if f.PeerAS != 0 {
+		b.PeerAS = f.PeerAS
+	}
+	if f.LocalAS != 0 {
+		b.LocalAS = f.LocalAS
+	}
+	if f.RouterID != "" {
+		b.RouterID = f.RouterID
+	}
+	if f.ListenPort != 0 {
+		b.ListenPort = f.ListenPort
+	}
+	cfg.BGP = &b
+}
+
+// serveWithBGP serves the API and, when configured, runs the BGP listener
+// beside it; when either fails, both stop.
+func serveWithBGP(e *env, c *config.BGP, st store.Store, srv *server.Server, ln net.Listener) error {
+	if !c.Enabled() {
+		return srv.Serve(e.ctx, ln)
+	}
+	g, ctx := errgroup.WithContext(e.ctx)
+	g.Go(func() error { return srv.Serve(ctx, ln) })
+	g.Go(func() error {
+		if err := app.RunBGP(ctx, e.log, st, c); err != nil {
+			return &exitError{code: exitUsage, msg: err.Error()}
+		}
+		return nil
+	})
+	return g.Wait()
 }

@@ -24,7 +24,7 @@ import (
 )
 
 type demoCmd struct {
-	Listen string  `help:"Address to serve on." default:"127.0.0.1:8080" placeholder:"HOST:PORT"`
+	Listen string  `help:"Address to serve on (host:port; port 0 picks a free one)." default:"127.0.0.1:8080"`
 	DB     string  `name:"db" help:"SQLite database file to keep the demo's data in; default: a temporary directory, removed at exit." placeholder:"FILE"`
 	Probes int     `help:"Simulated probes." default:"1000"`
 	Seed   uint64  `help:"Seed of the simulation: the same seed gives the same fleet and catchment." default:"1"`

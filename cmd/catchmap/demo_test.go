@@ -62,7 +62,10 @@ func testEnv(ctx context.Context, t *testing.T, getenv map[string]string) (*env,
 
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // getJSON fetches base+path into out; false when the answer is not 200.
 func getJSON(t *testing.T, base, path string, out any) bool {

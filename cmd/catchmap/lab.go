@@ -129,7 +129,7 @@ func changeSite(e *env, l *labCmd, change func(context.Context, *lab.Lab) error)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "converged at %s\n", at.UTC().Format("15:04:05.000"))
+	fmt.Fprintf(e.stdout, "BGP settled; BIRD last changed a route at %s\n", at.UTC().Format("15:04:05.000"))
 	return lb.Status(e.ctx, e.stdout)
 }
 

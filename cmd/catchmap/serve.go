@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,6 +13,8 @@ import (
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/server"
 	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/aggregator/store/clickhouse"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 )
 
@@ -22,11 +25,14 @@ type serveCmd struct {
 	Check         bool   `help:"Validate the configuration and exit: 0 when good, 2 when not."`
 	Listen        string `help:"Address to serve on (default 127.0.0.1:8080)." placeholder:"HOST:PORT"`
 	DB            string `name:"db" help:"SQLite database file (default ./catchmap.db)." placeholder:"FILE"`
+	Store         string `name:"store" help:"Store DSN, overrides --db: clickhouse://user:pass@host:9000/db (native protocol; several instances may share it) or sqlite:///path/file.db." placeholder:"DSN"`
 	TLSCert       string `name:"tls-cert" help:"TLS certificate (PEM) to serve HTTPS; needs --tls-key." placeholder:"FILE"`
 	TLSKey        string `name:"tls-key" help:"TLS private key (PEM)." placeholder:"FILE"`
 	RetentionDays *int   `name:"retention-days" help:"Delete results older than this many days (default 0: keep all)." placeholder:"DAYS"`
 	GeoIPCity     string `name:"geoip-city" help:"GeoLite2/GeoIP2 City mmdb, to place probes registered without a location." placeholder:"FILE"`
 	GeoIPASN      string `name:"geoip-asn" help:"GeoLite2 ASN mmdb, to fill the probes' ASN." placeholder:"FILE"`
+
+	BGP serveBGPFlags `embed:"" prefix:"bgp-"` // the BGP listener (bgp.go)
 }
 
 // adminTokenEnv names the environment variable holding the admin token; it
@@ -60,6 +66,7 @@ func (c *serveCmd) config(e *env) (config.Config, error) {
 	if c.RetentionDays != nil {
 		cfg.RetentionDays = *c.RetentionDays
 	}
+	c.BGP.apply(&cfg)
 	if err := cfg.Validate(); err != nil {
 		if c.Config != "" {
 			return cfg, fmt.Errorf("config %s (with flags and %s applied): %w", c.Config, adminTokenEnv, err)
@@ -91,7 +98,15 @@ func (c *serveCmd) Run(e *env) error {
 		defer db.Close()
 		opts = append(opts, server.WithGeo(db))
 	}
-	st, err := sqlite.Open(e.ctx, cfg.DB, e.log)
+	var st store.Store
+	switch {
+	case c.Store == "":
+		st, err = sqlite.Open(e.ctx, cfg.DB, e.log)
+	case strings.HasPrefix(c.Store, "sqlite://"):
+		st, err = sqlite.Open(e.ctx, strings.TrimPrefix(c.Store, "sqlite://"), e.log)
+	default: // clickhouse.Open explains what is wrong with http:// and other schemes
+		st, err = clickhouse.Open(e.ctx, c.Store, e.log)
+	}
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
@@ -99,7 +114,7 @@ func (c *serveCmd) Run(e *env) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := app.New(e.log, reg, st, app.Options{Server: append(opts, server.WithConfig(cfg))})
+	srv, err := app.New(e.log, reg, st, app.Options{Server: append(opts, server.WithConfig(cfg)), Gauges: &app.GaugeOptions{}})
 	if err != nil {
 		return err
 	}
@@ -113,7 +128,7 @@ func (c *serveCmd) Run(e *env) error {
 	}
 	e.log.Info("aggregator serving", "url", scheme+"://"+ln.Addr().String(), "db", cfg.DB,
 		"retention_days", cfg.RetentionDays, "read_token", !cfg.ReadToken.IsZero())
-	if err := srv.Serve(e.ctx, ln); err != nil {
+	if err := serveWithBGP(e, cfg.BGP, st, srv, ln); err != nil {
 		return err
 	}
 	e.log.Info("aggregator stopped")

@@ -5,6 +5,8 @@
 // so the page also works behind a path prefix.
 
 const POLL_MS = 10_000;
+// The probe registry (names, last seen) changes slowly: read at most this often.
+const REGISTRY_MS = 30_000;
 const LIVE_WINDOW_MS = 15 * 60_000;
 const MAX_PROBE_ROWS = 1000;
 
@@ -132,23 +134,28 @@ const TOKEN_KEY = "catchmap.token";
 let token = "";
 
 // takeToken reads the token from the fragment, or else from this tab's
-// storage, and strips it from the address bar.
+// storage, and strips it from the address bar. The fragment is split by
+// hand: URLSearchParams would read a "+" (common in base64 tokens, pasted
+// as they are) as a space.
 function takeToken() {
   try { token = sessionStorage.getItem(TOKEN_KEY) || ""; } catch { /* storage off */ }
-  const h = new URLSearchParams(location.hash.slice(1));
-  if (!h.has("token")) return;
-  token = h.get("token").trim();
+  const parts = location.hash.slice(1).split("&");
+  const i = parts.findIndex((p) => p.startsWith("token="));
+  if (i < 0) return;
+  token = parts[i].slice("token=".length);
+  try { token = decodeURIComponent(token); } catch { /* not percent-encoded: as pasted */ }
+  token = token.trim();
   try {
     if (token) sessionStorage.setItem(TOKEN_KEY, token);
     else sessionStorage.removeItem(TOKEN_KEY); // #token= forgets it
   } catch { /* storage off: the token lasts until the page is left */ }
-  h.delete("token");
-  const rest = h.toString();
+  parts.splice(i, 1);
+  const rest = parts.filter(Boolean).join("&");
   history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
 }
 
 function authHeaders(h) {
-  if (token && h.Accept) h.Authorization = "Bearer " + token;
+  if (token) h.Authorization = "Bearer " + token;
   return h;
 }
 
@@ -188,12 +195,22 @@ function lists(o, ...keys) {
 
 // Responses that did not change since the last poll are not drawn again:
 // redrawing 10,000 cells every 10 s would make the page sluggish.
-const lastBody = new Map();
-async function fetchJSON(key, u, signal) {
+// sameOf(old, new) compares the parsed answers where comparing the text
+// would not do; it is asked only on polls.
+const last = new Map();
+async function fetchJSON(key, u, signal, poll = false, sameOf = null) {
   const body = await fetchText(u, signal);
-  const same = lastBody.get(key) === body;
-  lastBody.set(key, body);
-  return { data: JSON.parse(body), same };
+  const data = JSON.parse(body);
+  const prev = last.get(key);
+  const same = !!prev && (prev.body === body || (poll && !!sameOf && sameOf(prev.data, data)));
+  last.set(key, { body, data });
+  return { data, same };
+}
+
+// sameFeatures compares two catchment GeoJSONs by their features: the
+// catchment member names the window, which moves on every live poll.
+function sameFeatures(a, b) {
+  return JSON.stringify(a.features) === JSON.stringify(b.features);
 }
 
 function setStatus(msg) { $("#status").textContent = msg; }
@@ -542,30 +559,69 @@ function renderSummary(c, w) {
     (c.location_suspects?.length ? `<div class="flag">${c.location_suspects.length} probe(s) fail the location check</div>` : "");
 }
 
-// renderProbeTable lists the located probes that answered in the window.
-// It reads them from the catchment's GeoJSON, not from GET /api/v1/probes:
-// that list is the admin's, and the page holds at most the read token.
-function renderProbeTable(windowProbes, suspects) {
+// The probe registry, GET /api/v1/probes: names and last-seen times by
+// probe id (result records name probes by id). Read at most every
+// REGISTRY_MS, whatever the refreshes; a failure leaves the table with ids
+// and says why under it, since the map itself is not affected.
+const registry = { at: -Infinity, byId: new Map(), error: "", pending: null };
+
+function loadRegistry() {
+  if (registry.pending) return registry.pending;
+  if (performance.now() - registry.at < REGISTRY_MS) return Promise.resolve(registry);
+  registry.at = performance.now();
+  registry.pending = fetchText("api/v1/probes")
+    .then((body) => {
+      registry.byId = new Map((JSON.parse(body) || []).map((p) => [p.id, p]));
+      registry.error = "";
+    })
+    .catch((e) => { registry.error = e.message; })
+    .then(() => { registry.pending = null; return registry; });
+  return registry.pending;
+}
+
+// ago says how long before now t was, roughly.
+function ago(t) {
+  const s = Math.max(0, (Date.now() - t) / 1000);
+  if (s < 90) return `${Math.round(s)} s ago`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min ago`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+
+// renderProbeTable lists the located probes that answered in the window
+// (the catchment GeoJSON's probe features: place, ASN, cell, site, RTT),
+// joined by id with the registry's names and last-seen times.
+function renderProbeTable(windowProbes, suspects, reg) {
   const sus = new Map(suspects.map((s) => [s.probe, s]));
-  const rows = windowProbes.slice().sort((a, b) => a.properties.probe.localeCompare(b.properties.probe));
+  const rows = windowProbes.map((f) => ({ f, r: reg.byId.get(f.properties.probe) }));
+  const label = (x) => (x.r && x.r.name) || x.f.properties.probe;
+  rows.sort((a, b) => label(a).localeCompare(label(b)) || a.f.properties.probe.localeCompare(b.f.properties.probe));
   const shown = rows.slice(0, MAX_PROBE_ROWS);
   let html = "";
-  for (const f of shown) {
-    const p = f.properties, [lon, lat] = f.geometry.coordinates;
+  for (const x of shown) {
+    const p = x.f.properties, r = x.r || {}, [lon, lat] = x.f.geometry.coordinates;
     const s = sus.get(p.probe);
     const check = s
       ? `<span class="flag" title="answered from ${esc(s.site)} in ${ms(s.min_rtt_ms)} ms, but light in fibre needs ${ms(s.bound_ms)} ms for ${km(s.distance_km)}">⚠ too fast for its place</span>`
       : "ok";
-    html += `<tr data-probe="${esc(p.probe)}"${s ? ' data-suspect="1"' : ""}><td>${esc(p.probe)}</td>` +
-      `<td>${esc([p.country, `${lat.toFixed(2)}, ${lon.toFixed(2)}`].filter(Boolean).join(" "))}</td>` +
-      `<td>${p.asn ? "AS" + p.asn : "—"}</td><td>${esc(p.cell || "—")}</td>` +
+    const seen = r.last_seen
+      ? `<time datetime="${esc(r.last_seen)}" title="${ago(Date.parse(r.last_seen))}">${fmtTime(new Date(r.last_seen))}</time>`
+      : "—";
+    const asn = p.asn || r.asn;
+    html += `<tr data-probe="${esc(p.probe)}"${s ? ' data-suspect="1"' : ""}>` +
+      `<td class="name" title="probe id ${esc(p.probe)}">${esc(label(x))}${r.revoked ? " (revoked)" : ""}</td>` +
+      `<td>${esc([p.country || r.country, `${lat.toFixed(2)}, ${lon.toFixed(2)}`].filter(Boolean).join(" "))}</td>` +
+      `<td>${asn ? "AS" + asn : "—"}</td><td>${seen}</td><td>${esc(p.cell || "—")}</td>` +
       `<td>${p.site ? `<span class="swatch" data-colour="${siteColour(p.site)}"></span>${esc(p.site)}` : "—"}</td>` +
       `<td class="num">${ms(p.rtt_ms)}</td><td>${check}</td></tr>`;
   }
   const body = $("#probes tbody");
   body.innerHTML = html;
   paintSwatches(body);
-  $("#probes-note").textContent = rows.length > shown.length ? `Showing ${shown.length} of ${rows.length} probes.` : "";
+  const notes = [];
+  if (rows.length > shown.length) notes.push(`Showing ${shown.length} of ${rows.length} probes.`);
+  if (reg.error) notes.push(`Probe names and last-seen times are unavailable: ${reg.error}`);
+  $("#probes-note").textContent = notes.join(" ");
 }
 
 function renderFlows(d, w) {
@@ -713,9 +769,11 @@ async function refresh(poll) {
   const range = timelineRange(w);
   setDownloads(w);
   try {
+    // One request for the catchment: the GeoJSON carries the rest of its
+    // JSON answer (sites, totals, flips, location suspects) as the foreign
+    // member "catchment", so the aggregator computes the window once.
     const reqs = [
-      fetchJSON("geojson", url("catchment", { ...common, ...win, by: "h3", format: "geojson" }), signal),
-      fetchJSON("catchment", url("catchment", { ...common, ...win, by: "h3", format: "json" }), signal),
+      fetchJSON("geojson", url("catchment", { ...common, ...win, by: "h3", format: "geojson" }), signal, poll, sameFeatures),
       state.mode === "diff"
         ? fetchJSON("diff", url("diff", { ...common, a_from: iso(w.a.from), a_to: iso(w.a.to), b_from: win.from, b_to: win.to }), signal)
         : null,
@@ -724,17 +782,19 @@ async function refresh(poll) {
       fetchJSON("timeline", url("timeline", { target: state.target, from: iso(range.from), to: iso(range.to), step: range.step + "s" }), signal),
       fetchJSON("annotations", url("annotations", { target: state.target, from: iso(range.from), to: iso(range.to) }), signal),
     ];
+    const reg = loadRegistry(); // never rejects
     const sideAll = Promise.all(side);
     sideAll.catch(() => {}); // observed below, unless this refresh is superseded first
-    const [gj, c, d] = await Promise.all(reqs);
+    const [gj, d] = await Promise.all(reqs);
     if (my !== gen) return;
     performance.mark("catchmap:data");
     lists(gj.data, "features");
-    lists(c.data, "sites", "cells", "location_suspects", "flips");
+    const c = gj.data.catchment;
+    if (!c) throw new Error("api/v1/catchment: the GeoJSON lacks its \"catchment\" member: is the aggregator older than this page?");
+    lists(c, "sites", "location_suspects", "flips");
     if (d) lists(d.data, "cells_changed", "cells", "sites", "flows");
-    // A live window moves on each poll, so the catchment JSON always
-    // differs; the cells are redrawn only when their GeoJSON or the diff did.
-    render(gj.data, c.data, d && d.data, w, !poll || !gj.same || (d && !d.same));
+    // The cells are redrawn only when their GeoJSON or the diff changed.
+    render(gj.data, c, d && d.data, w, !poll || !gj.same || (d && !d.same));
     // Let the map paint before the timeline and the probe table are built.
     await new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
     const [tl, notes] = await sideAll;
@@ -742,7 +802,9 @@ async function refresh(poll) {
     lists(tl.data, "steps", "shifts");
     for (const st of tl.data.steps) st.shares ||= {};
     renderTimeline(tl.data, notes.data || [], w, range);
-    renderProbeTable(gj.data.features.filter((f) => f.properties.kind === "probe"), c.data.location_suspects);
+    const names = await reg;
+    if (my !== gen) return;
+    renderProbeTable(gj.data.features.filter((f) => f.properties.kind === "probe"), c.location_suspects, names);
     setStatus("");
   } catch (e) {
     if (e.name === "AbortError" || my !== gen) return;

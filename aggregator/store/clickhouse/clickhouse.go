@@ -181,7 +181,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 		s.conn.Close()
 		return nil, err
 	}
-	log.Debug("clickhouse store open", "addr", s.addr, "database", s.db)
+	log.Info("clickhouse store open", "addr", s.addr, "database", s.db)
 	return s, nil
 }
 

@@ -58,6 +58,12 @@ func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([
 	defer one.Close()
 	args := make([]any, rowsPerInsert*resultArgs)
 	dnsJSON := make(map[result.DNS]string)
+	ru := rollup{}
+	var row rolledRow
+	var lastSeq int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM results`).Scan(&lastSeq); err != nil {
+		return nil, s.wrap(ctx, "append: read last seq", err)
+	}
 	for b, rs := range batches {
 		for lo := 0; lo < len(rs); {
 			// Statements run without the context, which is looked at here:
@@ -75,7 +81,6 @@ func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([
 					return nil, err
 				}
 			}
-			lo += n
 			res, err := st.Exec(args[:n*resultArgs]...)
 			if err != nil {
 				return nil, s.wrap(ctx, "append", err)
@@ -84,8 +89,29 @@ func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([
 			if err != nil {
 				return nil, s.wrap(ctx, "append", err)
 			}
+			// The rollup counts the rows stored, as a Scan would read them.
+			// When the statement stored every row, those are the records
+			// in their stored form; when it skipped some as duplicates,
+			// the new rows are read back: they are the ones numbered after
+			// the last seq (without AUTOINCREMENT, SQLite numbers a row
+			// one past the largest).
+			switch {
+			case int(added) == n:
+				for i := range n {
+					ru.add(row.stored(&rs[lo+i]), rs[lo+i].Time.UnixMicro())
+				}
+			case added > 0:
+				if err := s.readBack(ctx, tx, lastSeq, ru); err != nil {
+					return nil, err
+				}
+			}
+			lastSeq += added
+			lo += n
 			stored[b] += int(added)
 		}
+	}
+	if err := s.writeRollup(ctx, tx, ru); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, s.wrap(ctx, "append: commit", err)

@@ -255,9 +255,13 @@ const deleteChunk = 10000
 
 // DeleteBefore implements store.Results, in chunks of deleteChunk rows.
 // A cancelled call keeps the chunks it already deleted. The file does not
-// shrink: freed pages are reused by later appends.
+// shrink: freed pages are reused by later appends. Summaries before t go
+// first, so that no map counts a deleted row (see summary.go).
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	var total int64
+	if err := s.raiseFloor(ctx, t.UnixMicro()); err != nil {
+		return 0, err
+	}
 	for {
 		res, err := s.w.ExecContext(ctx,
 			`DELETE FROM results WHERE seq IN (SELECT seq FROM results WHERE time < ? LIMIT ?)`,

@@ -80,6 +80,24 @@ var migrations = []string{
 		source  TEXT    NOT NULL
 	);
 	CREATE INDEX events_prefix_time ON events (prefix, time);`,
+
+	// summaries: the rollup of summary.go. WITHOUT ROWID, so that a
+	// target's minutes lie together in the primary key and a map reads
+	// them as one range. The floor starts above every stored result: they
+	// were never rolled up and stay served raw.
+	`CREATE TABLE summaries (
+		target TEXT    NOT NULL,
+		minute INTEGER NOT NULL, -- start of the minute, µs since 1970, UTC
+		probe  TEXT    NOT NULL,
+		body   BLOB    NOT NULL, -- encodeSummary
+		PRIMARY KEY (target, minute, probe)
+	) WITHOUT ROWID;
+
+	CREATE TABLE summary_state (
+		one   INTEGER PRIMARY KEY CHECK (one = 1),
+		floor INTEGER NOT NULL -- µs: summaries of earlier minutes are not read
+	);
+	INSERT INTO summary_state (one, floor) SELECT 1, coalesce(max(time) + 1, -9223372036854775808) FROM results;`,
 }
 
 // migrate brings the schema up to date.

@@ -94,7 +94,7 @@ func Open(ctx context.Context, path string, log *slog.Logger, opts ...Option) (*
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite3", dsn(path, common+"&_query_only=on"))
+	r, err := sql.Open("sqlite3", dsn(path, common+"&_query_only=on&_cache_size=-65536"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite store: open %s for reading: %w", path, err)

@@ -1,0 +1,566 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+// Summaries (the rollup behind store.Summarizer).
+//
+// The summaries table holds one maps.Summary per target, probe and minute
+// of record time, kept by Append in the transaction that stores the
+// records, from the rows the insert actually stored, so the rollup counts
+// each stored record exactly once and is durable with it. A map over a window reads the summaries of the whole minutes inside
+// it and the raw rows of the partial minutes at its edges.
+//
+// summary_state.floor (µs) is the time below which summaries are not
+// trusted: the newest time stored when the table was created (older
+// records were never rolled up) and the latest DeleteBefore (a minute it
+// cut into would still count deleted rows). Below the floor maps read raw
+// rows, which stay exact whatever arrives late.
+
+// bucket is the rollup's stretch of time, in µs.
+const bucket = int64(time.Minute / time.Microsecond)
+
+// Times beyond ±2^62 µs (±146,000 years) are never rolled up, so that
+// rounding them to a bucket cannot overflow; they are read raw.
+const (
+	minRolled = -1 << 62
+	maxRolled = 1 << 62
+)
+
+// bucketFloor is the start of t's bucket; bucketCeil the first bucket start
+// at or after t. t must be within [minRolled, maxRolled].
+func bucketFloor(t int64) int64 {
+	m := t % bucket
+	if m < 0 {
+		m += bucket
+	}
+	return t - m
+}
+
+func bucketCeil(t int64) int64 {
+	f := bucketFloor(t)
+	if f == t {
+		return t
+	}
+	return f + bucket
+}
+
+// rolledColumns are what maps needs of a stored record, read by the raw
+// edges of ScanSummaries and by Append when it reads new rows back.
+const rolledColumns = `time, probe, target, site, rtt_ms, error, error_kind, lat, lon, country, asn, suspect`
+
+// rolledRow decodes rolledColumns into a record, reusing its buffers.
+type rolledRow struct {
+	rec      result.Record
+	t, asn   int64
+	kind     string
+	lat, lon sql.NullFloat64
+	latv     float64
+	lonv     float64
+}
+
+func (x *rolledRow) scan(rows *sql.Rows) (*result.Record, error) {
+	x.rec = result.Record{}
+	if err := rows.Scan(&x.t, &x.rec.Probe, &x.rec.Target, &x.rec.Site, &x.rec.RTTMs, &x.rec.Error, &x.kind,
+		&x.lat, &x.lon, &x.rec.Country, &x.asn, &x.rec.Suspect); err != nil {
+		return nil, err
+	}
+	x.rec.Time = time.UnixMicro(x.t).UTC()
+	x.rec.ASN = uint32(x.asn)
+	x.rec.ErrorKind = result.ErrorKind(x.kind)
+	if x.lat.Valid {
+		x.latv = x.lat.Float64
+		x.rec.Lat = &x.latv
+	}
+	if x.lon.Valid {
+		x.lonv = x.lon.Float64
+		x.rec.Lon = &x.lonv
+	}
+	return &x.rec, nil
+}
+
+// stored is r as a Scan would read it back, in x's buffers: time to the
+// µs, NaN coordinates as NULL, -0 as 0 (SQLite keeps no negative zero).
+// Only what maps reads of a record is copied.
+func (x *rolledRow) stored(r *result.Record) *result.Record {
+	x.rec = result.Record{Time: time.UnixMicro(r.Time.UnixMicro()).UTC(), Probe: r.Probe, Target: r.Target,
+		Site: r.Site, RTTMs: r.RTTMs, Error: r.Error, ErrorKind: r.ErrorKind, Country: r.Country, ASN: r.ASN,
+		Suspect: r.Suspect}
+	if r.Lat != nil && !math.IsNaN(*r.Lat) {
+		x.latv = *r.Lat + 0 // -0 + 0 is +0
+		x.rec.Lat = &x.latv
+	}
+	if r.Lon != nil && !math.IsNaN(*r.Lon) {
+		x.lonv = *r.Lon + 0
+		x.rec.Lon = &x.lonv
+	}
+	return &x.rec
+}
+
+// readBack folds the rows stored after seq into ru.
+func (s *Store) readBack(ctx context.Context, tx *sql.Tx, seq int64, ru rollup) error {
+	rows, err := tx.QueryContext(ctx, `SELECT `+rolledColumns+` FROM results WHERE seq > ?`, seq)
+	if err != nil {
+		return s.wrap(ctx, "append: read back new rows", err)
+	}
+	defer rows.Close()
+	var row rolledRow
+	for rows.Next() {
+		r, err := row.scan(rows)
+		if err != nil {
+			return s.wrap(ctx, "append: read back new rows", err)
+		}
+		ru.add(r, row.t)
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrap(ctx, "append: read back new rows", err)
+	}
+	return nil
+}
+
+// rollKey is one row of the summaries table.
+type rollKey struct {
+	target, probe string
+	minute        int64 // bucket start, µs
+}
+
+// rollup gathers the summaries of one Append's new records.
+type rollup map[rollKey]*maps.Summary
+
+// add folds a stored record in, unless its time is beyond what is rolled up.
+func (ru rollup) add(r *result.Record, t int64) {
+	if t < minRolled || t >= maxRolled {
+		return
+	}
+	k := rollKey{r.Target, r.Probe, bucketFloor(t)}
+	s := ru[k]
+	if s == nil {
+		s = &maps.Summary{}
+		ru[k] = s
+	}
+	s.Add(r)
+}
+
+// write merges the gathered summaries into the summaries table in tx.
+func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, ru rollup) error {
+	if len(ru) == 0 {
+		return nil
+	}
+	get, err := tx.PrepareContext(ctx, `SELECT body FROM summaries WHERE target = ? AND minute = ? AND probe = ?`)
+	if err != nil {
+		return s.wrap(ctx, "append: prepare summaries", err)
+	}
+	defer get.Close()
+	put, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO summaries (target, minute, probe, body) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return s.wrap(ctx, "append: prepare summaries", err)
+	}
+	defer put.Close()
+	var (
+		old  maps.Summary
+		dec  summaryDecoder
+		body []byte
+		buf  []byte
+	)
+	for k, sum := range ru {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("sqlite store: append: %w", err)
+		}
+		err := get.QueryRow(k.target, k.minute, k.probe).Scan(&body)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return s.wrap(ctx, "append: read summary", err)
+		default:
+			if err := dec.decode(body, &old); err != nil {
+				return fmt.Errorf("sqlite store: append: summary of %s, probe %s, minute %s is corrupt: %w (run a retention past it, or restore a backup)",
+					k.target, k.probe, time.UnixMicro(k.minute).UTC().Format(time.RFC3339), err)
+			}
+			old.Target, old.Probe = k.target, k.probe
+			sum.Merge(&old)
+		}
+		buf = encodeSummary(buf[:0], sum)
+		if _, err := put.Exec(k.target, k.minute, k.probe, buf); err != nil {
+			return s.wrap(ctx, "append: write summary", err)
+		}
+	}
+	return nil
+}
+
+// summaryVersion is the first byte of a summary's body.
+const summaryVersion = 1
+
+// encodeSummary appends s's body to b. Target and probe are columns of the
+// row, not part of the body.
+//
+//	version, first, last, results, errors,
+//	place flag [place time, lat, lon], country [country time], asn [asn time],
+//	sites: count, then each: code, n, last, rtt count, rtts
+//
+// Integers are varints, floats 8 bytes little endian, strings a length and
+// their bytes.
+func encodeSummary(b []byte, s *maps.Summary) []byte {
+	b = append(b, summaryVersion)
+	b = binary.AppendVarint(b, s.First)
+	b = binary.AppendVarint(b, s.Last)
+	b = binary.AppendUvarint(b, uint64(s.Results))
+	b = binary.AppendUvarint(b, uint64(s.Errors))
+	if s.HasPlace {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, s.PlaceAt)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Lat))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Lon))
+	} else {
+		b = append(b, 0)
+	}
+	b = appendString(b, s.Country)
+	if s.Country != "" {
+		b = binary.AppendVarint(b, s.CountryAt)
+	}
+	b = binary.AppendUvarint(b, uint64(s.ASN))
+	if s.ASN != 0 {
+		b = binary.AppendVarint(b, s.ASNAt)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Sites)))
+	for _, x := range s.Sites {
+		b = appendString(b, x.Site)
+		b = binary.AppendUvarint(b, uint64(x.N))
+		b = binary.AppendVarint(b, x.Last)
+		b = binary.AppendUvarint(b, uint64(len(x.RTTs)))
+		for _, r := range x.RTTs {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r))
+		}
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// summaryDecoder decodes bodies, keeping one copy of each string it has
+// seen (a window has few sites and countries) and one buffer of RTTs that
+// the decoded summary's sites share, so a scan allocates little per row.
+type summaryDecoder struct {
+	strs map[string]string
+	rtts []float64
+	b    []byte
+	err  error
+}
+
+var errCorrupt = errors.New("summary body is truncated or malformed")
+
+func (d *summaryDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *summaryDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// int reads a non-negative count that fits an int32.
+func (d *summaryDecoder) int() int {
+	v := d.uvarint()
+	if v > math.MaxInt32 {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+// count reads a count of items of at least size bytes each, refusing one
+// the rest of the body cannot hold.
+func (d *summaryDecoder) count(size int) int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)/size) {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (d *summaryDecoder) float() float64 {
+	if len(d.b) < 8 {
+		d.fail()
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *summaryDecoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *summaryDecoder) string() string {
+	n := d.count(1)
+	if d.err != nil || n == 0 {
+		return ""
+	}
+	raw := d.b[:n]
+	d.b = d.b[n:]
+	if v, ok := d.strs[string(raw)]; ok {
+		return v
+	}
+	if d.strs == nil || len(d.strs) >= 4096 {
+		d.strs = map[string]string{}
+	}
+	v := string(raw)
+	d.strs[v] = v
+	return v
+}
+
+func (d *summaryDecoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+// decode fills s from body. s's Sites and their RTTs are only valid until
+// the next decode; Target and Probe are left for the caller.
+func (d *summaryDecoder) decode(body []byte, s *maps.Summary) error {
+	s.Reset()
+	d.b, d.err, d.rtts = body, nil, d.rtts[:0]
+	if v := d.byte(); v != summaryVersion && d.err == nil {
+		return fmt.Errorf("summary body version %d: this catchmap reads version %d only", v, summaryVersion)
+	}
+	s.First, s.Last = d.varint(), d.varint()
+	s.Results, s.Errors = d.int(), d.int()
+	switch d.byte() {
+	case 0:
+	case 1:
+		s.HasPlace, s.PlaceAt, s.Lat, s.Lon = true, d.varint(), d.float(), d.float()
+	default:
+		d.fail()
+	}
+	if s.Country = d.string(); s.Country != "" {
+		s.CountryAt = d.varint()
+	}
+	asn := d.uvarint()
+	if asn > math.MaxUint32 {
+		d.fail()
+	}
+	if s.ASN = uint32(asn); s.ASN != 0 {
+		s.ASNAt = d.varint()
+	}
+	n := d.count(4) // code length, n, last, rtt count: a byte each at least
+	type span struct{ lo, hi int }
+	var spans [16]span
+	rs := spans[:0]
+	for range n {
+		x := maps.SiteSummary{Site: d.string(), N: d.int(), Last: d.varint()}
+		k := d.count(8)
+		lo := len(d.rtts)
+		for range k {
+			d.rtts = append(d.rtts, d.float())
+		}
+		s.Sites = append(s.Sites, x)
+		rs = append(rs, span{lo, len(d.rtts)})
+	}
+	// The RTT buffer may have moved while growing: slice it once at the end.
+	for i, r := range rs {
+		s.Sites[i].RTTs = d.rtts[r.lo:r.hi:r.hi]
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail()
+	}
+	if d.err != nil {
+		return d.err
+	}
+	if s.First > s.Last || s.Errors > s.Results {
+		return errCorrupt
+	}
+	return nil
+}
+
+// ScanSummaries implements store.Summarizer. It reads in one transaction, so
+// the summaries and the raw edges come from the same snapshot.
+func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.Summary) error) error {
+	if q.Limit != 0 {
+		return errors.New("sqlite store: scan summaries: a limit cannot apply to summaries: query with Limit 0, or use Scan")
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return s.wrap(ctx, "scan summaries: begin", err)
+	}
+	defer tx.Rollback()
+	var floor int64
+	if err := tx.QueryRowContext(ctx, `SELECT floor FROM summary_state`).Scan(&floor); err != nil {
+		return s.wrap(ctx, "scan summaries: read floor", err)
+	}
+	lo, hi := bounds(q.From, q.To)
+	// Summaries serve the whole buckets in [a, b); raw rows the rest.
+	a := bucketCeil(min(max(lo, floor, minRolled), maxRolled))
+	b := bucketFloor(min(max(hi, minRolled), maxRolled))
+	if a >= b {
+		return s.scanRolled(ctx, tx, q, lo, hi, fn)
+	}
+	if err := s.scanRolled(ctx, tx, q, lo, a, fn); err != nil {
+		return err
+	}
+	if err := s.scanSummaryRows(ctx, tx, q, a, b, fn); err != nil {
+		return err
+	}
+	return s.scanRolled(ctx, tx, q, b, hi, fn)
+}
+
+// filters is the WHERE clause of q's target and probe on top of a time
+// range in column col.
+func filters(q store.Query, col string, lo, hi int64) (string, []any) {
+	where := []string{col + " >= ?", col + " < ?"}
+	args := []any{lo, hi}
+	if q.Target != "" {
+		where = append(where, "target = ?")
+		args = append(args, q.Target)
+	}
+	if q.Probe != "" {
+		where = append(where, "probe = ?")
+		args = append(args, q.Probe)
+	}
+	return strings.Join(where, " AND "), args
+}
+
+// scanRolled hands out the raw rows of [lo, hi) as one-record summaries.
+func (s *Store) scanRolled(ctx context.Context, tx *sql.Tx, q store.Query, lo, hi int64, fn func(*maps.Summary) error) error {
+	if lo >= hi {
+		return nil
+	}
+	where, args := filters(q, "time", lo, hi)
+	rows, err := tx.QueryContext(ctx, `SELECT `+rolledColumns+` FROM results WHERE `+where, args...)
+	if err != nil {
+		return s.wrap(ctx, "scan summaries: raw edges", err)
+	}
+	defer rows.Close()
+	var (
+		row rolledRow
+		sum maps.Summary
+	)
+	for rows.Next() {
+		r, err := row.scan(rows)
+		if err != nil {
+			return s.wrap(ctx, "scan summaries: read row", err)
+		}
+		sum.Reset()
+		sum.Add(r)
+		if err := fn(&sum); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrap(ctx, "scan summaries: raw edges", err)
+	}
+	return nil
+}
+
+// scanSummaryRows hands out the stored summaries of the buckets in [a, b).
+func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, a, b int64, fn func(*maps.Summary) error) error {
+	where, args := filters(q, "minute", a, b)
+	rows, err := tx.QueryContext(ctx, `SELECT target, probe, body FROM summaries WHERE `+where, args...)
+	if err != nil {
+		return s.wrap(ctx, "scan summaries", err)
+	}
+	defer rows.Close()
+	var (
+		target, body sql.RawBytes
+		probe        string
+		sum          maps.Summary
+		dec          summaryDecoder
+		lastT        string
+	)
+	for rows.Next() {
+		if err := rows.Scan(&target, &probe, &body); err != nil {
+			return s.wrap(ctx, "scan summaries: read row", err)
+		}
+		if err := dec.decode(body, &sum); err != nil {
+			return fmt.Errorf("sqlite store: scan summaries: a summary of %s, probe %s, in %s to %s is corrupt: %w (run a retention past it, or restore a backup)",
+				target, probe, time.UnixMicro(a).UTC().Format(time.RFC3339), time.UnixMicro(b).UTC().Format(time.RFC3339), err)
+		}
+		// Rows come in (target, minute, probe) order: keep the target's
+		// string while it repeats.
+		if string(target) != lastT {
+			lastT = string(target)
+		}
+		sum.Target, sum.Probe = lastT, probe
+		if err := fn(&sum); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrap(ctx, "scan summaries", err)
+	}
+	return nil
+}
+
+// raiseFloor moves the summaries' floor up to t (µs) and drops the
+// summaries below it, which are never read again.
+func (s *Store) raiseFloor(ctx context.Context, t int64) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(ctx, "delete old results: begin", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE summary_state SET floor = max(floor, ?)`, t); err != nil {
+		return s.wrap(ctx, "delete old results: raise summary floor", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(ctx, "delete old results: commit", err)
+	}
+	// Per target, along the primary key; in chunks, as DeleteBefore.
+	target := ""
+	for {
+		err := s.w.QueryRowContext(ctx, `SELECT target FROM summaries WHERE target > ? ORDER BY target LIMIT 1`, target).Scan(&target)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return s.wrap(ctx, "delete old summaries", err)
+		}
+		for {
+			res, err := s.w.ExecContext(ctx, `DELETE FROM summaries WHERE target = ? AND (minute, probe) IN
+				(SELECT minute, probe FROM summaries WHERE target = ? AND minute < ? LIMIT ?)`, target, target, t, deleteChunk)
+			if err != nil {
+				return s.wrap(ctx, "delete old summaries", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return s.wrap(ctx, "delete old summaries", err)
+			}
+			if n < deleteChunk {
+				break
+			}
+		}
+	}
+}

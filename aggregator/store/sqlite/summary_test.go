@@ -1,0 +1,288 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+var _ store.Summarizer = (*Store)(nil)
+
+// sumT0 is a minute boundary; records spread over ten minutes after it.
+var sumT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// sumRecords makes n records of 3 targets and 12 probes with nanosecond
+// times (the store keeps µs), failures, suspects, flips, moving places,
+// -0 and NaN coordinates, and times on minute boundaries.
+func sumRecords(rng *rand.Rand, prefix string, n int) []result.Record {
+	sites := []string{"ams", "fra", "lhr", "sin"}
+	rs := make([]result.Record, n)
+	for i := range rs {
+		p := rng.IntN(12)
+		t := sumT0.Add(time.Duration(rng.Int64N(int64(10 * time.Minute))))
+		if rng.IntN(10) == 0 {
+			t = sumT0.Add(time.Duration(rng.IntN(11)) * time.Minute)
+		}
+		r := result.Record{ID: fmt.Sprintf("%s-%05d", prefix, i), Time: t, Probe: fmt.Sprintf("p%02d", p),
+			Target: fmt.Sprintf("t%d", rng.IntN(3)), Method: result.MethodDNS, AF: 4, Site: sites[p%4],
+			RTTMs: float64(1+rng.IntN(50)) + rng.Float64(), Country: []string{"", "NL", "DE"}[rng.IntN(3)],
+			ASN: uint32(rng.IntN(3))}
+		if rng.IntN(6) > 0 {
+			lat, lon := float64(p*7-40)+float64(rng.IntN(2)), float64(p*13-80)
+			switch rng.IntN(20) {
+			case 0:
+				lat = math.Copysign(0, -1)
+			case 1:
+				lon = math.NaN()
+			case 2:
+				lat = 91
+			}
+			r.Lat, r.Lon = &lat, &lon
+		}
+		switch k := rng.IntN(20); {
+		case k == 0:
+			r.Site, r.Error, r.ErrorKind = "", "timeout", result.KindTimeout
+		case k == 1:
+			r.Error, r.ErrorKind = "refused", result.KindRefused
+		case k == 2:
+			r.Suspect = true
+		case k == 3:
+			r.RTTMs = 0
+		case k < 7:
+			r.Site = sites[rng.IntN(len(sites))]
+		}
+		rs[i] = r
+	}
+	return rs
+}
+
+// catchments builds the catchment of w both ways: from Scan's records and
+// from ScanSummaries.
+func catchments(t *testing.T, s *Store, o maps.Options, probe string) (raw, sum *maps.Catchment) {
+	t.Helper()
+	ctx := context.Background()
+	q := store.Query{Target: o.Target, Probe: probe, From: o.From, To: o.To}
+	br, err := maps.NewBuilder(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := maps.NewBuilder(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ScanSummaries(ctx, q, bs.AddSummary); err != nil {
+		t.Fatal(err)
+	}
+	return br.Build(), bs.Build()
+}
+
+// encode is c's JSON and that of its probes, which tells -0 from 0 where
+// reflect.DeepEqual does not.
+func encode(t *testing.T, c *maps.Catchment) string {
+	t.Helper()
+	b, err := json.Marshal([]any{c, c.ProbeList})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestSummariesEqualScan: for random windows (on and off minute
+// boundaries, open ended, one probe), the catchment from summaries equals
+// the one from the raw records, through re-sent batches, duplicate ids
+// with other content, retention and records arriving after it.
+func TestSummariesEqualScan(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	defer s.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(stage string) {
+		t.Helper()
+		full := 0
+		for i := range 40 {
+			o := maps.Options{Target: fmt.Sprintf("t%d", i%3), Res: 3}
+			switch i % 4 {
+			case 0: // minutes
+				o.From = sumT0.Add(time.Duration(rng.IntN(10)) * time.Minute)
+				o.To = o.From.Add(time.Duration(1+rng.IntN(10)) * time.Minute)
+			case 1: // anywhere, to the µs
+				o.From = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
+				o.To = o.From.Add(time.Duration(1 + rng.Int64N(int64(11*time.Minute))))
+			case 2: // open on one side
+				if rng.IntN(2) == 0 {
+					o.From = sumT0.Add(time.Duration(rng.Int64N(int64(11 * time.Minute))))
+				} else {
+					o.To = sumT0.Add(time.Duration(rng.Int64N(int64(11 * time.Minute))))
+				}
+			case 3: // inside one minute
+				o.From = sumT0.Add(time.Duration(rng.IntN(10))*time.Minute + time.Second)
+				o.To = o.From.Add(30 * time.Second)
+			}
+			probe := ""
+			if i%5 == 0 {
+				probe = fmt.Sprintf("p%02d", rng.IntN(12))
+			}
+			raw, sum := catchments(t, s, o, probe)
+			if !reflect.DeepEqual(raw, sum) || encode(t, raw) != encode(t, sum) {
+				t.Fatalf("%s, window %s to %s of %s, probe %q: catchment from summaries differs from the raw one:\n sum %+v\n raw %+v",
+					stage, o.From, o.To, o.Target, probe, sum, raw)
+			}
+			if raw.Results > 0 {
+				full++
+			}
+		}
+		if full < 20 {
+			t.Fatalf("%s: only %d of 40 windows hold records: the test checks little", stage, full)
+		}
+	}
+
+	a := sumRecords(rng, "a", 3000)
+	if _, err := s.Append(ctx, a[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	check("first batch")
+	// Re-sent records, some changed: the store keeps the first, and so
+	// must the summaries.
+	again := append([]result.Record(nil), a[500:2000]...)
+	for i := range again {
+		if i%3 == 0 {
+			again[i].Site, again[i].RTTMs = "zzz", 999
+		}
+	}
+	if _, err := s.AppendBatches(ctx, [][]result.Record{again, a[1500:3000], a[:10]}); err != nil {
+		t.Fatal(err)
+	}
+	check("re-sent batches")
+
+	cut := sumT0.Add(3*time.Minute + 17*time.Second + 3*time.Microsecond)
+	if _, err := s.DeleteBefore(ctx, cut); err != nil {
+		t.Fatal(err)
+	}
+	check("after retention")
+	// Late records before and around the cut, and new ones after.
+	late := sumRecords(rng, "late", 1500)
+	if _, err := s.Append(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	check("after late records")
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM summaries WHERE minute < ?`, cut.UnixMicro()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteBefore(ctx, cut); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := s.r.QueryRow(`SELECT count(*) FROM summaries WHERE minute < ?`, cut.UnixMicro()).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || left != 0 {
+		t.Errorf("retention left %d of %d summaries before the cut, want 0 of some", left, n)
+	}
+	check("after second retention")
+}
+
+// TestSummariesOfOlderSchema: results stored before summaries existed are
+// served raw after the migration, and new ones from summaries.
+func TestSummariesOfOlderSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catchmap.db")
+	db, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(migrations[0] + `; CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	old := sumRecords(rng, "old", 800)
+	args := make([]any, resultArgs)
+	for i := range old {
+		if err := recordArgs(&old[i], args, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(insertResult, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, path)
+	defer s.Close()
+	if _, err := s.Append(context.Background(), sumRecords(rng, "new", 800)); err != nil {
+		t.Fatal(err)
+	}
+	o := maps.Options{Target: "t1", From: sumT0, To: sumT0.Add(10 * time.Minute)}
+	raw, sum := catchments(t, s, o, "")
+	if !reflect.DeepEqual(raw, sum) || encode(t, raw) != encode(t, sum) || raw.Results == 0 {
+		t.Fatalf("catchment over records from before the migration: from summaries %+v\nraw %+v", sum, raw)
+	}
+}
+
+func TestScanSummariesRefusesLimit(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	defer s.Close()
+	err := s.ScanSummaries(context.Background(), store.Query{Limit: 3}, func(*maps.Summary) error { return nil })
+	if err == nil {
+		t.Fatal("ScanSummaries with a limit: no error")
+	}
+}
+
+func TestSummaryBodyRoundTrip(t *testing.T) {
+	s := &maps.Summary{First: -5, Last: 1 << 60, Results: 9, Errors: 2, HasPlace: true, PlaceAt: 7,
+		Lat: math.Copysign(0, -1), Lon: 180, Country: "NL", CountryAt: 3, ASN: math.MaxUint32, ASNAt: 4,
+		Sites: []maps.SiteSummary{{Site: "ams", N: 4, Last: 6, RTTs: []float64{1.5, 2}}, {Site: "fra", N: 3, Last: 1}}}
+	var d summaryDecoder
+	var got maps.Summary
+	if err := d.decode(encodeSummary(nil, s), &got); err != nil {
+		t.Fatal(err)
+	}
+	got.Sites[1].RTTs = nil // decoded as an empty slice of the shared buffer
+	if !reflect.DeepEqual(&got, s) || !math.Signbit(got.Lat) {
+		t.Fatalf("round trip gave %+v, want %+v", got, *s)
+	}
+	body := encodeSummary(nil, s)
+	for i := range body {
+		if err := d.decode(body[:i], &got); err == nil {
+			t.Errorf("a body cut to %d of %d bytes decoded", i, len(body))
+		}
+	}
+}
+
+// FuzzDecodeSummary: no body makes decode panic, and what decodes encodes
+// back to the same bytes.
+func FuzzDecodeSummary(f *testing.F) {
+	f.Add(encodeSummary(nil, &maps.Summary{First: 1, Last: 2, Results: 1}))
+	f.Add(encodeSummary(nil, &maps.Summary{First: 1, Last: 9, Results: 3, Errors: 1, HasPlace: true, Lat: 1, Lon: 2,
+		Country: "DE", ASN: 3, Sites: []maps.SiteSummary{{Site: "ams", N: 2, Last: 9, RTTs: []float64{4}}}}))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var d summaryDecoder
+		var s maps.Summary
+		if err := d.decode(body, &s); err != nil {
+			return
+		}
+		again := encodeSummary(nil, &s)
+		var s2 maps.Summary
+		if err := d.decode(again, &s2); err != nil {
+			t.Fatalf("re-encoded body does not decode: %v", err)
+		}
+		if string(encodeSummary(nil, &s2)) != string(again) {
+			t.Fatal("decode and encode do not round trip")
+		}
+	})
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# SQLite beside ClickHouse in one run: the same N results appended through
+# store.Append, then a catchment GROUP BY (target, probe, site) on each.
+# Prints a Markdown table. Starts the local test ClickHouse
+# (scripts/clickhouse.sh) unless CATCHMAP_CLICKHOUSE_DSN is set, and stops
+# it again if it started it. Traffic stays on 127.0.0.1.
+#
+# Usage: bench/storecompare.sh   (from anywhere)
+#   CATCHMAP_BENCH_N      results (default 1000000, at most 10000000)
+#   CATCHMAP_BENCH_BATCH  records per Append (default 100000)
+#   BENCH_TIMEOUT         bound on the whole run (default 60m)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+started=
+if [[ -z ${CATCHMAP_CLICKHOUSE_DSN:-} ]]; then
+	CATCHMAP_CLICKHOUSE_DSN=$("$root/scripts/clickhouse.sh" start)
+	export CATCHMAP_CLICKHOUSE_DSN
+	started=1
+fi
+trap 'if [[ -n $started ]]; then "$root/scripts/clickhouse.sh" stop; fi' EXIT
+
+cd "$root"
+go test -run '^$' -bench '^BenchmarkStoreCompare$' -benchtime 1x -timeout "${BENCH_TIMEOUT:-60m}" \
+	./aggregator/store/clickhouse/
