@@ -17,6 +17,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/internal/testutil"
 )
 
 const (
@@ -40,31 +41,6 @@ func needBird(t *testing.T) (bird, birdc string) {
 		t.Skipf("bird2 not installed (apt-get install -y bird2): %v", err)
 	}
 	return bird, birdc
-}
-
-// freePort finds a free TCP port on addr. gobgp takes a port number, not a
-// listener, so there is a short window in which another process could take
-// it; a clash fails loudly in Run, not silently.
-func freePort(t *testing.T, addr string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // startBird runs bird in the foreground with its own config and control
@@ -93,7 +69,7 @@ protocol bgp catchmap {
 	error wait time 1, 2;
 	ipv4 { import none; export all; };
 }
-`, birdAddr, freePort(t, birdAddr), birdAS, port, catchmapAS)
+`, birdAddr, testutil.FreePort(t, birdAddr), birdAS, port, catchmapAS)
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +92,7 @@ protocol bgp catchmap {
 			t.Logf("bird output:\n%s", out.String())
 		}
 	})
-	waitFor(t, "bird's control socket", 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "bird's control socket", func() bool {
 		_, err := os.Stat(sock)
 		return err == nil
 	})
@@ -168,7 +144,7 @@ func TestListenerBird(t *testing.T) {
 	}
 	defer st.Close()
 
-	port := freePort(t, "127.0.0.1")
+	port := testutil.FreePort(t, "127.0.0.1")
 	cfg := ListenerConfig{
 		Peer: netip.MustParseAddr(birdAddr), PeerAS: birdAS, LocalAS: catchmapAS,
 		RouterID: netip.MustParseAddr("127.0.0.1"), ListenAddress: netip.MustParseAddr("127.0.0.1"), ListenPort: port,
@@ -191,7 +167,7 @@ func TestListenerBird(t *testing.T) {
 			t.Error("Run did not return within 30s of cancel")
 		}
 	}()
-	waitFor(t, "the listener's port", 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the listener's port", func() bool {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), time.Second)
 		if err == nil {
 			c.Close()
@@ -214,7 +190,7 @@ func TestListenerBird(t *testing.T) {
 		}
 		return strings.Join(ks, ",")
 	}
-	waitFor(t, "the announcement", 30*time.Second, func() bool { return kinds() == "announce" })
+	testutil.WaitFor(t, 30*time.Second, "the announcement", func() bool { return kinds() == "announce" })
 	e := events()[0]
 	if e.Prefix != "192.0.2.0/24" || e.Peer != birdAddr || e.Source != SourceBGP ||
 		len(e.ASPath) != 1 || e.ASPath[0] != birdAS || time.Since(e.Time) > time.Minute {
@@ -222,15 +198,15 @@ func TestListenerBird(t *testing.T) {
 	}
 
 	birdc("disable", "anycast")
-	waitFor(t, "the withdrawal", 30*time.Second, func() bool { return kinds() == "announce,withdraw" })
+	testutil.WaitFor(t, 30*time.Second, "the withdrawal", func() bool { return kinds() == "announce,withdraw" })
 	if e := events()[1]; e.Prefix != "192.0.2.0/24" || e.Peer != birdAddr || len(e.ASPath) != 0 {
 		t.Errorf("withdraw event %+v", e)
 	}
 
 	birdc("enable", "anycast")
-	waitFor(t, "the announcement again", 30*time.Second, func() bool { return kinds() == "announce,withdraw,announce" })
+	testutil.WaitFor(t, 30*time.Second, "the announcement again", func() bool { return kinds() == "announce,withdraw,announce" })
 	stopBird()
-	waitFor(t, "the withdrawal on session loss", 30*time.Second, func() bool { return kinds() == "announce,withdraw,announce,withdraw" })
+	testutil.WaitFor(t, 30*time.Second, "the withdrawal on session loss", func() bool { return kinds() == "announce,withdraw,announce,withdraw" })
 }
 
 func TestListenerConfig(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/internal/responder"
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -35,30 +34,11 @@ import (
 const (
 	startTimeout = 30 * time.Second // a process to serve
 	stopTimeout  = 30 * time.Second // a process to exit after a signal
-	pollEvery    = 100 * time.Millisecond
 )
 
 // The tokens of these tests: long enough for the aggregator, and easy to
 // find in a log should one leak.
 const adminToken = "e2e-admin-token-0123456789abcdef"
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // proc is one binary running as its own process. Its stdout and stderr are
 // kept for the checks and shown when the test fails; t.Cleanup kills it if
@@ -66,7 +46,7 @@ func (s *syncBuffer) String() string {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.Buffer
 	done chan struct{}
 	err  error // Wait's, once done is closed
 }
@@ -75,7 +55,7 @@ type proc struct {
 // CATCHMAP_ variable, plus env.
 func start(t *testing.T, name, bin string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &testutil.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CATCHMAP_") {
@@ -137,40 +117,6 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// freeAddr returns a loopback address where nothing listens now, found by
-// listening on port 0 and closing.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-// waitFor polls cond until it holds or timeout passes; what is the
-// condition, for the failure message. cond's error (the state seen last)
-// is reported too.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
 // aggregator is `catchmap serve` on a fixed address and database, so that
 // it can be restarted in place.
 type aggregator struct {
@@ -186,7 +132,7 @@ type aggregator struct {
 // newAggregator picks the address and database of an aggregator in a fresh
 // directory; configYAML, when not empty, is its config file.
 func newAggregator(t *testing.T, configYAML string) *aggregator {
-	a := &aggregator{t: t, dir: t.TempDir(), addr: freeAddr(t)}
+	a := &aggregator{t: t, dir: t.TempDir(), addr: testutil.FreeAddr(t, "127.0.0.1")}
 	a.url = "http://" + a.addr
 	if configYAML != "" {
 		a.config = filepath.Join(a.dir, "catchmap.yaml")
@@ -207,19 +153,11 @@ func (a *aggregator) start() time.Duration {
 		args = append(args, "--config", a.config)
 	}
 	a.p = start(t, fmt.Sprintf("aggregator (run %d)", a.runs), catchmapBin, []string{"CATCHMAP_ADMIN_TOKEN=" + adminToken}, args...)
-	return waitFor(t, startTimeout, "aggregator healthy at "+a.url, func() error {
+	return testutil.WaitForNil(t, startTimeout, "aggregator healthy at "+a.url, func() error {
 		if a.p.exited() {
 			t.Fatalf("aggregator exited while starting: %v", a.p.err)
 		}
-		resp, err := http.Get(a.url + "/healthz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/healthz answered %s", resp.Status)
-		}
-		return nil
+		return testutil.Healthy(http.DefaultClient, a.url)
 	})
 }
 
@@ -341,11 +279,11 @@ func startAgent(t *testing.T, name, aggURL, tok string) *agent {
 func (ag *agent) start(t *testing.T) {
 	t.Helper()
 	ag.runs++
-	ag.metrics = freeAddr(t)
+	ag.metrics = testutil.FreeAddr(t, "127.0.0.1")
 	args := []string{"--log-level", "debug", "--aggregator", ag.aggURL, "--name", ag.name, "--spool", ag.spool,
 		"--metrics-listen", ag.metrics, "--upload-interval", "1s"}
 	ag.p = start(t, fmt.Sprintf("agent %s (run %d)", ag.name, ag.runs), probeBin, []string{"CATCHMAP_TOKEN=" + ag.tok}, args...)
-	waitFor(t, startTimeout, "agent "+ag.name+" serving /metrics", func() error {
+	testutil.WaitForNil(t, startTimeout, "agent "+ag.name+" serving /metrics", func() error {
 		if ag.p.exited() {
 			t.Fatalf("agent %s exited while starting: %v", ag.name, ag.p.err)
 		}

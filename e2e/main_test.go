@@ -10,10 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/catchmap/catchmap/internal/testutil"
 )
 
 // Paths of the binaries under test, set by TestMain.
@@ -38,12 +39,8 @@ func buildAndRun(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	start := time.Now()
-	// go test puts its toolchain's bin first on PATH, so this is the go
-	// that runs the tests.
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"github.com/catchmap/catchmap/cmd/catchmap", "github.com/catchmap/catchmap/cmd/catchmap-probe")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building the binaries: %v\n%s", err, out)
+	if err := testutil.GoBuild(dir, "github.com/catchmap/catchmap/cmd/catchmap", "github.com/catchmap/catchmap/cmd/catchmap-probe"); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: building the binaries: %v\n", err)
 		return 1
 	}
 	catchmapBin = filepath.Join(dir, "catchmap")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -39,7 +40,7 @@ func TestTokensAcrossProcesses(t *testing.T) {
 
 	// An agent with an unknown token is refused the plan, and says so.
 	stranger := startAgent(t, "stranger", agg.url, unknown)
-	waitFor(t, time.Minute, "the stranger agent refused the plan", func() error {
+	testutil.WaitForNil(t, time.Minute, "the stranger agent refused the plan", func() error {
 		m, err := stranger.scrape()
 		if err != nil {
 			return err
@@ -52,7 +53,7 @@ func TestTokensAcrossProcesses(t *testing.T) {
 
 	// A registered agent uploads, until its probe is revoked.
 	agentA := startAgent(t, "tok-a", agg.url, a.Token)
-	took := waitFor(t, time.Minute, "agent tok-a uploading", func() error {
+	took := testutil.WaitForNil(t, time.Minute, "agent tok-a uploading", func() error {
 		m, err := agentA.scrape()
 		if err != nil {
 			return err
@@ -67,7 +68,7 @@ func TestTokensAcrossProcesses(t *testing.T) {
 	revoked := time.Now()
 
 	var spooledAtRefusal float64
-	took = waitFor(t, time.Minute, "agent tok-a refused after the revocation", func() error {
+	took = testutil.WaitForNil(t, time.Minute, "agent tok-a refused after the revocation", func() error {
 		m, err := agentA.scrape()
 		if err != nil {
 			return err
@@ -79,7 +80,7 @@ func TestTokensAcrossProcesses(t *testing.T) {
 		return nil
 	})
 	t.Logf("agent tok-a got its 401 %s after the revocation", took)
-	waitFor(t, time.Minute, "agent tok-a spooling on after the 401", func() error {
+	testutil.WaitForNil(t, time.Minute, "agent tok-a spooling on after the 401", func() error {
 		if agentA.p.exited() {
 			t.Fatalf("agent tok-a exited after its 401: %v", agentA.p.err)
 		}

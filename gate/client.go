@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,10 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/client"
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
@@ -20,77 +19,39 @@ import (
 
 // Client talks to an aggregator's API. Use NewClient.
 type Client struct {
-	base  *url.URL
-	token token.Token
-	http  *http.Client
+	api *client.Client
 }
 
 // NewClient returns a client for the aggregator at base (http or https).
 // tok may be zero where the aggregator needs none; hc nil means
 // http.DefaultClient. Deadlines come from each call's context.
 func NewClient(base string, tok token.Token, hc *http.Client) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(base, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	ac, err := client.New(base, tok, hc)
+	if err != nil {
 		return nil, fmt.Errorf("aggregator URL %q: give an http or https URL, such as https://catchmap.example:8080", base)
 	}
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{base: u, token: tok, http: hc}, nil
+	return &Client{api: ac}, nil
 }
 
 // HTTPError is an answer with an error status: the aggregator was reached
 // and refused.
-type HTTPError struct {
-	Status  int
-	Message string // the aggregator's api.Error text, or the status text
-}
-
-func (e *HTTPError) Error() string {
-	hint := ""
-	switch e.Status {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		hint = ": check the token (--token or the environment)"
-	}
-	return fmt.Sprintf("aggregator answered %d %s: %s%s", e.Status, http.StatusText(e.Status), e.Message, hint)
-}
+type HTTPError = client.StatusError
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
-	u := *c.base
-	u.Path += path
-	u.RawQuery = q.Encode()
-	var rd io.Reader
+	var h http.Header
 	if body != nil {
-		rd = bytes.NewReader(body)
+		h = http.Header{"Content-Type": {client.ContentJSON}}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return nil, fmt.Errorf("aggregator request %s %s: %w", method, path, err)
+	resp, err := c.api.Do(ctx, method, path, q, body, h)
+	var ne *client.NetError
+	var he *HTTPError
+	switch {
+	case errors.As(err, &ne):
+		return nil, fmt.Errorf("aggregator %s unreachable (%s %s): %w: check --aggregator and that the aggregator runs", c.api.Host(), method, path, ne.Err)
+	case errors.As(err, &he) && he.Auth():
+		return nil, fmt.Errorf("%w: check the token (--token or the environment)", err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if !c.token.IsZero() {
-		req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is long and says nothing new
-		}
-		return nil, fmt.Errorf("aggregator %s unreachable (%s %s): %w: check --aggregator and that the aggregator runs", c.base.Host, method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		msg := http.StatusText(resp.StatusCode)
-		var e api.Error
-		if b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)); json.Unmarshal(b, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return nil, &HTTPError{Status: resp.StatusCode, Message: msg}
-	}
-	return resp, nil
+	return resp, err
 }
 
 func windowQuery(from, to time.Time) url.Values {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -14,6 +15,10 @@ import (
 // queueLen bounds the packets in flight on one direction of a link; more
 // are dropped, as a router's queue would.
 const queueLen = 4096
+
+// spin is how long before a packet is due the forwarder stops sleeping
+// and yields instead: about how late a timer wakes on a busy machine.
+const spin = 300 * time.Microsecond
 
 // mtu of the TUN links; reads of up to this many bytes get a whole packet.
 const mtu = 1500
@@ -94,17 +99,21 @@ func pipe(ctx context.Context, log *slog.Logger, src, dst *os.File, delay time.D
 	}()
 	t := time.NewTimer(0)
 	defer t.Stop()
-	// Timers wake late, by more on a busy machine, so a packet is held at
-	// least its link's delay, never less: the lab is never faster than
+	// Timers wake late, more so on a busy machine: sleep until shortly
+	// before the packet is due, then yield until it is. A packet is held
+	// at least its link's delay, never less: the lab is never faster than
 	// its topology.
 	for p := range q {
-		if d := time.Until(p.due); d > 0 {
+		if d := time.Until(p.due) - spin; d > 0 {
 			t.Reset(d)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 				return
 			}
+		}
+		for time.Now().Before(p.due) {
+			runtime.Gosched()
 		}
 		if _, err := dst.Write(p.b); err != nil && ctx.Err() == nil && !errors.Is(err, os.ErrClosed) {
 			// A device that is down refuses writes (EIO): the packet is

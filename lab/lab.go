@@ -430,8 +430,11 @@ func (l *Lab) WaitConverged(ctx context.Context) (time.Time, error) {
 		}
 		now := time.Now()
 		if text != last {
-			last, stableSince = text, now
 			why = "routes still changing"
+			if last != "" {
+				why += ": " + firstDiff(last, text)
+			}
+			last, stableSince = text, now
 		} else if now.Sub(stableSince) >= settle {
 			ok, w, err := l.converged(ctx, tables)
 			if err != nil {
@@ -456,6 +459,17 @@ func (l *Lab) WaitConverged(ctx context.Context) (time.Time, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// firstDiff shows the first line that differs between two route dumps.
+func firstDiff(a, b string) string {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(la), len(lb)) {
+		if la[i] != lb[i] {
+			return fmt.Sprintf("%q became %q", strings.TrimSpace(la[i]), strings.TrimSpace(lb[i]))
+		}
+	}
+	return fmt.Sprintf("%d lines became %d", len(la), len(lb))
 }
 
 // SetSite changes a site's announcement (withdrawn, prepends) and has its

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/internal/responder"
+	"github.com/catchmap/catchmap/internal/testutil"
 )
 
 // BenchmarkMeasureDNS runs the dns method through the whole Measure path
@@ -17,19 +18,7 @@ import (
 // targets. bench/dns.sh compares the same path against dnsperf.
 func BenchmarkMeasureDNS(b *testing.B) {
 	d := responder.NewDNS("bench1.ams.example")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	addr, err := d.Start(ctx, "127.0.0.1:0")
-	cancel()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			b.Errorf("responder shutdown: %v", err)
-		}
-	})
+	addr := testutil.Serve(b, d, "127.0.0.1:0")
 	m := NewMeasurer(slog.New(slog.DiscardHandler))
 	b.Cleanup(func() { _ = m.Close() })
 	spec := Spec{Target: addr, Timeout: Duration(2 * time.Second)}

@@ -16,28 +16,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/catchmap/catchmap/internal/responder"
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/probe/result"
 )
-
-// startDNSSite starts a responder on addr ("" for 127.0.0.1:0) and shuts it
-// down when the test ends.
-func startDNSSite(t *testing.T, d *responder.DNS, addr string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	got, err := d.Start(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Errorf("responder shutdown: %v", err)
-		}
-	})
-	return got
-}
 
 // measureDNSOnce runs spec through the whole Measurer path and returns its
 // only record.
@@ -134,7 +115,7 @@ func TestMeasureDNS(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				d := tc.site()
 				spec := tc.spec
-				spec.Target = startDNSSite(t, d, "")
+				spec.Target = testutil.Serve(t, d, "")
 				spec.TCP = tcp
 				r := measureDNSOnce(t, spec)
 				if r.ErrorKind != tc.kind {
@@ -171,7 +152,7 @@ func TestMeasureDNS(t *testing.T) {
 }
 
 func TestMeasureDNSQuestionDetails(t *testing.T) {
-	r := measureDNSOnce(t, Spec{Target: startDNSSite(t, responder.NewDNS("a"), ""), QName: "HOSTNAME.BIND", QClass: "ch"})
+	r := measureDNSOnce(t, Spec{Target: testutil.Serve(t, responder.NewDNS("a"), ""), QName: "HOSTNAME.BIND", QClass: "ch"})
 	want := result.DNS{QName: "HOSTNAME.BIND.", QClass: "CH", QType: "TXT", Rcode: "NOERROR", Size: r.DNS.Size}
 	if r.DNS == nil || *r.DNS != want || r.Identity != "a" {
 		t.Errorf("dns %+v identity %q, want %+v and a", r.DNS, r.Identity, want)
@@ -189,7 +170,7 @@ func TestMeasureDNSRetriesOverTCP(t *testing.T) {
 	} {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			d := withMode(responder.NewDNS("ns1.fra.example"), tc.mode)
-			r := measureDNSOnce(t, Spec{Target: startDNSSite(t, d, "")})
+			r := measureDNSOnce(t, Spec{Target: testutil.Serve(t, d, "")})
 			if !r.OK() || r.Identity != tc.identity || r.DNS == nil || !r.DNS.TCP {
 				t.Fatalf("record %+v dns %+v: want the identity, over TCP", r, r.DNS)
 			}
@@ -204,7 +185,7 @@ func TestMeasureDNSTimeout(t *testing.T) {
 	for _, tcp := range []bool{false, true} {
 		d := withMode(responder.NewDNS("x"), responder.ModeSilent)
 		start := time.Now()
-		r := measureDNSOnce(t, Spec{Target: startDNSSite(t, d, ""), TCP: tcp, Timeout: Duration(200 * time.Millisecond)})
+		r := measureDNSOnce(t, Spec{Target: testutil.Serve(t, d, ""), TCP: tcp, Timeout: Duration(200 * time.Millisecond)})
 		if r.ErrorKind != result.KindTimeout || !strings.Contains(r.Error, "deadline") {
 			t.Errorf("tcp=%v: kind %q error %q, want a timeout", tcp, r.ErrorKind, r.Error)
 		}
@@ -286,7 +267,7 @@ func TestMeasureDNSClosedPort(t *testing.T) {
 
 func TestMeasureDNSNoNSID(t *testing.T) {
 	d := withNSID(responder.NewDNS("ns1.fra.example"), "secret")
-	r := measureDNSOnce(t, Spec{Target: startDNSSite(t, d, ""), NoNSID: true})
+	r := measureDNSOnce(t, Spec{Target: testutil.Serve(t, d, ""), NoNSID: true})
 	if !r.OK() || r.DNS.NSID != "" || r.Identity != "ns1.fra.example" {
 		t.Errorf("record %+v dns %+v: want the identity and no NSID", r, r.DNS)
 	}
@@ -299,7 +280,7 @@ func TestMeasureDNSIPv6(t *testing.T) {
 		l.Close()
 	}
 	for _, tcp := range []bool{false, true} {
-		addr := startDNSSite(t, withNSID(responder.NewDNS("ns6.ams.example"), "six"), "[::1]:0")
+		addr := testutil.Serve(t, withNSID(responder.NewDNS("ns6.ams.example"), "six"), "[::1]:0")
 		r := measureDNSOnce(t, Spec{Target: addr, TCP: tcp, SiteRegex: `^ns\d\.([a-z]{3})`})
 		if !r.OK() || r.AF != 6 || r.Addr != "::1" || r.Site != "ams" || r.DNS.NSID != "six" || r.DNS.TCP != tcp {
 			t.Errorf("tcp=%v: record %+v dns %+v", tcp, r, r.DNS)
@@ -325,7 +306,7 @@ func TestMeasureDNSBadQuestion(t *testing.T) {
 
 func TestMeasureDNSCancelled(t *testing.T) {
 	d := withMode(responder.NewDNS("x"), responder.ModeSilent)
-	spec := Spec{Target: startDNSSite(t, d, ""), Method: result.MethodDNS}
+	spec := Spec{Target: testutil.Serve(t, d, ""), Method: result.MethodDNS}
 	ident, err := NewIdentifier(&spec)
 	if err != nil {
 		t.Fatal(err)
@@ -461,7 +442,7 @@ func TestDNSSocketDiscardedAfterTimeout(t *testing.T) {
 func TestDNSSocketDiscardedAfterBadAnswer(t *testing.T) {
 	for _, mode := range []responder.Mode{responder.ModeMismatch, responder.ModeGarbage, responder.ModeRefused} {
 		t.Run(string(mode), func(t *testing.T) {
-			addr := startDNSSite(t, withMode(responder.NewDNS("x"), mode), "")
+			addr := testutil.Serve(t, withMode(responder.NewDNS("x"), mode), "")
 			m := newTestMeasurer(t)
 			r := measureWith(t, m, Spec{Target: addr})
 			if r.OK() {
@@ -535,7 +516,7 @@ func TestDNSPoolBounds(t *testing.T) {
 }
 
 func TestDNSPoolIdleTimeout(t *testing.T) {
-	addr := netip.MustParseAddrPort(startDNSSite(t, responder.NewDNS("x"), ""))
+	addr := netip.MustParseAddrPort(testutil.Serve(t, responder.NewDNS("x"), ""))
 	p := newDNSPool(4, 50*time.Millisecond)
 	defer p.close()
 	var conns []*pooledConn
@@ -566,7 +547,7 @@ func TestDNSPoolIdleTimeout(t *testing.T) {
 // TestDNSPoolReapKeepsFresh reaps a stack holding one socket past its idle
 // time and one within it.
 func TestDNSPoolReapKeepsFresh(t *testing.T) {
-	addr := netip.MustParseAddrPort(startDNSSite(t, responder.NewDNS("x"), ""))
+	addr := netip.MustParseAddrPort(testutil.Serve(t, responder.NewDNS("x"), ""))
 	p := newDNSPool(4, time.Hour)
 	defer p.close()
 	old, err := p.get(t.Context(), addr)
@@ -597,7 +578,7 @@ func TestDNSPoolReapKeepsFresh(t *testing.T) {
 // TestDNSSocketNewID checks that a query never reuses the ID of the last
 // query on its socket, whose duplicate answer could still be on the way.
 func TestDNSSocketNewID(t *testing.T) {
-	addr := netip.MustParseAddrPort(startDNSSite(t, responder.NewDNS("x"), ""))
+	addr := netip.MustParseAddrPort(testutil.Serve(t, responder.NewDNS("x"), ""))
 	p := newDNSPool(1, time.Minute)
 	defer p.close()
 	pc, err := p.get(t.Context(), addr)

@@ -275,56 +275,86 @@ func defaultPort(s *Spec, u *url.URL) uint16 {
 	return 0
 }
 
-// splitTarget parses the target text into a host and, for http, a URL.
-// The port (if any) is folded into the spec's Port.
+// splitTarget parses the target text into a host and, for http, a URL. A
+// port the target names becomes s.Port unless s.Port is already set.
 func splitTarget(s *Spec) (string, *url.URL, error) {
+	host, u, port, err := targetParts(s)
+	if err != nil {
+		return "", nil, err
+	}
+	if port != 0 && s.Port == 0 {
+		s.Port = port
+	}
+	return host, u, nil
+}
+
+// DialHost returns the host a measurement of s dials, connect_to when set
+// and else the target's host, and the port that names, 0 when it names
+// none. It is what an allowlist must judge before s is measured.
+func (s Spec) DialHost() (host string, port int, err error) {
+	if s.ConnectTo != "" {
+		return parseHostPort(s.ConnectTo, fmt.Sprintf("connect-to %q", s.ConnectTo))
+	}
+	host, _, port, err = targetParts(&s)
+	return host, port, err
+}
+
+// targetParts parses the target text into a host, for http a URL, and the
+// port it names (0 when none).
+func targetParts(s *Spec) (string, *url.URL, int, error) {
 	t := strings.TrimSpace(s.Target)
+	what := fmt.Sprintf("target %q", s.Target)
 	if s.Method == result.MethodHTTP {
 		if !strings.Contains(t, "://") {
 			t = "https://" + t
 		}
 		u, err := url.Parse(t)
 		if err != nil {
-			return "", nil, fmt.Errorf("target %q is not a URL: %v", s.Target, err)
+			return "", nil, 0, fmt.Errorf("%s is not a URL: %v", what, err)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" {
-			return "", nil, fmt.Errorf("target %q: scheme %q is not http or https", s.Target, u.Scheme)
+			return "", nil, 0, fmt.Errorf("%s: scheme %q is not http or https", what, u.Scheme)
 		}
 		if u.Hostname() == "" {
-			return "", nil, fmt.Errorf("target %q has no host", s.Target)
+			return "", nil, 0, fmt.Errorf("%s has no host", what)
 		}
-		if p := u.Port(); p != "" && s.Port == 0 {
+		port := 0
+		if p := u.Port(); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 || n > 65535 {
-				return "", nil, fmt.Errorf("target %q: bad port %q", s.Target, p)
+				return "", nil, 0, fmt.Errorf("%s: bad port %q", what, p)
 			}
-			s.Port = n
+			port = n
 		}
-		return u.Hostname(), u, nil
+		return u.Hostname(), u, port, nil
 	}
 	if strings.Contains(t, "://") {
-		return "", nil, fmt.Errorf("target %q is a URL: URLs are for --method http", s.Target)
+		return "", nil, 0, fmt.Errorf("%s is a URL: URLs are for --method http", what)
 	}
+	host, port, err := parseHostPort(t, what)
+	return host, nil, port, err
+}
+
+// parseHostPort splits host[:port] text, what names it for errors. The port is
+// 0 when the text names none; a bare IPv6 address may come with or without
+// brackets.
+func parseHostPort(t, what string) (string, int, error) {
 	host, port, err := net.SplitHostPort(t)
 	if err != nil {
-		// No port: a bare host or a bare IPv6 address (with or without brackets).
 		host = strings.TrimSuffix(strings.TrimPrefix(t, "["), "]")
 		if host == "" {
-			return "", nil, fmt.Errorf("target %q has no host", s.Target)
+			return "", 0, fmt.Errorf("%s has no host", what)
 		}
-		return host, nil, nil
+		return host, 0, nil
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
-		return "", nil, fmt.Errorf("target %q: bad port %q", s.Target, port)
+		return "", 0, fmt.Errorf("%s: bad port %q", what, port)
 	}
 	if host == "" {
-		return "", nil, fmt.Errorf("target %q has no host", s.Target)
+		return "", 0, fmt.Errorf("%s has no host", what)
 	}
-	if s.Port == 0 {
-		s.Port = n
-	}
-	return host, nil, nil
+	return host, n, nil
 }
 
 // resolve finds the addresses to measure: the --connect-to address for http,

@@ -18,7 +18,7 @@
 # Environment (all optional):
 #   CATCHMAP_CLICKHOUSE_DIR        work directory (default ${TMPDIR:-/tmp}/catchmap-clickhouse)
 #   CATCHMAP_CLICKHOUSE_TCP_PORT   native protocol port (default 19000)
-#   CATCHMAP_CLICKHOUSE_HTTP_PORT  HTTP port, used only to check readiness (default 18123)
+#   CATCHMAP_CLICKHOUSE_HTTP_PORT  HTTP port, unused by catchmap but always opened (default 18123)
 #   CATCHMAP_CLICKHOUSE_WAIT       seconds to wait for the server to answer (default 60)
 set -euo pipefail
 
@@ -41,9 +41,9 @@ running() {
 	[[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
 }
 
-# answers: SELECT 1 over HTTP returns 1.
+# answers: SELECT 1 returns 1, over the native port the tests use.
 answers() {
-	[[ $(curl -sS --max-time 2 "http://127.0.0.1:$HTTP_PORT/?query=SELECT%201" 2>/dev/null) == 1 ]]
+	[[ $(timeout 5 clickhouse-client --host 127.0.0.1 --port "$TCP_PORT" --connect_timeout 2 -q 'SELECT 1' 2>/dev/null) == 1 ]]
 }
 
 # port_busy: something listens on 127.0.0.1:$1.
@@ -124,7 +124,7 @@ EOF
 
 start() {
 	if running; then
-		answers || die "the server in $DIR (pid $(cat "$PIDFILE")) runs but does not answer on 127.0.0.1:$HTTP_PORT: run $0 stop, then start"
+		answers || die "the server in $DIR (pid $(cat "$PIDFILE")) runs but does not answer on 127.0.0.1:$TCP_PORT: run $0 stop, then start"
 		dsn | tee "$DSNFILE"
 		return 0
 	fi

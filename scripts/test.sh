@@ -26,7 +26,7 @@ go mod download
 command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 echo "== gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+unformatted=$(find . -name '*.go' -not -path './.git/*' -print0 | xargs -0 gofmt -l)
 if [ -n "$unformatted" ]; then echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1; fi
 echo "== go vet"
 go vet ./...
@@ -34,5 +34,9 @@ echo "== staticcheck"
 staticcheck ./...
 echo "== static probe binary (no cgo), linux/amd64 and linux/arm64"
 for arch in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -o /dev/null ./cmd/catchmap-probe; done
+echo "== ClickHouse for the store tests (a local server on 127.0.0.1, stopped on exit)"
+CATCHMAP_CLICKHOUSE_DSN="$(scripts/clickhouse.sh start)"
+export CATCHMAP_CLICKHOUSE_DSN
+trap 'scripts/clickhouse.sh stop' EXIT
 echo "== go test"
 go test -count=1 -timeout 20m ./...

@@ -2,26 +2,14 @@ package sim_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
-	"net/http/httptest"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/catchmap/catchmap/aggregator/app"
-	"github.com/catchmap/catchmap/aggregator/config"
-	"github.com/catchmap/catchmap/aggregator/server"
-	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store"
-	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/internal/testutil"
+	"github.com/catchmap/catchmap/internal/testutil/aggtest"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sim"
 )
@@ -29,60 +17,18 @@ import (
 // TestMain fails the package when a goroutine of the fleet outlives its
 // tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leak := leaked(5 * time.Second); leak != "" {
-			fmt.Fprintf(os.Stderr, "goroutines of package sim still running after the tests:\n%s\n", leak)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func leaked(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		var found []string
-		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "catchmap/sim.") && !strings.Contains(g, "sim_test.TestMain") {
-				found = append(found, g)
-			}
-		}
-		if len(found) == 0 || time.Now().After(deadline) {
-			return strings.Join(found, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Main(m, "catchmap/sim.")
 }
 
 // aggregator is a real aggregator over SQLite, served on loopback.
 func aggregator(t *testing.T) (*sim.Client, store.Store) {
 	t.Helper()
-	admin, err := token.New()
+	agg := aggtest.Start(t)
+	cl, err := sim.NewClient(agg.URL, agg.Admin, agg.Server.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "agg.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := config.Default()
-	cfg.AdminToken = admin
-	srv, err := app.New(log, prometheus.NewRegistry(), st, app.Options{Server: []server.Option{server.WithConfig(cfg)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	cl, err := sim.NewClient(hs.URL, admin, hs.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl, st
+	return cl, agg.Store
 }
 
 func fleet(t *testing.T, cl *sim.Client, probes int) *sim.Fleet {

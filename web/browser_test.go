@@ -38,7 +38,7 @@ var palette = []string{
 	"#9edae5", "#dbdb8d", "#393b79", "#637939",
 }
 
-var latencyScale = []string{"#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026", "#9e9e9e"}
+var latencyScale = []string{"#2c7fb8", "#41b6c4", "#e0b400", "#f08c00", "#d7301f", "#7f0000", "#9e9e9e"}
 
 // siteColours mirrors app.js's assignColours: FNV-1a of the code picks a
 // palette slot, and a code that collides with an earlier one (in sort
@@ -71,11 +71,12 @@ func newBrowser(t testing.TB) context.Context {
 		}
 		t.Skipf("browser tests need %s: apt-get install -y chromium", chromium)
 	}
+	profile := userDataDir(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.NoSandbox, // runs as root in CI containers
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 1100),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
@@ -86,7 +87,16 @@ func newBrowser(t testing.TB) context.Context {
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelA)
 	bctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(browserErrorf))
-	t.Cleanup(cancelB)
+	t.Cleanup(func() {
+		// Closed gracefully and waited for, so that no Chromium process
+		// writes to the profile while it is removed; cut short after 10 s.
+		watchdog := time.AfterFunc(10*time.Second, cancelB)
+		defer watchdog.Stop()
+		if err := chromedp.Cancel(bctx); err != nil {
+			t.Logf("closing %s: %v", chromium, err)
+		}
+		cancelB()
+	})
 	// The first Run starts the browser, which lives as long as the context
 	// of that Run: bound the start with a watchdog rather than a timeout.
 	watchdog := time.AfterFunc(30*time.Second, cancelB)
@@ -95,6 +105,32 @@ func newBrowser(t testing.TB) context.Context {
 		t.Fatalf("starting %s (30 s allowed): %v", chromium, err)
 	}
 	return bctx
+}
+
+// userDataDir is a temporary profile directory for Chromium. It is not
+// t.TempDir: a Chromium helper process can still write to the profile for
+// a moment after the browser has exited, which made TempDir's removal fail
+// the test. Removal is retried until the directory stays gone, for up to
+// 5 s.
+func userDataDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "catchmap-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			if os.RemoveAll(dir) == nil {
+				time.Sleep(200 * time.Millisecond)
+				if _, err := os.Stat(dir); os.IsNotExist(err) {
+					return
+				}
+			} else {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		t.Logf("could not remove Chromium's profile %s", dir)
+	})
+	return dir
 }
 
 // browserErrorf drops the errors chromedp v0.13.6 logs for network events it
@@ -202,7 +238,9 @@ type pageState struct {
 		Site  string
 		Share float64
 		Text  string
+		Name  string // the full name, in the name cell's title
 	}
+	LegendFits        bool
 	Shifts, Notes     []string
 	CSV, GeoJSON      string
 	ProbeRows         int
@@ -228,7 +266,9 @@ const readState = `(() => {
   return {
     cells: all('path.cell').map(p => ({cell: p.dataset.cell, site: p.dataset.site, fill: p.getAttribute('fill'),
       fillOpacity: p.getAttribute('fill-opacity'), stroke: p.getAttribute('stroke'), changed: p.classList.contains('changed')})),
-    legend: all('#legend tbody tr').map(r => ({site: r.dataset.site, share: +r.dataset.share, text: r.innerText})),
+    legend: all('#legend tbody tr').map(r => ({site: r.dataset.site, share: +r.dataset.share, text: r.innerText,
+      name: r.querySelector('td.name').title})),
+    legendFits: (a => a.scrollWidth <= a.clientWidth)(document.querySelector('aside')),
     shifts: all('#timeline .tl-mark.shift').map(m => m.dataset.time),
     notes: all('#timeline .tl-mark.annotation').map(m => m.title),
     csv: document.querySelector('#dl-csv').href,
@@ -403,6 +443,9 @@ func checkCells(t *testing.T, s pageState, c maps.Catchment, latency bool) {
 			t.Errorf("cell %s (%s): fill %s, want %s", cell.Cell, w.Site, cell.Fill, siteColour(w.Site))
 		case (w.Confidence == maps.ConfidenceLow) != (cell.FillOpacity == "0.25"):
 			t.Errorf("cell %s: confidence %s but fill-opacity %s", cell.Cell, w.Confidence, cell.FillOpacity)
+		case !cell.Changed && cell.Stroke != cell.Fill:
+			// Outlined in its own colour, a small cell stays visible at world zoom.
+			t.Errorf("cell %s: stroke %s, want its fill %s", cell.Cell, cell.Stroke, cell.Fill)
 		}
 		delete(want, cell.Cell)
 	}
@@ -519,6 +562,9 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 
+		if !s.LegendFits {
+			t.Error("the sidebar scrolls sideways: the legend is wider than it")
+		}
 		if len(s.Legend) != len(c.Sites) {
 			t.Errorf("legend lists %d sites, the API %d", len(s.Legend), len(c.Sites))
 		}
@@ -528,7 +574,7 @@ func TestBrowser(t *testing.T) {
 			}
 			ws := c.Sites[i]
 			wantPct := fmt.Sprintf("%.1f%%", ws.Share*100)
-			if l.Site != ws.Site || l.Share != ws.Share || !strings.Contains(l.Text, wantPct) || !strings.Contains(l.Text, ws.Name) {
+			if l.Site != ws.Site || l.Share != ws.Share || !strings.Contains(l.Text, ws.Site) || !strings.Contains(l.Text, wantPct) || l.Name != ws.Name {
 				t.Errorf("legend row %d: %+v, want site %s share %s name %q", i, l, ws.Site, wantPct, ws.Name)
 			}
 		}
@@ -553,6 +599,22 @@ func TestBrowser(t *testing.T) {
 		}
 		if !slices.Equal(s.Shifts, shifts) || len(shifts) != 1 {
 			t.Errorf("timeline marks shifts at %v, the API's timeline %v", s.Shifts, shifts)
+		}
+		// The x axis starts shortly before the data (or the window, if
+		// sooner), not at the start of the empty range the page asked for.
+		var x struct{ Min, Max float64 }
+		tb.eval(t, `({min: catchmap.plot.scales.x.min, max: catchmap.plot.scales.x.max})`, &x)
+		lo := w.winB[0]
+		for _, st := range tl.Steps {
+			if st.Probes > 0 {
+				if st.Time.Before(lo) {
+					lo = st.Time
+				}
+				break
+			}
+		}
+		if l := float64(lo.Unix()); x.Min > l || x.Min < max(float64(tl.From.Unix()), l-0.06*(x.Max-l)) {
+			t.Errorf("timeline x axis from %s, want just before %s (data or window start)", time.Unix(int64(x.Min), 0).UTC(), lo)
 		}
 		if len(s.Notes) != 1 || s.Notes[0] != "drained fra for maintenance" {
 			t.Errorf("timeline annotations %q, want the seeded one", s.Notes)

@@ -10,16 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/aggregator/config"
@@ -148,35 +145,6 @@ func TestPostEvents(t *testing.T) {
 
 // TestOpenAPIAppRoutes checks that the operations the API document marks
 // as mounted by the app are served by it.
-func TestOpenAPIAppRoutes(t *testing.T) {
-	b, err := os.ReadFile("../openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Paths map[string]map[string]map[string]any `yaml:"paths"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	served := newFixture(t, Options{}).app.Patterns()
-	n := 0
-	for path, ops := range doc.Paths {
-		for method, op := range ops {
-			if op["x-mounted-by"] != "app" {
-				continue
-			}
-			n++
-			if p := strings.ToUpper(method) + " " + path; !slices.Contains(served, p) {
-				t.Errorf("%s is documented as mounted by the app but not served", p)
-			}
-		}
-	}
-	if n == 0 {
-		t.Error("no operation marked x-mounted-by: app (POST /api/v1/events should be)")
-	}
-}
-
 // rec is a successful result of probe p reaching site at t.
 func rec(target, p, site string, t time.Time, rtt float64) result.Record {
 	return result.Record{ID: result.NewID(), Time: t, Probe: p, Target: target, Method: "dns", AF: 4, Addr: "192.0.2.53",

@@ -218,6 +218,29 @@ func BenchmarkScanOnly(b *testing.B) {
 	cpuPerOp(b, cpu0)
 }
 
+// BenchmarkScanSummariesOnly is the store's share of the summaries path:
+// ScanSummaries alone over the quarter hour, with a callback that only
+// counts the results the summaries hold.
+func BenchmarkScanSummariesOnly(b *testing.B) {
+	st, err := sqlite.Open(context.Background(), benchStore(b), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	q := store.Query{Target: benchTarget, From: benchT0, To: benchT0.Add(benchWindow)}
+	cpu0 := cpuTime()
+	for b.Loop() {
+		n := 0
+		if err := st.ScanSummaries(context.Background(), q, func(s *maps.Summary) error { n += s.Results; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n != benchResults {
+			b.Fatalf("summaries hold %d results, want %d", n, benchResults)
+		}
+	}
+	cpuPerOp(b, cpu0)
+}
+
 // BenchmarkPlainSQLGroupBy is the floor a map could reach by pushing the
 // counting into SQLite: one GROUP BY over the same rows.
 func BenchmarkPlainSQLGroupBy(b *testing.B) {

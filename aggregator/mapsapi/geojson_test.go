@@ -3,12 +3,17 @@ package mapsapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/paulmach/orb/geojson"
+	"github.com/uber/h3-go/v4"
 
 	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sites"
 )
 
@@ -49,36 +54,83 @@ func TestCatchmentGeoJSONMember(t *testing.T) {
 }
 
 // TestWriteGeoJSONAsMaps checks that, but for the foreign member, the
-// handler's GeoJSON is maps' own.
+// handler's GeoJSON is maps' own, for every binning.
 func TestWriteGeoJSONAsMaps(t *testing.T) {
-	b, err := maps.NewBuilder(maps.Options{Target: "k-root", From: t0, To: now, Res: 4}, Sites(sites.Default()))
+	for _, by := range []string{maps.ByH3, maps.ByCountry, maps.ByASN} {
+		b, err := maps.NewBuilder(maps.Options{Target: "k-root", From: t0, To: now, Res: 4, By: by}, Sites(sites.Default()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := fixture()
+		for i := range recs {
+			b.Add(&recs[i])
+		}
+		c := b.Build()
+		var ours, theirs bytes.Buffer
+		if err := writeGeoJSON(&ours, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := maps.WriteGeoJSON(&theirs, c); err != nil {
+			t.Fatal(err)
+		}
+		var got, want map[string]any
+		if err := json.Unmarshal(ours.Bytes(), &got); err != nil {
+			t.Fatalf("by %s: not JSON: %v", by, err)
+		}
+		if err := json.Unmarshal(theirs.Bytes(), &want); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := got[CatchmentMember]; !ok {
+			t.Errorf("by %s: no member %q", by, CatchmentMember)
+		}
+		delete(got, CatchmentMember)
+		if features, _ := want["features"].([]any); len(features) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("by %s: without its member the GeoJSON differs from maps.WriteGeoJSON's:\n%s\nwant\n%s", by, ours.Bytes(), theirs.Bytes())
+		}
+	}
+}
+
+// BenchmarkGeoJSON10k renders a catchment of 10,000 H3 cells (and as many
+// probes) as the web UI asks for it, beside maps.WriteGeoJSON alone.
+func BenchmarkGeoJSON10k(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	bl, err := maps.NewBuilder(maps.Options{Target: "wide", From: t0, To: now, Res: 3}, Sites(sites.Default()))
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	recs := fixture()
-	for i := range recs {
-		b.Add(&recs[i])
+	seen := map[h3.Cell]bool{}
+	for i := 0; len(seen) < 10_000 && i < 500_000; i++ {
+		lat, lon := rng.Float64()*150-70, rng.Float64()*360-180
+		c, err := maps.Cell(lat, lon, 3)
+		if err != nil || seen[c] {
+			continue
+		}
+		seen[c] = true
+		bl.Add(&result.Record{ID: fmt.Sprint(i), Time: t0.Add(time.Minute), Probe: fmt.Sprintf("w%05d", len(seen)), Target: "wide",
+			Method: result.MethodDNS, Site: benchSites[rng.IntN(len(benchSites))], RTTMs: 5 + rng.Float64()*200, Lat: &lat, Lon: &lon})
 	}
-	c := b.Build()
-	var ours, theirs bytes.Buffer
-	if err := writeGeoJSON(&ours, c); err != nil {
-		t.Fatal(err)
+	c := bl.Build()
+	if len(c.Cells) != 10_000 {
+		b.Fatalf("%d cells", len(c.Cells))
 	}
-	if err := maps.WriteGeoJSON(&theirs, c); err != nil {
-		t.Fatal(err)
-	}
-	var got, want map[string]any
-	if err := json.Unmarshal(ours.Bytes(), &got); err != nil {
-		t.Fatalf("not JSON: %v", err)
-	}
-	if err := json.Unmarshal(theirs.Bytes(), &want); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := got[CatchmentMember]; !ok {
-		t.Errorf("no member %q", CatchmentMember)
-	}
-	delete(got, CatchmentMember)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("without its member the GeoJSON differs from maps.WriteGeoJSON's:\n%s\nwant\n%s", ours.Bytes(), theirs.Bytes())
+	for _, bc := range []struct {
+		name  string
+		write func(*bytes.Buffer) error
+	}{
+		{"maps", func(buf *bytes.Buffer) error { return maps.WriteGeoJSON(buf, c) }},
+		{"mapsapi", func(buf *bytes.Buffer) error { return writeGeoJSON(buf, c) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var buf bytes.Buffer
+			start := cpuTime()
+			for b.Loop() {
+				buf.Reset()
+				if err := bc.write(&buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpuPerOp(b, start)
+			b.ReportMetric(float64(buf.Len())/1e6, "MB")
+		})
 	}
 }

@@ -6,7 +6,9 @@
 //
 // Records stream from the store's Scan into the maps builders, so a window is
 // never held in memory: what a request costs in memory grows with the probes
-// and cells of the window, not with its results.
+// and cells of the window, not with its results. Catchments and diffs read
+// the store's per-minute summaries instead when it keeps them
+// (Summarizer): the same map from a few rows per probe.
 //
 // The handler does no authentication; the aggregator mounts its routes behind
 // its read-token check.
@@ -53,6 +55,19 @@ const (
 	contentGeoJSON = "application/geo+json"
 	contentCSV     = "text/csv; charset=utf-8"
 )
+
+// Summarizer is what a Results backend (the store) may offer besides Scan: the records
+// of a query condensed per probe, so that a map of a long window reads a
+// few rows per probe instead of every record. Callers check for it with a
+// type assertion and fall back to Scan.
+type Summarizer interface {
+	// ScanSummaries calls fn with summaries that together hold exactly the
+	// records Scan would give for q (q.Limit must be 0), each within q's
+	// target and window, in no particular order; a probe may have several.
+	// fn's summary is only valid during the call. An error from fn stops
+	// the scan and is returned.
+	ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.Summary) error) error
+}
 
 // Handler serves the maps routes. Use New; it is safe for concurrent use.
 type Handler struct {
@@ -214,7 +229,7 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 // the same outcome), else record by record. It answers the request itself
 // and returns false when the store fails.
 func (h *Handler) fill(w http.ResponseWriter, r *http.Request, q store.Query, b *maps.Builder) bool {
-	sm, ok := h.st.(store.Summarizer)
+	sm, ok := h.st.(Summarizer)
 	if !ok {
 		return h.scan(w, r, q, b.Add)
 	}

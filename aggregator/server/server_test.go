@@ -22,7 +22,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,27 +34,10 @@ import (
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 )
-
-// syncBuffer collects log output from handler goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // harness is a server on a real SQLite store in a temporary directory,
 // behind a real HTTP server on loopback.
@@ -64,14 +46,14 @@ type harness struct {
 	srv    *Server
 	st     store.Store
 	ts     *httptest.Server
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	admin  token.Token
 	secret []string // every token handed out: none may show in logs
 }
 
 func newHarness(t *testing.T, cfgFn func(*config.Config), opts ...Option) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st, err := sqlite.Open(t.Context(), t.TempDir()+"/catchmap.db", log)
 	if err != nil {
@@ -81,7 +63,7 @@ func newHarness(t *testing.T, cfgFn func(*config.Config), opts ...Option) *harne
 	return newHarnessOn(t, st, logs, cfgFn, opts...)
 }
 
-func newHarnessOn(t *testing.T, st store.Store, logs *syncBuffer, cfgFn func(*config.Config), opts ...Option) *harness {
+func newHarnessOn(t *testing.T, st store.Store, logs *testutil.Buffer, cfgFn func(*config.Config), opts ...Option) *harness {
 	t.Helper()
 	admin, err := token.New()
 	if err != nil {
@@ -749,7 +731,7 @@ func (unavailableStore) Append(context.Context, []result.Record) (int, error) {
 }
 
 func TestStoreUnavailable(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	st, err := sqlite.Open(t.Context(), t.TempDir()+"/catchmap.db", slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -50,19 +49,6 @@ type Results interface {
 	Targets(ctx context.Context, from, to time.Time) ([]string, error)
 	// DeleteBefore removes results older than t (retention).
 	DeleteBefore(ctx context.Context, t time.Time) (deleted int64, err error)
-}
-
-// Summarizer is what a Results backend may offer besides Scan: the records
-// of a query condensed per probe, so that a map of a long window reads a
-// few rows per probe instead of every record. Callers check for it with a
-// type assertion and fall back to Scan.
-type Summarizer interface {
-	// ScanSummaries calls fn with summaries that together hold exactly the
-	// records Scan would give for q (q.Limit must be 0), each within q's
-	// target and window, in no particular order; a probe may have several.
-	// fn's summary is only valid during the call. An error from fn stops
-	// the scan and is returned.
-	ScanSummaries(ctx context.Context, q Query, fn func(*maps.Summary) error) error
 }
 
 // Probes keeps registered probes and the hashes of their tokens. Tokens

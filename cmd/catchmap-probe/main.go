@@ -10,21 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/alecthomas/kong"
-
+	"github.com/catchmap/catchmap/internal/cliutil"
 	"github.com/catchmap/catchmap/probe/agent"
 )
 
 type cli struct {
-	LogLevel  slog.Level `help:"Log level: debug, info, warn or error." default:"info" env:"CATCHMAP_LOG_LEVEL"`
-	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
-
-	agent.Flags `embed:""`
+	cliutil.LogFlags `embed:""`
+	agent.Flags      `embed:""`
 }
 
 func main() {
@@ -38,35 +34,15 @@ func main() {
 // clean stop, 1 when the agent failed, 2 for bad usage or configuration.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
-	exited := -1
-	parser, err := kong.New(&c,
-		kong.Name("catchmap-probe"),
-		kong.Description("catchmap probe agent: fetch the aggregator's plan, measure, upload; results wait in a spool while the aggregator is away."),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { exited = code }),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
-	if err != nil {
-		fmt.Fprintf(stderr, "catchmap-probe: internal error building the command line: %v\n", err)
-		return 2
+	if kctx, code := cliutil.Parse(&c, "catchmap-probe",
+		"catchmap probe agent: fetch the aggregator's plan, measure, upload; results wait in a spool while the aggregator is away.",
+		args, stdout, stderr); kctx == nil {
+		return code
 	}
-	_, err = parser.Parse(args)
-	if exited >= 0 { // --help
-		return exited
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "catchmap-probe: %v\n", err)
-		return 2
-	}
-	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel})
-	if c.LogFormat == "json" {
-		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel})
-	}
-	if err := c.Flags.Execute(ctx, slog.New(h), stdout); err != nil {
+	if err := c.Flags.Execute(ctx, c.Logger(stderr), stdout); err != nil {
 		fmt.Fprintf(stderr, "catchmap-probe: %v\n", err)
 		if errors.Is(err, agent.ErrConfig) {
-			return 2
+			return cliutil.ExitUsage
 		}
 		return 1
 	}

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/client"
 	"github.com/catchmap/catchmap/aggregator/server/token"
 )
 
@@ -44,108 +45,87 @@ type adminFlags struct {
 	Token      string `help:"Admin token; prefer $CATCHMAP_ADMIN_TOKEN, as flags show in ps." placeholder:"TOKEN"`
 }
 
+// aggregatorURL is the aggregator a command drives: its --aggregator
+// flag, else $CATCHMAP_AGGREGATOR, else the default.
+func aggregatorURL(e *env, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := e.getenv(aggregatorEnv); v != "" {
+		return v
+	}
+	return defaultAggregator
+}
+
+// adminToken is a command's --token flag, else $CATCHMAP_ADMIN_TOKEN.
+func adminToken(e *env, flag string) token.Token {
+	if tok := token.Parse(flag); !tok.IsZero() {
+		return tok
+	}
+	return token.Parse(e.getenv(adminTokenEnv))
+}
+
 // adminClient talks to one aggregator for one command; cmd prefixes its
 // messages.
 type adminClient struct {
-	cmd  string
-	base string
-	tok  token.Token
-	hc   *http.Client
+	cmd string
+	api *client.Client
 }
 
 // client checks the flags. Routes that need the admin token fail early
 // without one; the read route (targets get) sends whatever token is set.
 func (f *adminFlags) client(e *env, cmd string, needAdmin bool) (*adminClient, error) {
-	base := f.Aggregator
-	if base == "" {
-		base = e.getenv(aggregatorEnv)
-	}
-	if base == "" {
-		base = defaultAggregator
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageErrorf("%s: --aggregator %q is not an http(s) URL: use e.g. %s", cmd, base, defaultAggregator)
-	}
-	tok := token.Parse(f.Token)
-	if tok.IsZero() {
-		tok = token.Parse(e.getenv(adminTokenEnv))
-	}
+	base := aggregatorURL(e, f.Aggregator)
+	tok := adminToken(e, f.Token)
 	if tok.IsZero() && !needAdmin {
 		tok = token.Parse(e.getenv(readTokenEnv))
+	}
+	ac, err := client.New(base, tok, &http.Client{})
+	if err != nil {
+		return nil, usageErrorf("%s: --aggregator %q is not an http(s) URL: use e.g. %s", cmd, base, defaultAggregator)
 	}
 	if tok.IsZero() && needAdmin {
 		return nil, usageErrorf("%s: no admin token: set $%s (or --token) to the aggregator's admin token", cmd, adminTokenEnv)
 	}
-	return &adminClient{cmd: cmd, base: strings.TrimSuffix(base, "/"), tok: tok, hc: &http.Client{}}, nil
+	ac.UserAgent = "catchmap-admin"
+	ac.MaxAnswer = maxAdminAnswer
+	return &adminClient{cmd: cmd, api: ac}, nil
 }
 
-// do sends one request under api.Prefix and decodes the answer into out
-// (when not nil) if its status is want. Other statuses come back as exit 1
-// with the aggregator's message; no answer at all as exit 2.
-func (c *adminClient) do(ctx context.Context, method, path string, body []byte, want int, out any) error {
+// do sends one request under api.Prefix with body (JSON, none when nil)
+// and decodes the answer into out (when not nil). Refusals come back as
+// exit 1 with the aggregator's message; no answer at all as exit 2.
+func (c *adminClient) do(ctx context.Context, method, path string, body []byte, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	var rd io.Reader
+	var in any
 	if body != nil {
-		rd = bytes.NewReader(body)
+		in = json.RawMessage(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+api.Prefix+path, rd)
-	if err != nil {
-		return usageErrorf("%s: --aggregator %q: %v", c.cmd, c.base, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if !c.tok.IsZero() {
-		req.Header.Set("Authorization", "Bearer "+c.tok.Reveal())
-	}
-	req.Header.Set("User-Agent", "catchmap-admin")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is in the message already
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: the aggregator at %s did not answer within %s", c.cmd, c.base, adminTimeout)}
-		}
-		return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: cannot reach the aggregator at %s: %v: check --aggregator (or $%s) and that catchmap serve runs there",
-			c.cmd, c.base, err, aggregatorEnv)}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminAnswer))
-	if err != nil {
-		return &exitError{code: exitFail, msg: fmt.Sprintf("%s: reading the aggregator's answer: %v", c.cmd, err)}
-	}
-	if resp.StatusCode != want {
-		return c.statusError(resp, data)
-	}
-	if out == nil {
+	err := c.api.JSON(ctx, method, api.Prefix+path, nil, in, out)
+	var ne *client.NetError
+	var se *client.StatusError
+	var ae *client.AnswerError
+	switch {
+	case err == nil:
 		return nil
+	case errors.As(err, &ne) && errors.Is(err, context.DeadlineExceeded):
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: the aggregator at %s did not answer within %s", c.cmd, c.api.Base(), adminTimeout)}
+	case errors.As(err, &ne):
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: cannot reach the aggregator at %s: %v: check --aggregator (or $%s) and that catchmap serve runs there",
+			c.cmd, c.api.Base(), ne.Err, aggregatorEnv)}
+	case errors.As(err, &se):
+		// The aggregator's own message says what was wrong; it never
+		// carries a token.
+		status := fmt.Sprintf("%d %s", se.Status, http.StatusText(se.Status))
+		if se.Auth() {
+			return &exitError{code: exitFail, msg: fmt.Sprintf("%s: the aggregator refused the token (%s): %s: check $%s (or --token)", c.cmd, status, se.Message, adminTokenEnv)}
+		}
+		return &exitError{code: exitFail, msg: fmt.Sprintf("%s: the aggregator answered %s: %s", c.cmd, status, se.Message)}
+	case errors.As(err, &ae):
+		return &exitError{code: exitFail, msg: fmt.Sprintf("%s: the answer from %s is not what a catchmap aggregator sends (%v): check --aggregator", c.cmd, c.api.Base(), ae.Err)}
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &exitError{code: exitFail, msg: fmt.Sprintf("%s: the answer from %s is not what a catchmap aggregator sends (%v): check --aggregator", c.cmd, c.base, err)}
-	}
-	return nil
-}
-
-// statusError turns a refusal into exit 1 with the aggregator's own message,
-// which says what was wrong (it never carries a token).
-func (c *adminClient) statusError(resp *http.Response, data []byte) error {
-	msg := strings.TrimSpace(string(data))
-	var ae api.Error
-	if json.Unmarshal(data, &ae) == nil && ae.Error != "" {
-		msg = ae.Error
-	}
-	if len(msg) > 512 {
-		msg = msg[:512] + "..."
-	}
-	status := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return &exitError{code: exitFail, msg: fmt.Sprintf("%s: the aggregator refused the token (%s): %s: check $%s (or --token)", c.cmd, status, msg, adminTokenEnv)}
-	}
-	return &exitError{code: exitFail, msg: fmt.Sprintf("%s: the aggregator answered %s: %s", c.cmd, status, msg)}
+	return usageErrorf("%s: --aggregator %q: %v", c.cmd, c.api.Base(), err)
 }
 
 type probesCmd struct {
@@ -202,7 +182,7 @@ func (c *probesAddCmd) Run(e *env) error {
 		return usageErrorf("%s: %v", cmd, err) // only a NaN latitude gets here
 	}
 	var got api.ProbeCreated
-	if err := cl.do(e.ctx, http.MethodPost, "/probes", body, http.StatusCreated, &got); err != nil {
+	if err := cl.do(e.ctx, http.MethodPost, "/probes", body, &got); err != nil {
 		return err
 	}
 	if c.JSON {
@@ -224,7 +204,7 @@ func (c *probesListCmd) Run(e *env) error {
 		return err
 	}
 	var ps []api.Probe
-	if err := cl.do(e.ctx, http.MethodGet, "/probes", nil, http.StatusOK, &ps); err != nil {
+	if err := cl.do(e.ctx, http.MethodGet, "/probes", nil, &ps); err != nil {
 		return err
 	}
 	if c.JSON {
@@ -282,7 +262,7 @@ func (c *probesRevokeCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := cl.do(e.ctx, http.MethodDelete, "/probes/"+url.PathEscape(id), nil, http.StatusNoContent, nil); err != nil {
+	if err := cl.do(e.ctx, http.MethodDelete, "/probes/"+url.PathEscape(id), nil, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "probe %s revoked: its token no longer works\n", id)
@@ -305,7 +285,7 @@ func (c *targetsGetCmd) Run(e *env) error {
 		return err
 	}
 	var p api.Plan
-	if err := cl.do(e.ctx, http.MethodGet, "/targets", nil, http.StatusOK, &p); err != nil {
+	if err := cl.do(e.ctx, http.MethodGet, "/targets", nil, &p); err != nil {
 		return err
 	}
 	if p.Targets == nil {
@@ -356,7 +336,7 @@ func (c *targetsPutCmd) Run(e *env) error {
 		return usageErrorf("%s: %s: %v", cmd, c.File, err)
 	}
 	var got api.Plan
-	if err := cl.do(e.ctx, http.MethodPut, "/targets", body, http.StatusOK, &got); err != nil {
+	if err := cl.do(e.ctx, http.MethodPut, "/targets", body, &got); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "plan version %s: %d targets\n", got.Version, len(got.Targets))

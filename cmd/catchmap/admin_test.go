@@ -215,7 +215,7 @@ func TestAdminClientErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = cl.do(e.ctx, http.MethodGet, "/probes", nil, http.StatusOK, nil)
+	err = cl.do(e.ctx, http.MethodGet, "/probes", nil, nil)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(ee.msg, "cannot reach the aggregator at "+dead) {
 		t.Errorf("dead aggregator: err = %v, want exit 2 naming it", err)

@@ -73,11 +73,11 @@ func (c *bgpImportCmd) Run(e *env) error {
 			if err != nil {
 				return err
 			}
-			return cl.do(ctx, http.MethodPost, "/events", body, http.StatusOK, nil)
+			return cl.do(ctx, http.MethodPost, "/events", body, nil)
 		}
 		if len(c.Prefix) == 0 {
 			var p api.Plan
-			if err := cl.do(e.ctx, http.MethodGet, "/targets", nil, http.StatusOK, &p); err != nil {
+			if err := cl.do(e.ctx, http.MethodGet, "/targets", nil, &p); err != nil {
 				return err
 			}
 			prefixes = planPrefixes(p)

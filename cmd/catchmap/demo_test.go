@@ -7,51 +7,26 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/app"
-	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
-	"github.com/catchmap/catchmap/aggregator/server"
-	"github.com/catchmap/catchmap/aggregator/server/token"
-	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/internal/testutil"
+	"github.com/catchmap/catchmap/internal/testutil/aggtest"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sim"
 	"github.com/catchmap/catchmap/sites"
 )
 
-// syncBuffer is a bytes.Buffer that a running command and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testEnv(ctx context.Context, t *testing.T, getenv map[string]string) (*env, *syncBuffer) {
-	out := &syncBuffer{}
+func testEnv(ctx context.Context, t *testing.T, getenv map[string]string) (*env, *testutil.Buffer) {
+	out := &testutil.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -84,17 +59,6 @@ func getJSON(t *testing.T, base, path string, out any) bool {
 		t.Fatalf("GET %s: %v", path, err)
 	}
 	return true
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, deadline time.Time, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not by the deadline", what)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 // TestDemo runs the demo in-process on a free loopback port, with a fast
@@ -136,7 +100,7 @@ func TestDemo(t *testing.T) {
 	if !getJSON(t, base, "/api/v1/targets", &plan) || len(plan.Targets) != 1 || plan.Targets[0].Name != target {
 		t.Errorf("GET /api/v1/targets = %+v, want the simulated target", plan)
 	}
-	waitFor(t, "catchment with cells of >= 5 sites", start.Add(30*time.Second), func() bool {
+	testutil.WaitFor(t, time.Until(start.Add(30*time.Second)), "catchment with cells of >= 5 sites", func() bool {
 		var c maps.Catchment
 		if !getJSON(t, base, "/api/v1/catchment?"+q, &c) {
 			return false
@@ -151,7 +115,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	var withdrawn time.Time
-	waitFor(t, "the withdrawal's annotation", time.Now().Add(steady+15*time.Second), func() bool {
+	testutil.WaitFor(t, steady+15*time.Second, "the withdrawal's annotation", func() bool {
 		var as []api.Annotation
 		getJSON(t, base, "/api/v1/annotations?"+q, &as)
 		for _, a := range as {
@@ -164,7 +128,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	const step = 3 * time.Second
-	waitFor(t, "the withdrawal as a shift in the timeline", time.Now().Add(30*time.Second), func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the withdrawal as a shift in the timeline", func() bool {
 		var tl maps.Timeline
 		tq := url.Values{"target": {target}, "step": {step.String()},
 			"from": {withdrawn.Add(-30 * time.Second).Truncate(time.Second).Format(time.RFC3339)},
@@ -228,35 +192,11 @@ func TestDemoBadFlags(t *testing.T) {
 	}
 }
 
-// testAggregator serves a real aggregator (as serve builds it) on loopback
-// with an admin token.
-func testAggregator(t *testing.T) (base string, admin token.Token) {
-	t.Helper()
-	admin, err := token.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "agg.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := config.Default()
-	cfg.AdminToken = admin
-	srv, err := app.New(log, prometheus.NewRegistry(), st, app.Options{Server: []server.Option{server.WithConfig(cfg)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return hs.URL, admin
-}
-
 // TestSimCommand drives a real aggregator with catchmap sim and checks that
 // what it reports stored is in the aggregator.
 func TestSimCommand(t *testing.T) {
-	base, admin := testAggregator(t)
+	agg := aggtest.Start(t)
+	base, admin := agg.URL, agg.Admin
 	e, out := testEnv(t.Context(), t, map[string]string{adminTokenEnv: admin.Reveal()})
 	args := []string{"sim", "--aggregator", base, "--probes", "50", "--rate", "200", "--duration", "2s", "--flush", "500ms", "--batch", "20", "--seed", "3", "--target", "load-test"}
 	if code := run(e.ctx, args, e.stdin, out, out, e.getenv); code != exitOK {

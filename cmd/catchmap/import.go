@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/client"
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
@@ -328,8 +328,11 @@ func (c *importAtlasCmd) sink(e *env) (sink, error) {
 		}
 		return &batcher{size: storeBatch, flush: st.Append, closeFn: st.Close}, nil
 	case c.Aggregator != "":
-		u := &uploader{url: strings.TrimRight(c.Aggregator, "/") + api.Prefix + "/results",
-			token: token.Parse(c.Token), client: &http.Client{Timeout: 2 * time.Minute}}
+		ac, err := client.New(c.Aggregator, token.Parse(c.Token), &http.Client{Timeout: 2 * time.Minute})
+		if err != nil {
+			return nil, usageErrorf("import ripe-atlas: --aggregator %q: give an http or https URL, such as http://127.0.0.1:8080", c.Aggregator)
+		}
+		u := &uploader{api: ac}
 		return &batcher{size: uploadBatch, flush: u.post}, nil
 	}
 	if c.Output == "" || c.Output == "-" {
@@ -419,9 +422,7 @@ func (b *batcher) close(ctx context.Context) (int, error) {
 // uploader posts batches to an aggregator as gzip NDJSON with the admin
 // token, so that the aggregator keeps each record's Atlas probe.
 type uploader struct {
-	url    string
-	token  token.Token
-	client *http.Client
+	api *client.Client
 }
 
 // uploadTries bounds the attempts at one batch; 4xx answers are not retried.
@@ -445,36 +446,25 @@ func (u *uploader) post(ctx context.Context, rs []result.Record) (int, error) {
 }
 
 func (u *uploader) once(ctx context.Context, body []byte, n int) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.url, bytes.NewReader(body))
-	if err != nil {
-		return 0, backoff.Permanent(fmt.Errorf("bad --aggregator URL: %w", err))
+	var ir api.IngestResponse
+	err := u.api.PostNDJSONGzip(ctx, api.Prefix+"/results", body, &ir)
+	if err == nil {
+		return ir.Stored, nil
 	}
-	req.Header.Set("Authorization", "Bearer "+u.token.Reveal())
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Content-Encoding", "gzip")
-	resp, err := u.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("uploading %d records to %s: %w", n, u.url, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		var ae api.Error
-		if json.Unmarshal(msg, &ae) != nil || ae.Error == "" {
-			ae.Error = strings.TrimSpace(string(msg))
-		}
-		err := fmt.Errorf("uploading %d records to %s: %s: %s", n, u.url, resp.Status, ae.Error)
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+	var se *client.StatusError
+	var ne *client.NetError
+	switch {
+	case errors.As(err, &se):
+		err = fmt.Errorf("uploading %d records to %s: %d %s: %s", n, u.api.Base(), se.Status, http.StatusText(se.Status), se.Message)
+		if se.Auth() {
 			err = fmt.Errorf("%w (is --token the aggregator's admin token?)", err)
 		}
-		if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+		if !se.Retryable() {
 			return 0, backoff.Permanent(err)
 		}
 		return 0, err
+	case errors.As(err, &ne):
+		return 0, fmt.Errorf("uploading %d records to %s: %w", n, u.api.Base(), ne.Err)
 	}
-	var ir api.IngestResponse
-	if err := json.Unmarshal(msg, &ir); err != nil {
-		return 0, fmt.Errorf("uploading to %s: the answer is not an ingest response: %w", u.url, err)
-	}
-	return ir.Stored, nil
+	return 0, fmt.Errorf("uploading to %s: %w", u.api.Base(), err)
 }

@@ -53,7 +53,7 @@ func (c *labUpCmd) Run(e *env, l *labCmd) error {
 	}
 	up, err := lab.Up(e.ctx, e.log, t, l.Dir, lab.Options{Bin: bin})
 	if err != nil {
-		return err
+		return &exitError{code: exitUsage, msg: "lab up: " + err.Error()}
 	}
 	if addr, ok := t.OpsAddr(); ok {
 		fmt.Fprintf(e.stdout, "lab up in %s: %d sites announce %s; ops host %s in namespace %s-%s\n",

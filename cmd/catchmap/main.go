@@ -12,14 +12,14 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/alecthomas/kong"
+	"github.com/catchmap/catchmap/internal/cliutil"
 )
 
 // Exit statuses shared by every command.
 const (
 	exitOK    = 0
 	exitFail  = 1 // the command ran, and something it measured or checked failed
-	exitUsage = 2 // bad usage, or could not run at all
+	exitUsage = cliutil.ExitUsage
 )
 
 // exitError carries an exit status out of a command's Run. Its message, when
@@ -47,16 +47,15 @@ type env struct {
 }
 
 type cli struct {
-	LogLevel  slog.Level `help:"Log level: debug, info, warn or error." default:"info" env:"CATCHMAP_LOG_LEVEL"`
-	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
+	cliutil.LogFlags `embed:""`
 
-	Measure measureCmd `cmd:"" help:"Measure anycast targets once: which site answers, and how fast."`
-	Presets presetsCmd `cmd:"" help:"List the built-in site identification presets."`
-	Serve   serveCmd   `cmd:"" help:"Run the aggregator: ingest results from probes, hand out plans, serve maps."`
-	Probe   probeCmd   `cmd:"" help:"Run the probe agent: fetch the plan, measure, upload (spooling while the aggregator is away)."`
-	Map     mapCmd     `cmd:"" help:"Show the catchment map of a target: which site serves each cell."`
-	Diff    diffCmd    `cmd:"" help:"Compare the catchment of two time windows: what moved where."`
-	Sites   sitesCmd   `cmd:"" help:"Look up site codes: where a site is, from the built-in airport table and your own sites."`
+	Measure  measureCmd  `cmd:"" help:"Measure anycast targets once: which site answers, and how fast."`
+	Presets  presetsCmd  `cmd:"" help:"List the built-in site identification presets."`
+	Serve    serveCmd    `cmd:"" help:"Run the aggregator: ingest results from probes, hand out plans, serve maps."`
+	Probe    probeCmd    `cmd:"" help:"Run the probe agent: fetch the plan, measure, upload (spooling while the aggregator is away)."`
+	Map      mapCmd      `cmd:"" help:"Show the catchment map of a target: which site serves each cell."`
+	Diff     diffCmd     `cmd:"" help:"Compare the catchment of two time windows: what moved where."`
+	Sites    sitesCmd    `cmd:"" help:"Look up site codes: where a site is, from the built-in airport table and your own sites."`
 	Import   importCmd   `cmd:"" help:"Import results measured elsewhere (RIPE Atlas) as catchmap results."`
 	Snapshot snapshotCmd `cmd:"" help:"Freeze a target's catchment into a baseline file for catchmap check."`
 	Check    checkCmd    `cmd:"" help:"CI gate: judge the current catchment against a baseline with rules; exit 0 pass, 1 fail, 2 cannot judge."`
@@ -79,33 +78,14 @@ func main() {
 // run parses args and runs one command, returning the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	var c cli
-	exited := -1
-	parser, err := kong.New(&c,
-		kong.Name("catchmap"),
-		kong.Description("Anycast catchment measurement: which site answers each part of the world, how fast, and what the last BGP change did to that."),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { exited = code }),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
-	if err != nil {
-		fmt.Fprintf(stderr, "catchmap: internal error building the command line: %v\n", err)
-		return exitUsage
+	kctx, code := cliutil.Parse(&c, "catchmap",
+		"Anycast catchment measurement: which site answers each part of the world, how fast, and what the last BGP change did to that.",
+		args, stdout, stderr)
+	if kctx == nil {
+		return code
 	}
-	kctx, err := parser.Parse(args)
-	if exited >= 0 { // --help
-		return exited
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "catchmap: %v\n", err)
-		return exitUsage
-	}
-	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel})
-	if c.LogFormat == "json" {
-		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel})
-	}
-	e := &env{ctx: ctx, log: slog.New(h), stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
-	err = kctx.Run(e)
+	e := &env{ctx: ctx, log: c.Logger(stderr), stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	err := kctx.Run(e)
 	if err == nil {
 		return exitOK
 	}

@@ -17,6 +17,7 @@ import (
 	"unicode"
 
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/client"
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/maps"
@@ -120,39 +121,33 @@ func (s *mapSource) read(e *env, cmd string, fn func(*result.Record)) error {
 func (s *mapSource) fetch(e *env, cmd, path string, q url.Values, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(e.ctx, s.Timeout)
 	defer cancel()
-	u := strings.TrimSuffix(s.Aggregator, "/") + api.Prefix + path + "?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return usageErrorf("%s: --aggregator %q: %v", cmd, s.Aggregator, err)
-	}
 	tok := token.Parse(s.Token)
 	if tok.IsZero() {
 		tok = token.Parse(e.getenv("CATCHMAP_TOKEN"))
 	}
-	if !tok.IsZero() {
-		req.Header.Set("Authorization", "Bearer "+tok.Reveal())
-	}
-	resp, err := http.DefaultClient.Do(req)
+	ac, err := client.New(s.Aggregator, tok, nil)
 	if err != nil {
+		return usageErrorf("%s: --aggregator %q: %v", cmd, s.Aggregator, err)
+	}
+	resp, err := ac.Do(ctx, http.MethodGet, api.Prefix+path, q, nil, nil)
+	var se *client.StatusError
+	var ne *client.NetError
+	switch {
+	case errors.As(err, &se):
+		hint := ""
+		if se.Auth() {
+			hint = " (give a read token with --token or $CATCHMAP_TOKEN)"
+		}
+		return fmt.Errorf("%s: the aggregator answered %d %s: %s%s", cmd, se.Status, http.StatusText(se.Status), mapText(mapClip(se.Message, 500)), hint)
+	case errors.As(err, &ne):
 		if ctx.Err() != nil && e.ctx.Err() == nil {
 			return fmt.Errorf("%s: the aggregator at %s did not answer within %s: try a shorter window or a longer --timeout", cmd, s.Aggregator, s.Timeout)
 		}
-		return fmt.Errorf("%s: cannot reach the aggregator at %s: %v: check --aggregator and that the aggregator runs", cmd, s.Aggregator, errors.Unwrap(err))
+		return fmt.Errorf("%s: cannot reach the aggregator at %s: %v: check --aggregator and that the aggregator runs", cmd, s.Aggregator, ne.Err)
+	case err != nil:
+		return usageErrorf("%s: --aggregator %q: %v", cmd, s.Aggregator, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		msg := strings.TrimSpace(string(body))
-		var ae api.Error
-		if json.Unmarshal(body, &ae) == nil && ae.Error != "" {
-			msg = ae.Error
-		}
-		hint := ""
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-			hint = " (give a read token with --token or $CATCHMAP_TOKEN)"
-		}
-		return fmt.Errorf("%s: the aggregator answered %s: %s%s", cmd, resp.Status, mapText(mapClip(msg, 500)), hint)
-	}
 	n, err := io.Copy(w, io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return fmt.Errorf("%s: reading the aggregator's answer: %w", cmd, err)

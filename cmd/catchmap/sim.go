@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/aggregator/client"
 	"github.com/catchmap/catchmap/sim"
 )
 
@@ -40,17 +40,8 @@ func (c *simCmd) Run(e *env) error {
 	case c.Workers < 1 || c.Workers > 1024:
 		return usageErrorf("sim: --workers %d: use 1 to 1024", c.Workers)
 	}
-	base := c.Aggregator
-	if base == "" {
-		base = e.getenv(aggregatorEnv)
-	}
-	if base == "" {
-		base = defaultAggregator
-	}
-	tok := token.Parse(c.Token)
-	if tok.IsZero() {
-		tok = token.Parse(e.getenv(adminTokenEnv))
-	}
+	base := aggregatorURL(e, c.Aggregator)
+	tok := adminToken(e, c.Token)
 	if tok.IsZero() {
 		return usageErrorf("sim: no admin token: set $%s (or --token) to the aggregator's admin token", adminTokenEnv)
 	}
@@ -67,7 +58,7 @@ func (c *simCmd) Run(e *env) error {
 	if err != nil {
 		// Refused (a wrong token) is exit 1; not reached at all is exit 2.
 		code := exitUsage
-		if he := (*sim.HTTPError)(nil); errors.As(err, &he) {
+		if se := (*client.StatusError)(nil); errors.As(err, &se) {
 			code = exitFail
 		}
 		return &exitError{code: code, msg: "sim: " + err.Error()}

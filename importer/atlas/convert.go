@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/catchmap/catchmap/aggregator/geo"
+	"github.com/catchmap/catchmap/internal/dnstxt"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -319,32 +320,11 @@ func fromAnswers(q dns.Question, rrs []RR) *dns.Msg {
 		}
 		txt := &dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(rr.Name), Rrtype: dns.TypeTXT, Class: q.Qclass}}
 		for _, s := range rr.RData {
-			txt.Txt = append(txt.Txt, zoneEscape(s))
+			txt.Txt = append(txt.Txt, dnstxt.Escape(s))
 		}
 		m.Answer = append(m.Answer, txt)
 	}
 	return m
-}
-
-// zoneEscape writes s the way miekg/dns hands TXT strings over (\" \\ and
-// \DDD), which probe.IdentifyDNS undoes: the identity keeps the probe's
-// text as it was.
-func zoneEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < ' ' || c > '~':
-			b.WriteByte('\\')
-			b.WriteString(fmt.Sprintf("%03d", c))
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 // checkQuestion warns once when the measurement asked another question

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/catchmap/catchmap/internal/dnstxt"
 )
 
 // Mode selects how a DNS server answers. The zero value answers correctly.
@@ -333,25 +335,8 @@ func txtStrings(text string) []string {
 	var out []string
 	for len(text) > 0 {
 		n := min(len(text), 255)
-		out = append(out, escapeTXT(text[:n]))
+		out = append(out, dnstxt.Escape(text[:n]))
 		text = text[n:]
 	}
 	return out
-}
-
-func escapeTXT(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < ' ' || c > '~':
-			fmt.Fprintf(&b, "\\%03d", c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

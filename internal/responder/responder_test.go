@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/catchmap/catchmap/internal/testutil"
 )
 
 // TestMain fails the package when goroutines outlive the tests: every
@@ -33,24 +35,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-func start(t *testing.T, d *DNS) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	addr, err := d.Start(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return addr
 }
 
 func query(name string, class uint16, nsid bool) *dns.Msg {
@@ -76,7 +60,7 @@ func exchange(t *testing.T, network, addr string, m *dns.Msg) (*dns.Msg, error) 
 func TestChaosAnswers(t *testing.T) {
 	d := NewDNS(`ns1."fra" 1`)
 	d.NSID = []byte("fra-7")
-	addr := start(t, d)
+	addr := testutil.Serve(t, d, "")
 	for _, network := range []string{"udp", "tcp"} {
 		for _, tc := range []struct {
 			name  string
@@ -126,7 +110,7 @@ func TestChaosAnswers(t *testing.T) {
 func TestNSIDOnlyWhenAsked(t *testing.T) {
 	d := NewDNS("site")
 	d.NSID = []byte("x")
-	addr := start(t, d)
+	addr := testutil.Serve(t, d, "")
 	r, err := exchange(t, "udp", addr, query("hostname.bind.", dns.ClassCHAOS, false))
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +147,7 @@ func TestModes(t *testing.T) {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			d := NewDNS("site")
 			d.Mode = tc.mode
-			addr := start(t, d)
+			addr := testutil.Serve(t, d, "")
 			if tc.silent {
 				for _, network := range []string{"udp", "tcp"} {
 					ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -271,7 +255,7 @@ func TestStartTwiceAndShutdownBeforeStart(t *testing.T) {
 	if err := d.Shutdown(context.Background()); err != nil {
 		t.Errorf("shutdown before start: %v", err)
 	}
-	addr := start(t, d)
+	addr := testutil.Serve(t, d, "")
 	if _, err := d.Start(context.Background(), addr); err == nil {
 		t.Error("second Start succeeded")
 	}

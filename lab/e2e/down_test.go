@@ -103,3 +103,61 @@ func TestLabNeedsRoot(t *testing.T) {
 		t.Errorf("lab up as nobody says %q", out)
 	}
 }
+
+// TestLabCLI drives the small lab as a user types it: up, withdraw,
+// prepend, restore, status, down, and a site that does not exist.
+func TestLabCLI(t *testing.T) {
+	needLab(t)
+	bin, _ := build(t)
+	dir := filepath.Join(t.TempDir(), "lab")
+	h := &harness{t: t}
+	small, err := lab.ReadTopology(filepath.Join("..", "testdata", "small.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := writeTopology(t, small, runPrefix("cmc"))
+	cli := func(wantCode int, args ...string) string {
+		t.Helper()
+		out, code := h.run(context.Background(), bin, append([]string{"lab", "--dir", dir}, args...)...)
+		if code != wantCode {
+			t.Fatalf("catchmap lab %s: exit %d, want %d\n%s", strings.Join(args, " "), code, wantCode, out)
+		}
+		return out
+	}
+	t.Cleanup(func() { cli(0, "down") })
+	// p1 sits behind r1 with both sites: fra is 1 ms away, cdg 3 ms.
+	route := func(out string) string {
+		_, routes, _ := strings.Cut(out, "\nPROBE ")
+		for _, line := range strings.Split(routes, "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "p1" {
+				return f[1]
+			}
+		}
+		t.Fatalf("no route of p1 in:\n%s", out)
+		return ""
+	}
+	if got := route(cli(0, "up", "--topology", topo)); got != "fra" {
+		t.Errorf("after up, p1 reaches %s, want fra (the nearer site)", got)
+	}
+	out := cli(0, "withdraw", "fra")
+	if got := route(out); got != "cdg" || !strings.Contains(out, "[withdrawn]") {
+		t.Errorf("after withdraw fra, p1 reaches %s:\n%s", got, out)
+	}
+	cli(0, "restore", "fra")
+	// A prepend at fra makes its path longer than cdg's.
+	if got := route(cli(0, "prepend", "fra", "2")); got != "cdg" {
+		t.Errorf("after prepend fra 2, p1 reaches %s, want cdg", got)
+	}
+	if got := route(cli(0, "prepend", "fra", "0")); got != "fra" {
+		t.Errorf("after prepend fra 0, p1 reaches %s, want fra", got)
+	}
+	if out := cli(2, "withdraw", "nope"); !strings.Contains(out, `no site "nope": the sites are fra, cdg`) {
+		t.Errorf("withdraw of an unknown site says:\n%s", out)
+	}
+	if out := cli(2, "up", "--topology", topo); !strings.Contains(out, "already up") {
+		t.Errorf("a second lab up says:\n%s", out)
+	}
+	if out := cli(0, "status"); !strings.Contains(out, "running") {
+		t.Errorf("status:\n%s", out)
+	}
+}

@@ -33,6 +33,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/client"
+	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spool"
@@ -86,6 +88,7 @@ type Agent struct {
 	// closeMeasurer releases the sockets of a measurer the agent built itself.
 	closeMeasurer func() error
 	client        *http.Client
+	api           *client.Client // a client of cfg.Aggregator over the client above
 	resolver      *net.Resolver
 	spool         *spool.Spool
 	allow         *Allowlist
@@ -147,6 +150,12 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config, opts ...Option
 	for _, o := range opts {
 		o(a)
 	}
+	ac, err := client.New(cfg.Aggregator, token.Parse(cfg.Token.Reveal()), a.client)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	ac.UserAgent = "catchmap-probe"
+	a.api = ac
 	if a.measurer == nil {
 		m := probe.NewMeasurer(log, probe.WithProbeName(cfg.Name), probe.WithClock(a.clock.Now))
 		a.measurer, a.closeMeasurer = m, m.Close
@@ -438,10 +447,16 @@ func (a *Agent) measure(ctx context.Context, t api.Target, refused *bool) {
 			a.log.Warn("plan entry cannot be measured", "target", t.Target, "err", err)
 			continue
 		}
-		for i := range rs {
-			rs[i].Target = t.Target // pinning may have rewritten it to an address
-		}
 		recs = append(recs, rs...)
+	}
+	// Maps and queries select by the entry's name (the target when unnamed);
+	// pinning may also have rewritten the spec's target to an address.
+	name := t.Name
+	if name == "" {
+		name = t.Target
+	}
+	for i := range recs {
+		recs[i].Target = name
 	}
 	a.store(recs)
 }
@@ -536,28 +551,10 @@ func (a *Agent) pin(ctx context.Context, s probe.Spec) ([]probe.Spec, string, er
 	return out, denied, nil
 }
 
-// dialHost returns the host a spec dials (connect_to first) and the port it
-// names, 0 when it names none.
+// dialHost is s.DialHost in lower case, as the allowlist compares names.
 func dialHost(s probe.Spec) (string, int, error) {
-	t := strings.TrimSpace(s.Target)
-	if s.ConnectTo != "" {
-		t = s.ConnectTo
-	} else if s.Method == result.MethodHTTP {
-		if !strings.Contains(t, "://") {
-			t = "https://" + t
-		}
-		u, err := url.Parse(t)
-		if err != nil {
-			return "", 0, err
-		}
-		p, _ := strconv.Atoi(u.Port())
-		return strings.ToLower(u.Hostname()), p, nil
-	}
-	if h, p, err := net.SplitHostPort(t); err == nil {
-		n, _ := strconv.Atoi(p)
-		return strings.ToLower(h), n, nil
-	}
-	return strings.ToLower(strings.Trim(t, "[]")), 0, nil
+	host, port, err := s.DialHost()
+	return strings.ToLower(host), port, err
 }
 
 // pinned rewrites s to dial ip: through connect_to for http (so Host and SNI
@@ -581,18 +578,13 @@ func pinned(s probe.Spec, ip netip.Addr, port int) probe.Spec {
 
 // fetchPlan GETs the plan and caches it in the spool directory.
 func (a *Agent) fetchPlan(ctx context.Context) (*api.Plan, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.endpoint("/plan"), nil)
-	if err != nil {
-		return nil, fmt.Errorf("build plan request: %w", err)
-	}
-	a.authorize(req)
-	resp, err := a.client.Do(req)
+	resp, err := a.api.Send(ctx, http.MethodGet, api.Prefix+"/plan", nil, nil, nil)
 	if err != nil {
 		return nil, &httpError{kind: kindNetwork, err: err}
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(resp)
+	if err := statusError(resp); err != nil {
+		return nil, err
 	}
 	body, err := readLimited(resp, maxPlanBytes)
 	if err != nil {
@@ -647,13 +639,4 @@ func (a *Agent) cachePlan(body []byte) error {
 		_ = os.Remove(f.Name())
 	}
 	return err
-}
-
-func (a *Agent) endpoint(path string) string {
-	return strings.TrimSuffix(a.cfg.Aggregator, "/") + api.Prefix + path
-}
-
-func (a *Agent) authorize(req *http.Request) {
-	req.Header.Set("Authorization", "Bearer "+a.cfg.Token.Reveal())
-	req.Header.Set("User-Agent", "catchmap-probe")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spool"
@@ -25,7 +26,7 @@ func TestUploadNormal(t *testing.T) {
 	ag, srv := newAggregator(t, tcpPlan(tcpTarget(t), 20*time.Millisecond, 2))
 	rec := newRecorder()
 	r := start(t, testConfig(t, srv.URL), WithMeasurer(rec))
-	waitFor(t, "10 records uploaded", func() bool { return len(ag.stored()) >= 10 })
+	testutil.WaitFor(t, waitTimeout, "10 records uploaded", func() bool { return len(ag.stored()) >= 10 })
 	r.stop(t)
 	sameIDs(t, rec.produced(), ag.stored())
 	if ag.duplicates != 0 {
@@ -53,7 +54,7 @@ func TestDrainUploadsOnStop(t *testing.T) {
 	cfg := testConfig(t, srv.URL)
 	cfg.UploadInterval = time.Hour
 	r := start(t, cfg, WithMeasurer(rec))
-	waitFor(t, "5 records spooled", func() bool { return r.a.Spool().Len() >= 5 })
+	testutil.WaitFor(t, waitTimeout, "5 records spooled", func() bool { return r.a.Spool().Len() >= 5 })
 	if len(ag.stored()) != 0 {
 		t.Fatal("uploaded before the interval")
 	}
@@ -67,11 +68,11 @@ func TestAggregatorDownThenBack(t *testing.T) {
 	cfg := testConfig(t, srv.URL)
 	cfg.MaxRate = 100 // so that uploads outpace measurements on a busy machine
 	r := start(t, cfg, WithMeasurer(rec))
-	waitFor(t, "first upload", func() bool { return len(ag.stored()) > 0 })
+	testutil.WaitFor(t, waitTimeout, "first upload", func() bool { return len(ag.stored()) > 0 })
 
 	addr := srv.Listener.Addr().String()
 	srv.Close() // the aggregator goes away: connections refused
-	waitFor(t, "network errors and a growing spool", func() bool {
+	testutil.WaitFor(t, waitTimeout, "network errors and a growing spool", func() bool {
 		return r.metric("catchmap_probe_upload_errors_total", "kind", "network") >= 3 && r.a.Spool().Len() >= 20
 	})
 
@@ -89,7 +90,7 @@ func TestAggregatorDownThenBack(t *testing.T) {
 	// Measuring goes on, so the spool is seldom empty: wait for everything
 	// measured while the aggregator was away, then let the drain do the rest.
 	backlog := rec.produced()
-	waitFor(t, "the backlog uploaded", func() bool {
+	testutil.WaitFor(t, waitTimeout, "the backlog uploaded", func() bool {
 		stored := ag.stored()
 		for id := range backlog {
 			if !stored[id] {
@@ -116,8 +117,8 @@ func TestHourOfDowntime(t *testing.T) {
 
 	// Idle, the agent waits on three timers: the target, the uploader, the
 	// plan refresh. Each step waits until every goroutine woken is idle again.
-	idle := func() { waitFor(t, "agent idle", func() bool { return clk.Waiters() == 3 }) }
-	waitFor(t, "plan applied", func() bool { return r.metric("catchmap_probe_plan_targets") == 1 })
+	idle := func() { testutil.WaitFor(t, waitTimeout, "agent idle", func() bool { return clk.Waiters() == 3 }) }
+	testutil.WaitFor(t, waitTimeout, "plan applied", func() bool { return r.metric("catchmap_probe_plan_targets") == 1 })
 	idle()
 	ag.down.Store(true)
 	postsBefore := ag.posts.Load()
@@ -172,7 +173,7 @@ func TestKilledAndRestarted(t *testing.T) {
 			_ = cmd.Wait()
 		}
 	})
-	waitFor(t, "child spooled 30 segments", func() bool { return segmentFiles(t, dir) >= 30 })
+	testutil.WaitFor(t, waitTimeout, "child spooled 30 segments", func() bool { return segmentFiles(t, dir) >= 30 })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestKilledAndRestarted(t *testing.T) {
 	cfg := testConfig(t, srv.URL)
 	cfg.Spool = dir
 	r := start(t, cfg)
-	waitFor(t, "the child's records uploaded", func() bool {
+	testutil.WaitFor(t, waitTimeout, "the child's records uploaded", func() bool {
 		stored := ag.stored()
 		for id := range left {
 			if !stored[id] {
@@ -241,10 +242,10 @@ func TestUnauthorizedStopsUploads(t *testing.T) {
 	ag, srv := newAggregator(t, tcpPlan(tcpTarget(t), 10*time.Millisecond, 1))
 	ag.resultsStatus.Store(http.StatusUnauthorized)
 	r := start(t, testConfig(t, srv.URL))
-	waitFor(t, "a 401", func() bool { return r.metric("catchmap_probe_upload_errors_total", "kind", "unauthorized") == 1 })
+	testutil.WaitFor(t, waitTimeout, "a 401", func() bool { return r.metric("catchmap_probe_upload_errors_total", "kind", "unauthorized") == 1 })
 	n := r.a.Spool().Len()
 	// Twenty more measurements, many upload intervals: no more attempts.
-	waitFor(t, "spooling goes on", func() bool { return r.a.Spool().Len() >= n+20 })
+	testutil.WaitFor(t, waitTimeout, "spooling goes on", func() bool { return r.a.Spool().Len() >= n+20 })
 	r.stop(t)
 	if p := ag.posts.Load(); p != 1 {
 		t.Fatalf("%d upload attempts after a 401, want 1", p)
@@ -259,13 +260,13 @@ func TestRejectedBatchQuarantined(t *testing.T) {
 	cfg.BatchSize = 16
 	cfg.MaxRate = 100 // so that uploads outpace measurements on a busy machine
 	r := start(t, cfg, WithMeasurer(rec))
-	waitFor(t, "40 records spooled", func() bool { return r.a.Spool().Len() >= 40 })
+	testutil.WaitFor(t, waitTimeout, "40 records spooled", func() bool { return r.a.Spool().Len() >= 40 })
 	// Poison one record in the middle of the first batch.
 	b, _ := r.a.Spool().Peek(cfg.BatchSize)
 	poison := b.Records[len(b.Records)/2].ID
 	ag.poison.Store(poison)
 	ag.resultsStatus.Store(0)
-	waitFor(t, "poison quarantined", func() bool { return r.metric("catchmap_probe_quarantined_total") == 1 })
+	testutil.WaitFor(t, waitTimeout, "poison quarantined", func() bool { return r.metric("catchmap_probe_quarantined_total") == 1 })
 	r.stop(t) // the drain uploads what is left
 
 	produced := rec.produced()
@@ -308,7 +309,7 @@ func TestAllowlistRefuses(t *testing.T) {
 	}}
 	rec := newRecorder()
 	r := start(t, cfg, WithMeasurer(rec), WithResolver(res))
-	waitFor(t, "refusals", func() bool { return r.metric("catchmap_probe_refused_total") >= 10 })
+	testutil.WaitFor(t, waitTimeout, "refusals", func() bool { return r.metric("catchmap_probe_refused_total") >= 10 })
 	r.stop(t)
 
 	sameIDs(t, rec.produced(), measuredIDs(ag.records()))
@@ -363,7 +364,7 @@ func TestRateCap(t *testing.T) {
 	cfg.Burst = 5
 	startAt := time.Now()
 	r := start(t, cfg, WithMeasurer(rec))
-	waitFor(t, "25 measurements", func() bool { return rec.calls.Load() >= 25 })
+	testutil.WaitFor(t, waitTimeout, "25 measurements", func() bool { return rec.calls.Load() >= 25 })
 	r.stop(t)
 	elapsed := time.Since(startAt)
 	n := rec.calls.Load()

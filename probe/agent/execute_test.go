@@ -9,29 +9,12 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/catchmap/catchmap/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the agent's goroutines to log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestExecuteServesMetrics runs the agent as the commands do, with
 // --metrics-listen, and scrapes it.
@@ -39,7 +22,7 @@ func TestExecuteServesMetrics(t *testing.T) {
 	ag, srv := newAggregator(t, tcpPlan(tcpTarget(t), 10*time.Millisecond, 1))
 	f := Flags{Aggregator: srv.URL, Token: testToken, Spool: t.TempDir(), Allow: []string{"127.0.0.1"},
 		UploadInterval: 20 * time.Millisecond, MetricsListen: "127.0.0.1:0"}
-	var logs syncBuffer
+	var logs testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Execute(ctx, slog.New(slog.NewTextHandler(&logs, nil)), io.Discard) }()
@@ -54,14 +37,14 @@ func TestExecuteServesMetrics(t *testing.T) {
 	}()
 	addrRe := regexp.MustCompile(`serving metrics" addr=(127\.0\.0\.1:\d+)`)
 	var addr string
-	waitFor(t, "metrics listener", func() bool {
+	testutil.WaitFor(t, waitTimeout, "metrics listener", func() bool {
 		m := addrRe.FindStringSubmatch(logs.String())
 		if m != nil {
 			addr = m[1]
 		}
 		return m != nil
 	})
-	waitFor(t, "an upload", func() bool { return len(ag.stored()) > 0 })
+	testutil.WaitFor(t, waitTimeout, "an upload", func() bool { return len(ag.stored()) > 0 })
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -116,9 +99,9 @@ func TestFullDiskKeepsNewest(t *testing.T) {
 	cfg.Spool = dir
 	cfg.SpoolMaxBytes = 64 << 20 // far above the disk: only ENOSPC stops it
 	r := start(t, cfg, WithMeasurer(rec))
-	waitFor(t, "records dropped on a full disk", func() bool { return r.metric("catchmap_probe_spool_dropped_total") > 0 })
+	testutil.WaitFor(t, waitTimeout, "records dropped on a full disk", func() bool { return r.metric("catchmap_probe_spool_dropped_total") > 0 })
 	ag.resultsStatus.Store(0)
-	waitFor(t, "uploads resume", func() bool { return len(ag.stored()) > 0 })
+	testutil.WaitFor(t, waitTimeout, "uploads resume", func() bool { return len(ag.stored()) > 0 })
 	r.stop(t)
 	produced, stored := rec.produced(), ag.stored()
 	dropped := r.metric("catchmap_probe_spool_dropped_total")

@@ -27,6 +27,9 @@ import (
 
 const testToken = "s3cret-probe-token"
 
+// waitTimeout bounds every wait of these tests for the agent to act.
+const waitTimeout = 15 * time.Second
+
 // aggregator implements the two endpoints a probe uses, minimally: enough to
 // count what arrives. The real aggregator's end-to-end test with this agent
 // lives with the aggregator (aggregator/server).
@@ -343,18 +346,6 @@ func hasLabels(m *dto.Metric, want []string) bool {
 		}
 	}
 	return true
-}
-
-// waitFor polls cond until it holds, failing the test after 15s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // sameIDs fails unless the aggregator stored exactly the produced ids.

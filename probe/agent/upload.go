@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/aggregator/client"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -43,27 +44,26 @@ func errorKind(err error) string {
 	return kindNetwork
 }
 
-// statusError reads the api.Error body of a non-200 answer.
+// statusError sorts an answer's status into an error kind, nil for 2xx.
+// The error carries the aggregator's api.Error message.
 func statusError(resp *http.Response) error {
-	msg := resp.Status
-	if body, err := readLimited(resp, 4<<10); err == nil {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
+	err := client.CheckStatus(resp)
+	var se *client.StatusError
+	if !errors.As(err, &se) {
+		return err
 	}
 	kind := kindStatus
-	switch c := resp.StatusCode; {
-	case c == http.StatusUnauthorized || c == http.StatusForbidden:
+	switch {
+	case se.Auth():
 		kind = kindUnauthorized
-	case c == http.StatusBadRequest || c == http.StatusRequestEntityTooLarge || c == http.StatusUnprocessableEntity:
+	case se.Rejected():
 		kind = kindRejected
-	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests:
+	case se.Throttled():
 		kind = kindThrottled
-	case c >= 500:
+	case se.Status >= 500:
 		kind = kindServer
 	}
-	return &httpError{kind: kind, status: resp.StatusCode, err: errors.New(msg)}
+	return &httpError{kind: kind, status: se.Status, err: errors.New(se.Message)}
 }
 
 func readLimited(resp *http.Response, limit int64) ([]byte, error) {
@@ -191,23 +191,15 @@ func (a *Agent) post(ctx context.Context, recs []result.Record) error {
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("compress batch: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint("/results"), &body)
-	if err != nil {
-		return fmt.Errorf("build upload request: %w", err)
-	}
-	a.authorize(req)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Content-Encoding", "gzip")
 	start := time.Now()
-	resp, err := a.client.Do(req)
+	resp, err := a.api.Send(ctx, http.MethodPost, api.Prefix+"/results", nil, body.Bytes(), client.NDJSONGzip())
 	if err != nil {
 		err = &httpError{kind: kindNetwork, err: err}
 		a.m.uploadErrors.WithLabelValues(kindNetwork).Inc()
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		err := statusError(resp)
+	if err := statusError(resp); err != nil {
 		a.m.uploadErrors.WithLabelValues(errorKind(err)).Inc()
 		return err
 	}

@@ -20,8 +20,10 @@ const PALETTE = [
   "#9edae5", "#dbdb8d", "#393b79", "#637939",
 ];
 const UNSERVED = "#9e9e9e";
-// Sequential scale for latency, low (good) to high.
-const SCALE = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"];
+// Sequential scale for latency, low (good) to high: blue to dark red, with
+// no step so pale that it vanishes on the basemap's land or sea, and blue
+// against orange and red for readers who cannot tell red from green.
+const SCALE = ["#2c7fb8", "#41b6c4", "#e0b400", "#f08c00", "#d7301f", "#7f0000"];
 
 const utf8 = new TextEncoder();
 
@@ -242,6 +244,15 @@ function initMap() {
   };
   info.addTo(map);
   map.on("click", () => { pinned = null; $("#info").innerHTML = ""; });
+  // Outlines keep cells visible whatever the zoom. The canvas redraws on
+  // the moveend that follows, with the new weight; SVG paths are restyled.
+  map.on("zoomend", () => {
+    if (!cellCtx) return;
+    const w = cellWeight();
+    if (w === cellCtx.weight) return;
+    cellCtx.weight = w;
+    if (cellLayer && cellLayer.setStyle) cellLayer.setStyle((f) => cellStyle(f.properties, cellCtx));
+  });
 
   fetch("vendor/world-atlas/countries-110m.json")
     .then((r) => { if (!r.ok) throw new Error("basemap: " + r.status); return r.json(); })
@@ -283,17 +294,36 @@ function unwrapGeometry(g) {
   return g;
 }
 
+// The approximate width in km of an H3 cell at each resolution (twice the
+// mean edge length), to size cell outlines by how large cells look.
+const CELL_KM = [2562, 966, 366, 138, 52, 20, 7.4, 2.8];
+// MIN_CELL_PX is how wide a cell should at least look: a res-3 cell is 3 px
+// at world zoom, too small to see without an outline in its own colour.
+const MIN_CELL_PX = 5;
+
+// cellWeight is the outline width that makes cells of the shown resolution
+// at least MIN_CELL_PX wide at the map's zoom (at the equator; cells look
+// larger towards the poles).
+function cellWeight() {
+  const px = (CELL_KM[+state.res] || CELL_KM[3]) * (256 * 2 ** map.getZoom()) / 40075;
+  return Math.max(1, Math.min(3.5, MIN_CELL_PX - px));
+}
+
+// cellStyle outlines each cell in its own colour, so that small cells stay
+// visible, and solid enough to read when the cell's site is certain; a
+// low-confidence cell stays faint. ctx.weight comes from cellWeight.
 function cellStyle(p, ctx) {
   const low = p.confidence === "low";
-  const s = { color: "#fff", weight: 0.5, opacity: 0.8, fillOpacity: low ? 0.25 : 0.65 };
+  const s = { weight: ctx.weight, opacity: low ? 0.75 : 0.9, fillOpacity: low ? 0.25 : 0.8 };
   if (ctx.mode === "latency") {
     const v = ctx.metric === "inflation" ? p.inflation_ms : p.rtt_p50_ms;
     s.fillColor = v == null ? UNSERVED : ctx.scale(v);
   } else {
     s.fillColor = siteColour(p.site);
   }
+  s.color = s.fillColor;
   if (ctx.changed && ctx.changed.has(p.cell)) {
-    s.color = "#111"; s.weight = 2.5; s.opacity = 1;
+    s.color = "#111"; s.weight = ctx.weight + 2; s.opacity = 1;
   }
   return s;
 }
@@ -303,6 +333,7 @@ function cellStyle(p, ctx) {
 // 10,000 Leaflet layers take seconds to build, project and lay out, while
 // one canvas draws them in a few hundred milliseconds.
 const SVG_MAX = 2000;
+let cellCtx = null; // the style context of the cells on the map
 let fitted = ""; // the target the view was last fitted to: later polls keep the user's view
 
 // mercator projects to Leaflet's zoom-0 pixels (EPSG:3857, 256 px world).
@@ -376,11 +407,27 @@ const CellCanvas = L.Layer.extend({
     const ox = origin.x + topLeft.x, oy = origin.y + topLeft.y;
     const ctx = c.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.lineJoin = "round";
+    ctx.lineJoin = "miter"; // hexagon corners are wide: miters stay short, and are cheaper than round joins
+    // A cell smaller on screen than MIN_CELL_PX is a square of that size
+    // with a 1 px outline: it looks the same as its outlined hexagon, and
+    // canvas rectangles cost far less to rasterize than paths with wide
+    // round-joined strokes.
+    const half = (MIN_CELL_PX - 1) / 2;
     for (const cell of this._cells) {
       const [x0, y0, x1, y1] = cell.box;
-      if (x1 * k - ox < 0 || x0 * k - ox > size.x || y1 * k - oy < 0 || y0 * k - oy > size.y) continue;
+      if (x1 * k - ox < -half || x0 * k - ox > size.x + half || y1 * k - oy < -half || y0 * k - oy > size.y + half) continue;
       const st = this._style(cell.p);
+      ctx.fillStyle = st.fillColor;
+      ctx.strokeStyle = st.color;
+      if ((x1 - x0) * k < MIN_CELL_PX && (y1 - y0) * k < MIN_CELL_PX) {
+        const x = ((x0 + x1) / 2) * k - ox - half, y = ((y0 + y1) / 2) * k - oy - half;
+        ctx.globalAlpha = st.fillOpacity;
+        ctx.fillRect(x, y, 2 * half, 2 * half);
+        ctx.globalAlpha = st.opacity;
+        ctx.lineWidth = 1;
+        ctx.strokeRect(x, y, 2 * half, 2 * half);
+        continue;
+      }
       ctx.beginPath();
       for (const r of cell.rings) {
         ctx.moveTo(r[0] * k - ox, r[1] * k - oy);
@@ -388,10 +435,8 @@ const CellCanvas = L.Layer.extend({
         ctx.closePath();
       }
       ctx.globalAlpha = st.fillOpacity;
-      ctx.fillStyle = st.fillColor;
       ctx.fill("evenodd");
       ctx.globalAlpha = st.opacity;
-      ctx.strokeStyle = st.color;
       ctx.lineWidth = st.weight;
       ctx.stroke();
     }
@@ -429,9 +474,17 @@ const CellCanvas = L.Layer.extend({
 
 function drawCells(cells, ctx) {
   if (cellLayer) cellLayer.remove();
+  // Changed cells go last, so that their outlines are drawn over their
+  // neighbours' rather than under them.
+  if (ctx.changed && ctx.changed.size) {
+    cells = cells.filter((f) => !ctx.changed.has(f.properties.cell))
+      .concat(cells.filter((f) => ctx.changed.has(f.properties.cell)));
+  }
   const hover = (p) => { if (!pinned) showInfo(p, ctx); };
   const click = (p) => { pinned = p.cell; showInfo(p, ctx); };
   const svg = cells.length <= SVG_MAX;
+  ctx.weight = cellWeight();
+  cellCtx = ctx;
   if (svg) {
     cellLayer = L.geoJSON({ type: "FeatureCollection", features: cells }, {
       className: "cell", style: (f) => cellStyle(f.properties, ctx),
@@ -442,12 +495,18 @@ function drawCells(cells, ctx) {
     cellLayer = new CellCanvas(cells, (p) => cellStyle(p, ctx), hover, click);
   }
   // Fit the view before adding the cells: moving the map afterwards would
-  // draw them all again.
+  // draw them all again. Data spread over the world gets the world view,
+  // centred on the data's latitudes rather than on the empty polar seas.
   if (fitted !== state.target && cells.length) {
     fitted = state.target;
     const b = cellLayer.getBounds();
-    const z = Math.max(2, Math.min(5, map.getBoundsZoom(b, false, L.point(20, 20))));
-    map.setView(z > 2 ? b.getCenter() : [25, 10], z, { animate: false });
+    const z = Math.max(2, Math.min(6, map.getBoundsZoom(b, false, L.point(30, 30))));
+    const c = b.getCenter();
+    map.setView(z > 2 ? c : [Math.max(-20, Math.min(35, c.lat)), 10], z, { animate: false });
+  }
+  if (cellWeight() !== ctx.weight) {
+    ctx.weight = cellWeight();
+    if (svg) cellLayer.setStyle((f) => cellStyle(f.properties, ctx)); // the canvas reads it when it draws
   }
   cellLayer.addTo(map);
   if (!svg) return;
@@ -533,22 +592,36 @@ function renderLegend(sites, ctx) {
     html += `<div id="scale"><div>${label}</div><div class="scale"></div>` +
       `<div class="scale-ticks"><span>0</span><span>${(ctx.scale.max / 2).toFixed(0)}</span><span>≥ ${ctx.scale.max.toFixed(0)}</span></div></div>`;
   }
-  html += "<table><thead><tr><th>Site</th><th>Name</th>";
+  // Code and numbers first: they must stay in view. The name comes last,
+  // shortened, and cut to the width left; its title holds the full name.
+  html += '<table class="sites"><thead><tr><th>Site</th>';
   html += ctx.mode === "diff" ? '<th class="num">Before</th><th class="num">After</th>' : '<th class="num">Share</th><th class="num">Probes</th>';
-  html += "</tr></thead><tbody>";
+  html += '<th class="name">Name</th></tr></thead><tbody>';
   for (const s of sites) {
-    html += `<tr data-site="${esc(s.site)}" data-share="${s.share ?? s.share_b}"><td><span class="swatch" data-colour="${siteColour(s.site)}"></span>${esc(s.site)}</td>` +
-      `<td>${esc(s.name || "")}</td>`;
+    html += `<tr data-site="${esc(s.site)}" data-share="${s.share ?? s.share_b}"><td><span class="swatch" data-colour="${siteColour(s.site)}"></span>${esc(s.site)}</td>`;
     html += ctx.mode === "diff"
       ? `<td class="num">${pct(s.share_a)}</td><td class="num">${pct(s.share_b)}</td>`
       : `<td class="num">${pct(s.share)}</td><td class="num">${s.probes}</td>`;
-    html += "</tr>";
+    html += `<td class="name" title="${esc(s.name || "")}">${esc(shortName(s.name))}</td></tr>`;
   }
   html += "</tbody></table>";
   el.innerHTML = html;
   paintSwatches(el);
   const bar = el.querySelector(".scale");
   if (bar) bar.style.background = `linear-gradient(to right, ${SCALE.join(", ")})`;
+}
+
+// AIRPORT_WORDS are what most site names (airports, from the site table)
+// add to their place: "Frankfurt am Main International Airport" is
+// Frankfurt am Main. The site JSON has no city field.
+const AIRPORT_WORDS = /\b(international|intl|airport|aeroporto|aéroport|aeropuerto|flughafen|regional|municipal|air\s*base|airfield)\b\.?/gi;
+
+// shortName is a site's name without airport words and without what follows
+// a " - " (Guarulhos - Governador Andre Franco Montoro...); the full name
+// when nothing would be left.
+function shortName(name) {
+  const s = (name || "").split(/\s[-–\/]\s/)[0].replace(AIRPORT_WORDS, " ").replace(/\s+/g, " ").trim();
+  return s || name || "";
 }
 
 function renderSummary(c, w) {
@@ -626,7 +699,9 @@ function renderProbeTable(windowProbes, suspects, reg) {
 
 function renderFlows(d, w) {
   $("#diff-windows").textContent = `Before ${fmtTime(w.a.from)} – ${fmtTime(w.a.to)}; after ${fmtTime(w.b.from)} – ${fmtTime(w.b.to)}`;
-  $("#moved").textContent = `${d.moved_probes} of ${d.probes} probes moved (${pct(d.moved_share)} of the weight); ${d.cells_changed.length} cells changed site.`;
+  $("#moved").textContent = `${d.moved_probes} of ${d.probes} probes moved (${pct(d.moved_share)} of the weight); ${d.cells_changed.length} cells changed site` +
+    (d.cells_changed.length ? " (outlined in black on the map)." : ".");
+  $("#flows").hidden = !d.flows.length; // a header over nothing reads as a fault
   const body = $("#flows tbody");
   body.innerHTML = d.flows.map((f) =>
     `<tr><td><span class="swatch" data-colour="${siteColour(f.from)}"></span>${esc(f.from || "unserved")}</td>` +
@@ -681,6 +756,20 @@ function timelineRange(w) {
   return { from: new Date(from), to: new Date(Math.max(to, w.b.to.getTime())), step };
 }
 
+// shownRange is the part of the timeline's range worth showing: from the
+// first step with data (or the earliest window on screen, if sooner), with
+// a little context before it, to the end. A new deployment's quarter hour
+// of data is not squeezed into a corner of an empty hour.
+function shownRange(tl, w, range) {
+  let lo = w.b.from.getTime();
+  if (state.mode === "diff") lo = Math.min(lo, w.a.from.getTime());
+  const first = tl.steps.find((s) => s.probes > 0);
+  if (first) lo = Math.min(lo, Date.parse(first.time));
+  const to = range.to.getTime();
+  const from = Math.max(range.from.getTime(), lo - (to - lo) * 0.05);
+  return [from / 1000, to / 1000];
+}
+
 function renderTimeline(tl, notes, w, range) {
   const sites = [...new Set(tl.steps.flatMap((s) => Object.keys(s.shares)))].sort();
   const xs = tl.steps.map((s) => Date.parse(s.time) / 1000);
@@ -698,12 +787,12 @@ function renderTimeline(tl, notes, w, range) {
     annotations: notes.map((a) => ({ t: Date.parse(a.time) / 1000, title: a.text })),
     windows: [{ cls: "", from: w.b.from / 1000, to: w.b.to / 1000 }]
       .concat(state.mode === "diff" ? [{ cls: "before", from: w.a.from / 1000, to: w.a.to / 1000 }] : []),
-    range: [range.from / 1000, range.to / 1000],
+    range: shownRange(tl, w, range),
   };
   const key = sites.map((s) => s + siteColour(s)).join(",");
   const el = $("#timeline");
   if (plot && plotKey === key) {
-    plot.setData(data);
+    plot.setData(data); // rescales x to marks.range
     return;
   }
   if (plot) plot.destroy();
@@ -713,6 +802,9 @@ function renderTimeline(tl, notes, w, range) {
     legend: { show: false },
     cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
     scales: { x: { time: true, range: () => marks.range }, y: { range: [0, 1] } },
+    // UTC and 24-hour ISO-like labels, as everywhere else on the page.
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+    fmtDate: (tpl) => uPlot.fmtDate(utcTemplate(tpl)),
     axes: [{}, { values: (u, vs) => vs.map((v) => Math.round(v * 100) + "%"), size: 45 }],
     series: [{}, ...order.map((k) => ({
       label: sites[k], stroke: siteColour(sites[k]), fill: siteColour(sites[k]), width: 1, points: { show: false },
@@ -720,6 +812,13 @@ function renderTimeline(tl, notes, w, range) {
     hooks: { draw: [placeMarks], setSelect: [brushed] },
   }, data, el);
   window.catchmap.plot = plot;
+}
+
+// utcTemplate turns uPlot's US-style axis templates (4:05pm, 11/25/26)
+// into 24-hour times and ISO dates.
+function utcTemplate(tpl) {
+  return tpl.replace("{h}{aa}", "{HH}:00").replace(/\{h\}/g, "{HH}").replace(/\{aa\}/g, "")
+    .replace("{M}/{D}/{YY}", "{YYYY}-{MM}-{DD}").replace("{M}/{D}", "{MM}-{DD}");
 }
 
 function placeMarks(u) {

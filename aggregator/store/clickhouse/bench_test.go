@@ -1,6 +1,8 @@
 package clickhouse
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,18 +67,21 @@ func benchBatchOf(rs []result.Record, k int, lat, lon *float64) {
 	}
 }
 
-// ingest appends the data set through s in batches and returns the time
-// spent in Append (not in making records).
-func ingest(b *testing.B, s store.Store, n, batch int) time.Duration {
+// ingest appends the data set through s in batches. It returns the wall
+// time spent in Append (not in making records) and the CPU time of this
+// process in Append plus that of other (the ClickHouse server: its merges
+// included) over the whole load.
+func ingest(b *testing.B, s store.Store, n, batch int, other func() time.Duration) (wall, cpu time.Duration) {
 	ctx := context.Background()
 	lat, lon := 52.37, 4.9
 	rs := make([]result.Record, batch)
-	var spent time.Duration
+	o0 := other()
 	for k := range n / batch {
 		benchBatchOf(rs, k, &lat, &lon)
-		t0 := time.Now()
+		t0, c0 := time.Now(), selfCPU()
 		stored, err := s.Append(ctx, rs)
-		spent += time.Since(t0)
+		wall += time.Since(t0)
+		cpu += selfCPU() - c0
 		if err != nil {
 			b.Fatalf("ingest batch %d: %v", k, err)
 		}
@@ -83,7 +89,42 @@ func ingest(b *testing.B, s store.Store, n, batch int) time.Duration {
 			b.Fatalf("ingest batch %d: stored %d of %d", k, stored, len(rs))
 		}
 	}
-	return spent
+	return wall, cpu + other() - o0
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU reads the CPU time of the server scripts/clickhouse.sh
+// started, from its pid file; it returns nil when there is none (another
+// server), and ok false then.
+func serverCPU() (fn func() time.Duration, ok bool) {
+	dir := cmp.Or(os.Getenv("CATCHMAP_CLICKHOUSE_DIR"), filepath.Join(cmp.Or(os.Getenv("TMPDIR"), "/tmp"), "catchmap-clickhouse"))
+	pid, err := os.ReadFile(filepath.Join(dir, "clickhouse.pid"))
+	if err != nil {
+		return func() time.Duration { return 0 }, false
+	}
+	stat := "/proc/" + strings.TrimSpace(string(pid)) + "/stat"
+	return func() time.Duration {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return 0
+		}
+		// utime and stime, fields 14 and 15, in clock ticks (100 Hz on Linux);
+		// the command name before them is in parentheses and may hold spaces.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			return 0
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		return time.Duration(u+s) * 10 * time.Millisecond
+	}, true
 }
 
 // catchmentSQL counts, per target, probe and site, the answers in a
@@ -127,12 +168,20 @@ func BenchmarkStoreCompare(b *testing.B) {
 	ctx := context.Background()
 	lo, hi := uint64(benchStart.UnixMicro()), uint64(benchStart.Add(time.Duration(n)*5*time.Millisecond).UnixMicro())
 	type line struct {
-		store, ingest, query string
-		groups               int
+		store, ingest, perCPU, query string
+		groups                       int
 	}
 	var lines []line
 	rate := func(d time.Duration) string {
 		return fmt.Sprintf("%.0f results/s (%.1f s)", float64(n)/d.Seconds(), d.Seconds())
+	}
+	none := func() time.Duration { return 0 }
+	server, known := serverCPU()
+	perCPU := func(d time.Duration, known bool) string {
+		if !known {
+			return "n/a (server not started by scripts/clickhouse.sh)"
+		}
+		return fmt.Sprintf("%.0f results/CPU-s", float64(n)/d.Seconds())
 	}
 	for b.Loop() {
 		lines = lines[:0]
@@ -142,7 +191,7 @@ func BenchmarkStoreCompare(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sqIngest := ingest(b, sq, n, batch)
+		sqIngest, sqCPU := ingest(b, sq, n, batch, none)
 		sq.Close()
 		db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 		if err != nil {
@@ -150,14 +199,14 @@ func BenchmarkStoreCompare(b *testing.B) {
 		}
 		sqQuery, groups := timeQuery(b, func() (int, error) { return sqlGroups(db.QueryContext(ctx, catchmentSQLite, int64(lo), int64(hi))) })
 		db.Close()
-		lines = append(lines, line{"SQLite", rate(sqIngest), sqQuery.Round(time.Millisecond).String(), groups})
+		lines = append(lines, line{"SQLite", rate(sqIngest), perCPU(sqCPU, true), sqQuery.Round(time.Millisecond).String(), groups})
 
 		ch := openStore(b, freshDSN(b))
-		chIngest := ingest(b, ch, n, batch)
+		chIngest, chCPU := ingest(b, ch, n, batch, server)
 		chQuery, groups := timeQuery(b, func() (int, error) { return chGroups(ch, catchmentCH, lo, hi) })
-		lines = append(lines, line{"ClickHouse", rate(chIngest), chQuery.Round(time.Millisecond).String() + " (FINAL)", groups})
+		lines = append(lines, line{"ClickHouse", rate(chIngest), perCPU(chCPU, known), chQuery.Round(time.Millisecond).String() + " (FINAL)", groups})
 		raw, rawGroups := timeQuery(b, func() (int, error) { return chGroups(ch, catchmentCHNoDedup, lo, hi) })
-		lines = append(lines, line{"ClickHouse, same data", "", raw.Round(time.Millisecond).String() + " (no dedup)", rawGroups})
+		lines = append(lines, line{"ClickHouse, same data", "", "", raw.Round(time.Millisecond).String() + " (no dedup)", rawGroups})
 		ch.Close()
 	}
 	var out strings.Builder
@@ -165,14 +214,14 @@ func BenchmarkStoreCompare(b *testing.B) {
 	fmt.Fprintf(&out, "\nload average at the end: %s", load)
 	fmt.Fprintf(&out, "%d results, batches of %d, %d probes x %d targets; ingest through store.Append, query = catchment GROUP BY target, probe, site (best of 3)\n\n",
 		n, batch, benchProbes, benchTargets)
-	fmt.Fprintln(&out, "| store | ingest | catchment query | groups |")
-	fmt.Fprintln(&out, "| --- | --- | --- | --- |")
+	fmt.Fprintln(&out, "| store | ingest (wall) | ingest per CPU-second, catchmap + server | catchment query | groups |")
+	fmt.Fprintln(&out, "| --- | --- | --- | --- | --- |")
 	for _, l := range lines {
 		g := ""
 		if l.groups > 0 {
 			g = strconv.Itoa(l.groups)
 		}
-		fmt.Fprintf(&out, "| %s | %s | %s | %s |\n", l.store, l.ingest, l.query, g)
+		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s |\n", l.store, l.ingest, l.perCPU, l.query, g)
 	}
 	fmt.Print(out.String())
 }

@@ -28,6 +28,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -68,12 +69,13 @@ type config struct {
 // Option tunes Open.
 type Option func(*config)
 
-// WithDialTimeout bounds connecting to ClickHouse (default 5s); past it the
-// call fails with store.ErrUnavailable.
+// WithDialTimeout bounds connecting to ClickHouse (default: the DSN's
+// dial_timeout, else 5s); past it the call fails with store.ErrUnavailable.
 func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
 
-// WithMaxConns sets the size of the connection pool (default 8). A Scan
-// holds one connection while its callback runs.
+// WithMaxConns sets the size of the connection pool (default: the DSN's
+// max_open_conns, else 8). A Scan holds one connection while its callback
+// runs.
 func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = max(n, 1) } }
 
 // WithMutationWait bounds how long DeleteBefore waits for ClickHouse to
@@ -146,7 +148,7 @@ func parseDSN(dsn string) (*clickhouse.Options, error) {
 // and brings its schema up to date. Several instances may Open the same
 // database at once.
 func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*Store, error) {
-	cfg := config{dialTimeout: 5 * time.Second, maxConns: 8, mutationWait: 5 * time.Minute, createMissing: true}
+	cfg := config{mutationWait: 5 * time.Minute, createMissing: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -157,9 +159,10 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	opt.DialTimeout = cfg.dialTimeout
-	opt.MaxOpenConns = cfg.maxConns
-	opt.MaxIdleConns = cfg.maxConns
+	// Options beat the DSN, which beats the defaults.
+	opt.DialTimeout = cmp.Or(cfg.dialTimeout, opt.DialTimeout, 5*time.Second)
+	opt.MaxOpenConns = cmp.Or(cfg.maxConns, opt.MaxOpenConns, 8)
+	opt.MaxIdleConns = opt.MaxOpenConns
 	if opt.Compression == nil {
 		opt.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 	}

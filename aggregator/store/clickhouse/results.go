@@ -226,15 +226,8 @@ func (s *Store) Targets(ctx context.Context, from, to time.Time) ([]string, erro
 		return nil, s.wrap(ctx, "list targets", err)
 	}
 	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, s.wrap(ctx, "list targets", err)
-		}
-		out = append(out, t)
-	}
-	return out, s.wrap(ctx, "list targets", rows.Err())
+	out, err := store.ScanStrings(rows)
+	return out, s.wrap(ctx, "list targets", err)
 }
 
 // DeleteBefore implements store.Results. Whole days before t go by

@@ -101,7 +101,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([
 					ru.add(row.stored(&rs[lo+i]), rs[lo+i].Time.UnixMicro())
 				}
 			case added > 0:
-				if err := s.readBack(ctx, tx, lastSeq, ru); err != nil {
+				if err := s.readBack(ctx, tx, lastSeq, added, ru); err != nil {
 					return nil, err
 				}
 			}

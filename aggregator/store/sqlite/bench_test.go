@@ -90,6 +90,33 @@ func BenchmarkAppend(b *testing.B) {
 	m.report(b)
 }
 
+// BenchmarkAppendSpread: Store.Append of 10k-record batches that each hold
+// 2 records of every one of 5,000 probes, so that every batch touches 5,000
+// per-minute summaries: the rollup's worst case, where BenchmarkAppend's
+// batches (20 records a probe) are its common one.
+func BenchmarkAppendSpread(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "bench.db"))
+	defer s.Close()
+	ctx := context.Background()
+	rs := benchRecords(time.Now())
+	for i := range rs {
+		rs[i].Probe = fmt.Sprintf("probe-%04d", i%5000)
+	}
+	var m meter
+	for b.Loop() {
+		b.StopTimer()
+		refreshIDs(rs, benchBatch*time.Millisecond)
+		b.StartTimer()
+		m.start()
+		n, err := s.Append(ctx, rs)
+		if err != nil || n != len(rs) {
+			b.Fatalf("append: %d, %v", n, err)
+		}
+		m.stop(n)
+	}
+	m.report(b)
+}
+
 // BenchmarkRawInsert is the floor Append is measured against: the same
 // schema and pragmas, a plain prepared INSERT in 10k-row transactions,
 // values already converted, no catchmap code. no-unique-id drops the

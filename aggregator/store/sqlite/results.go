@@ -235,15 +235,8 @@ func (s *Store) Targets(ctx context.Context, from, to time.Time) ([]string, erro
 		return nil, s.wrap(ctx, "list targets", err)
 	}
 	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, s.wrap(ctx, "list targets", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.ScanStrings(rows)
+	if err != nil {
 		return nil, s.wrap(ctx, "list targets", err)
 	}
 	return out, nil

@@ -151,9 +151,9 @@ func (s *Store) Plan(ctx context.Context) (api.Plan, error) {
 	if err != nil {
 		return api.Plan{}, s.wrap(ctx, "read plan", err)
 	}
-	var p api.Plan
-	if err := json.Unmarshal([]byte(body), &p); err != nil {
-		return api.Plan{}, fmt.Errorf("sqlite store: read plan: stored plan is not valid JSON: put the plan again: %w", err)
+	p, err := store.DecodePlan(body)
+	if err != nil {
+		return api.Plan{}, fmt.Errorf("sqlite store: read plan: %w", err)
 	}
 	return p, nil
 }

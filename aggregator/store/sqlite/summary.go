@@ -1,12 +1,14 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,13 +17,14 @@ import (
 	"github.com/catchmap/catchmap/probe/result"
 )
 
-// Summaries (the rollup behind store.Summarizer).
+// Summaries (the rollup behind mapsapi.Summarizer).
 //
 // The summaries table holds one maps.Summary per target, probe and minute
 // of record time, kept by Append in the transaction that stores the
 // records, from the rows the insert actually stored, so the rollup counts
-// each stored record exactly once and is durable with it. A map over a window reads the summaries of the whole minutes inside
-// it and the raw rows of the partial minutes at its edges.
+// each stored record exactly once and is durable with it. A map over a
+// window reads the summaries of the whole minutes inside it and the raw
+// rows of the partial minutes at its edges.
 //
 // summary_state.floor (µs) is the time below which summaries are not
 // trusted: the newest time stored when the table was created (older
@@ -32,11 +35,12 @@ import (
 // bucket is the rollup's stretch of time, in µs.
 const bucket = int64(time.Minute / time.Microsecond)
 
-// Times beyond ±2^62 µs (±146,000 years) are never rolled up, so that
-// rounding them to a bucket cannot overflow; they are read raw.
+// Only times that maps can hold in UnixNano (years 1678 to 2262) are
+// rolled up, less a bucket so that rounding to one cannot overflow; others
+// are read raw.
 const (
-	minRolled = -1 << 62
-	maxRolled = 1 << 62
+	minRolled = math.MinInt64/1000 + bucket
+	maxRolled = math.MaxInt64/1000 - bucket
 )
 
 // bucketFloor is the start of t's bucket; bucketCeil the first bucket start
@@ -109,23 +113,33 @@ func (x *rolledRow) stored(r *result.Record) *result.Record {
 	return &x.rec
 }
 
-// readBack folds the rows stored after seq into ru.
-func (s *Store) readBack(ctx context.Context, tx *sql.Tx, seq int64, ru rollup) error {
+// readBack folds the rows stored after seq, which must be want rows, into
+// ru.
+func (s *Store) readBack(ctx context.Context, tx *sql.Tx, seq, want int64, ru rollup) error {
 	rows, err := tx.QueryContext(ctx, `SELECT `+rolledColumns+` FROM results WHERE seq > ?`, seq)
 	if err != nil {
 		return s.wrap(ctx, "append: read back new rows", err)
 	}
 	defer rows.Close()
-	var row rolledRow
+	var (
+		row rolledRow
+		n   int64
+	)
 	for rows.Next() {
 		r, err := row.scan(rows)
 		if err != nil {
 			return s.wrap(ctx, "append: read back new rows", err)
 		}
 		ru.add(r, row.t)
+		n++
 	}
 	if err := rows.Err(); err != nil {
 		return s.wrap(ctx, "append: read back new rows", err)
+	}
+	if n != want {
+		// Only a row numbered 2^63-1 makes SQLite number new rows at
+		// random; the rollup cannot tell which are new then.
+		return fmt.Errorf("sqlite store: append: stored %d rows but found %d numbered after %d: the results table's seq has reached its limit: dump and reload the results", want, n, seq)
 	}
 	return nil
 }
@@ -153,48 +167,128 @@ func (ru rollup) add(r *result.Record, t int64) {
 	s.Add(r)
 }
 
-// write merges the gathered summaries into the summaries table in tx.
+// rollupPerStatement is how many summaries one statement of writeRollup
+// reads or writes: as for results, many rows a statement spare a step, a
+// reset and a database/sql call each.
+const rollupPerStatement = 50
+
+// writeRollup merges the gathered summaries into the summaries table in tx.
+// Keys go in primary key order, so that reads and writes walk the table's
+// pages in turn rather than at random.
 func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, ru rollup) error {
 	if len(ru) == 0 {
 		return nil
 	}
-	get, err := tx.PrepareContext(ctx, `SELECT body FROM summaries WHERE target = ? AND minute = ? AND probe = ?`)
+	keys := make([]rollKey, 0, len(ru))
+	for k := range ru {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b rollKey) int {
+		return cmp.Or(strings.Compare(a.target, b.target), cmp.Compare(a.minute, b.minute), strings.Compare(a.probe, b.probe))
+	})
+	if err := s.mergeStored(ctx, tx, keys, ru); err != nil {
+		return err
+	}
+	return s.putSummaries(ctx, tx, keys, ru)
+}
+
+// mergeStored merges the stored summaries of keys into ru, reading those of
+// one target and minute rollupPerStatement probes at a time.
+func (s *Store) mergeStored(ctx context.Context, tx *sql.Tx, keys []rollKey, ru rollup) error {
+	get, err := tx.PrepareContext(ctx, `SELECT probe, body FROM summaries WHERE target = ? AND minute = ? AND probe IN (?`+
+		strings.Repeat(",?", rollupPerStatement-1)+`)`)
 	if err != nil {
 		return s.wrap(ctx, "append: prepare summaries", err)
 	}
 	defer get.Close()
-	put, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO summaries (target, minute, probe, body) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return s.wrap(ctx, "append: prepare summaries", err)
-	}
-	defer put.Close()
 	var (
-		old  maps.Summary
-		dec  summaryDecoder
-		body []byte
-		buf  []byte
+		old   maps.Summary
+		dec   summaryDecoder
+		probe string
+		body  sql.RawBytes
+		args  = make([]any, 2+rollupPerStatement)
 	)
-	for k, sum := range ru {
+	for lo := 0; lo < len(keys); {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("sqlite store: append: %w", err)
 		}
-		err := get.QueryRow(k.target, k.minute, k.probe).Scan(&body)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return s.wrap(ctx, "append: read summary", err)
-		default:
-			if err := dec.decode(body, &old); err != nil {
-				return fmt.Errorf("sqlite store: append: summary of %s, probe %s, minute %s is corrupt: %w (run a retention past it, or restore a backup)",
-					k.target, k.probe, time.UnixMicro(k.minute).UTC().Format(time.RFC3339), err)
+		k := keys[lo]
+		args[0], args[1] = k.target, k.minute
+		n := 0
+		for ; n < rollupPerStatement && lo+n < len(keys) && keys[lo+n].target == k.target && keys[lo+n].minute == k.minute; n++ {
+			args[2+n] = keys[lo+n].probe
+		}
+		for i := n; i < rollupPerStatement; i++ {
+			args[2+i] = k.probe // padding: a repeated probe matches nothing more
+		}
+		lo += n
+		rows, err := get.Query(args...)
+		if err != nil {
+			return s.wrap(ctx, "append: read summaries", err)
+		}
+		for rows.Next() {
+			if err := rows.Scan(&probe, &body); err != nil {
+				rows.Close()
+				return s.wrap(ctx, "append: read summaries", err)
 			}
-			old.Target, old.Probe = k.target, k.probe
-			sum.Merge(&old)
+			if err := dec.decode(body, &old); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite store: append: summary of %s, probe %s, minute %s is corrupt: %w (run a retention past it, or restore a backup)",
+					k.target, probe, time.UnixMicro(k.minute).UTC().Format(time.RFC3339), err)
+			}
+			old.Target, old.Probe = k.target, probe
+			ru[rollKey{k.target, probe, k.minute}].Merge(&old)
 		}
-		buf = encodeSummary(buf[:0], sum)
-		if _, err := put.Exec(k.target, k.minute, k.probe, buf); err != nil {
-			return s.wrap(ctx, "append: write summary", err)
+		if err := rows.Close(); err != nil {
+			return s.wrap(ctx, "append: read summaries", err)
 		}
+		if err := rows.Err(); err != nil {
+			return s.wrap(ctx, "append: read summaries", err)
+		}
+	}
+	return nil
+}
+
+// putSummaries writes the summaries of keys, rollupPerStatement at a time.
+func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, keys []rollKey, ru rollup) error {
+	const put = `INSERT OR REPLACE INTO summaries (target, minute, probe, body) VALUES (?, ?, ?, ?)`
+	many, err := tx.PrepareContext(ctx, put+strings.Repeat(",(?, ?, ?, ?)", rollupPerStatement-1))
+	if err != nil {
+		return s.wrap(ctx, "append: prepare summaries", err)
+	}
+	defer many.Close()
+	one, err := tx.PrepareContext(ctx, put)
+	if err != nil {
+		return s.wrap(ctx, "append: prepare summaries", err)
+	}
+	defer one.Close()
+	var (
+		args  = make([]any, 4*rollupPerStatement)
+		arena []byte
+		ends  [rollupPerStatement]int
+	)
+	for lo := 0; lo < len(keys); {
+		st, n := many, rollupPerStatement
+		if len(keys)-lo < rollupPerStatement {
+			st, n = one, 1
+		}
+		// The bodies share one buffer, sliced once it stops growing.
+		arena = arena[:0]
+		for i := range n {
+			arena = encodeSummary(arena, ru[keys[lo+i]])
+			ends[i] = len(arena)
+		}
+		for i := range n {
+			k, start := keys[lo+i], 0
+			if i > 0 {
+				start = ends[i-1]
+			}
+			args[4*i], args[4*i+1], args[4*i+2], args[4*i+3] = k.target, k.minute, k.probe, arena[start:ends[i]]
+		}
+		if _, err := st.Exec(args[:4*n]...); err != nil {
+			return s.wrap(ctx, "append: write summaries", err)
+		}
+		lo += n
 	}
 	return nil
 }
@@ -406,8 +500,9 @@ func (d *summaryDecoder) decode(body []byte, s *maps.Summary) error {
 	return nil
 }
 
-// ScanSummaries implements store.Summarizer. It reads in one transaction, so
-// the summaries and the raw edges come from the same snapshot.
+// ScanSummaries implements mapsapi.Summarizer. It reads in one transaction, so
+// the summaries and the raw edges come from the same snapshot. Give a
+// target: without one it walks the whole summaries table.
 func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.Summary) error) error {
 	if q.Limit != 0 {
 		return errors.New("sqlite store: scan summaries: a limit cannot apply to summaries: query with Limit 0, or use Scan")
@@ -488,11 +583,8 @@ func (s *Store) scanRolled(ctx context.Context, tx *sql.Tx, q store.Query, lo, h
 // scanSummaryRows hands out the stored summaries of the buckets in [a, b).
 func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, a, b int64, fn func(*maps.Summary) error) error {
 	where, args := filters(q, "minute", a, b)
-	rows, err := tx.QueryContext(ctx, `SELECT target, probe, body FROM summaries WHERE `+where, args...)
-	if err != nil {
-		return s.wrap(ctx, "scan summaries", err)
-	}
-	defer rows.Close()
+	// The target is read only when the query does not name it: every
+	// column read costs the driver an allocation a row.
 	var (
 		target, body sql.RawBytes
 		probe        string
@@ -500,8 +592,17 @@ func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, 
 		dec          summaryDecoder
 		lastT        string
 	)
+	cols, dest := "target, probe, body", []any{&target, &probe, &body}
+	if q.Target != "" {
+		cols, dest, target = "probe, body", dest[1:], sql.RawBytes(q.Target)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM summaries WHERE `+where, args...)
+	if err != nil {
+		return s.wrap(ctx, "scan summaries", err)
+	}
+	defer rows.Close()
 	for rows.Next() {
-		if err := rows.Scan(&target, &probe, &body); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return s.wrap(ctx, "scan summaries: read row", err)
 		}
 		if err := dec.decode(body, &sum); err != nil {

@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
-var _ store.Summarizer = (*Store)(nil)
+var _ mapsapi.Summarizer = (*Store)(nil)
 
 // sumT0 is a minute boundary; records spread over ten minutes after it.
 var sumT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -131,6 +132,9 @@ func TestSummariesEqualScan(t *testing.T) {
 			case 3: // inside one minute
 				o.From = sumT0.Add(time.Duration(rng.IntN(10))*time.Minute + time.Second)
 				o.To = o.From.Add(30 * time.Second)
+			}
+			if i%7 == 6 {
+				o.Target = "" // every target
 			}
 			probe := ""
 			if i%5 == 0 {
