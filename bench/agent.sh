@@ -18,7 +18,8 @@
 #   BENCH_AGENT_MAX_RATE  the agent's --max-rate (default 50; 1,000 targets
 #                       a minute need at least 17)
 # Needs: go, a C compiler (for catchmap's SQLite), curl.
-# Bounded: every process started here is under `timeout` and killed on exit.
+# Bounded: every process started here stops by itself DURATION+120s after the
+# start at the latest, and is stopped on exit.
 set -euo pipefail
 
 dur=${1:-180}
