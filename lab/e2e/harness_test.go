@@ -93,7 +93,9 @@ type harness struct {
 	ids      map[string]string  // probe name -> id
 	bgp      bool               // the aggregator runs its BGP listener
 	logs     map[string]*buffer // per process, shown on failure
-	mu       sync.Mutex
+	// lastChange is when the last routing change had converged.
+	lastChange time.Time
+	mu         sync.Mutex
 }
 
 type buffer struct {

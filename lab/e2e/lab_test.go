@@ -25,10 +25,9 @@ import (
 	"github.com/catchmap/catchmap/probe/result"
 )
 
-// outage is how long scenario 5 keeps the aggregator down: shorter than
-// the 30 s of a real restart so the suite stays in minutes, and still five
-// probe intervals, so every agent spools several results.
-const outage = 10 * time.Second
+// outage is how long scenario 5 keeps the aggregator down: the 30 s of a
+// real restart, fifteen probe intervals of spooling for every agent.
+const outage = 30 * time.Second
 
 // snapWindow is the window of the gate's snapshots: a few intervals.
 const snapWindow = 6 * time.Second
@@ -187,6 +186,15 @@ func (h *harness) waitSites(t *testing.T, what string, want map[string]string, s
 // took; it returns when the change was made and when routing settled.
 func (h *harness) change(t *testing.T, what string, fn func(context.Context) error) (time.Time, time.Time) {
 	t.Helper()
+	// Space changes three timeline steps apart, so that the shift a change
+	// causes is never mistaken for the previous change's (a shift is seen
+	// within one step of its change).
+	if !h.lastChange.IsZero() {
+		h.waitFor("three quiet timeline steps since the last change", func() (bool, string) {
+			return time.Since(h.lastChange) >= 3*step, "waiting"
+		})
+	}
+	defer func() { h.lastChange = time.Now() }()
 	ctx := context.Background()
 	at := time.Now()
 	if err := fn(ctx); err != nil {
