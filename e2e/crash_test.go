@@ -12,9 +12,11 @@ import (
 // A 200 to an upload means the batch is durable: the aggregator killed
 // with SIGKILL right after answering still has all of it when it comes back.
 // Sending the batch again then stores nothing new.
-func TestKill9KeepsAcknowledgedBatches(t *testing.T) {
+func TestKill9KeepsAcknowledgedBatches(t *testing.T) { eachStore(t, testKill9KeepsAcknowledgedBatches) }
+
+func testKill9KeepsAcknowledgedBatches(t *testing.T, s storeKind) {
 	const rounds, batch = 3, 500
-	agg := newAggregator(t, "")
+	agg := newAggregator(t, s, "")
 	agg.start()
 	pc := agg.register("crash-1", 48.85, 2.35)
 	since := time.Now().Add(-time.Hour)

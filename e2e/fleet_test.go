@@ -18,10 +18,14 @@ import (
 // aggregator stops (SIGTERM) while they measure on, and restarts on the same
 // database and port. Every result any agent made must then be stored, once.
 func TestFleetLosesNothingAcrossAggregatorRestart(t *testing.T) {
+	eachStore(t, testFleetLosesNothingAcrossAggregatorRestart)
+}
+
+func testFleetLosesNothingAcrossAggregatorRestart(t *testing.T, s storeKind) {
 	since := time.Now().Add(-time.Minute) // the query window: this host's clock is the agents' too
 	// Agents fetch the plan every second, so that emptying it stops them
 	// measuring quickly and their counts can be compared at rest.
-	agg := newAggregator(t, "plan_refresh: 1s\n")
+	agg := newAggregator(t, s, "plan_refresh: 1s\n")
 	t.Logf("aggregator healthy in %s", agg.start())
 	dnsAddr, httpURL := sites(t)
 	agg.putPlan(

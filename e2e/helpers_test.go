@@ -124,15 +124,19 @@ type aggregator struct {
 	dir    string
 	addr   string
 	url    string
-	config string // file passed with --config, if any
+	store  []string // flags that select its store and database
+	config string   // file passed with --config, if any
 	p      *proc
 	runs   int
 }
 
-// newAggregator picks the address and database of an aggregator in a fresh
-// directory; configYAML, when not empty, is its config file.
-func newAggregator(t *testing.T, configYAML string) *aggregator {
+// newAggregator picks the address of an aggregator in a fresh directory and
+// a fresh database on store s; configYAML, when not empty, is its config
+// file.
+func newAggregator(t *testing.T, s storeKind, configYAML string) *aggregator {
+	t.Helper()
 	a := &aggregator{t: t, dir: t.TempDir(), addr: testutil.FreeAddr(t, "127.0.0.1")}
+	a.store = storeArgs(t, s, a.dir)
 	a.url = "http://" + a.addr
 	if configYAML != "" {
 		a.config = filepath.Join(a.dir, "catchmap.yaml")
@@ -148,7 +152,7 @@ func (a *aggregator) start() time.Duration {
 	t := a.t
 	t.Helper()
 	a.runs++
-	args := []string{"--log-level", "debug", "serve", "--listen", a.addr, "--db", filepath.Join(a.dir, "catchmap.db")}
+	args := append([]string{"--log-level", "debug", "serve", "--listen", a.addr}, a.store...)
 	if a.config != "" {
 		args = append(args, "--config", a.config)
 	}

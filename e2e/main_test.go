@@ -1,8 +1,8 @@
 // Package e2e tests catchmap's distributed system end to end: the real
 // catchmap and catchmap-probe binaries, built once, run as separate
-// processes on loopback (an aggregator with its SQLite store, probe agents
-// with their spools) and are stopped, killed and restarted the way a fleet
-// of VPSes meets them. The question every test asks: was a result lost, or
+// processes on loopback (an aggregator on each of its stores, SQLite and
+// ClickHouse; probe agents with their spools) and are stopped, killed and
+// restarted the way a fleet of VPSes meets them. The question every test asks: was a result lost, or
 // stored twice, or a token shown?
 package e2e
 

@@ -16,8 +16,10 @@ import (
 // Tokens across processes: an unknown token gets 401 on every probe route,
 // a revoked probe's agent gets 401 and keeps its results spooled, and
 // neither the aggregator's log nor the agents' ever shows a token.
-func TestTokensAcrossProcesses(t *testing.T) {
-	agg := newAggregator(t, "plan_refresh: 1s\n")
+func TestTokensAcrossProcesses(t *testing.T) { eachStore(t, testTokensAcrossProcesses) }
+
+func testTokensAcrossProcesses(t *testing.T, s storeKind) {
+	agg := newAggregator(t, s, "plan_refresh: 1s\n")
 	agg.start()
 	dnsAddr, _ := sites(t)
 	agg.putPlan(api.Target{Spec: probe.Spec{Target: dnsAddr, Method: result.MethodDNS, Preset: "k-root"}, Name: "k-root", Interval: probe.Duration(time.Second)})
