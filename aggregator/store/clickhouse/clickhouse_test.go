@@ -6,82 +6,23 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/aggregator/store/clickhouse/chtest"
 	"github.com/catchmap/catchmap/aggregator/store/storetest"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
-// dsnEnv names the ClickHouse the tests use; scripts/clickhouse.sh start
-// prints a DSN for it.
-const dsnEnv = "CATCHMAP_CLICKHOUSE_DSN"
-
-// serverDSN returns the test server's DSN. Without one the tests skip on a
-// developer's machine and fail in CI, where skipping would hide that the
-// backend went untested.
-func serverDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		msg := dsnEnv + " is not set: run `export " + dsnEnv + "=$(scripts/clickhouse.sh start)` to test against a local ClickHouse"
-		if os.Getenv("CI") != "" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	return dsn
-}
-
-// runID keeps the databases of concurrent test runs apart.
-var (
-	runID  = fmt.Sprintf("%d_%d", time.Now().Unix(), os.Getpid())
-	dbSeq  atomic.Int64
-	dropMu sync.Mutex
-)
-
-// freshDSN returns dsn pointing at a new database name, dropped when the
-// test ends.
+// freshDSN returns a DSN to a new database, dropped when the test ends.
 func freshDSN(tb testing.TB) string {
 	tb.Helper()
-	dsn := serverDSN(tb)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		tb.Fatalf("%s: %v", dsnEnv, err)
-	}
-	db := fmt.Sprintf("catchmap_test_%s_%d", runID, dbSeq.Add(1))
-	u.Path = "/" + db
-	tb.Cleanup(func() { dropDatabase(tb, dsn, db) })
-	return u.String()
-}
-
-func dropDatabase(tb testing.TB, dsn, db string) {
-	dropMu.Lock()
-	defer dropMu.Unlock()
-	opt, err := parseDSN(dsn)
-	if err != nil {
-		tb.Errorf("drop %s: %v", db, err)
-		return
-	}
-	opt.Auth.Database = "" // the server's default: db itself is going
-	conn, err := clickhouse.Open(opt)
-	if err != nil {
-		tb.Errorf("drop %s: %v", db, err)
-		return
-	}
-	defer conn.Close()
-	if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
-		tb.Errorf("drop %s: %v", db, err)
-	}
+	return chtest.FreshDSN(tb, "catchmap_test")
 }
 
 func openStore(tb testing.TB, dsn string) *Store {
@@ -94,7 +35,7 @@ func openStore(tb testing.TB, dsn string) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	serverDSN(t)
+	chtest.ServerDSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store { return openStore(t, freshDSN(t)) })
 }
 
