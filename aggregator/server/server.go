@@ -159,11 +159,10 @@ const (
 	writeTimeout      = 10 * time.Minute
 	idleTimeout       = 2 * time.Minute
 	shutdownTimeout   = 20 * time.Second
-	retentionEvery    = time.Hour
 )
 
 // Serve answers on ln (over TLS when the configuration names a certificate)
-// and runs retention, until ctx ends; then it shuts down gracefully, letting
+// and runs retention and compaction, until ctx ends; then it shuts down gracefully, letting
 // running requests finish for a while. It returns nil after a clean
 // shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -185,15 +184,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	rctx, stopRetention := context.WithCancel(ctx)
-	retained := make(chan struct{})
+	mctx, stopMaintenance := context.WithCancel(ctx)
+	maintained := make(chan struct{})
 	go func() {
-		defer close(retained)
-		s.retain(rctx, retentionEvery)
+		defer close(maintained)
+		s.maintain(mctx)
 	}()
 	defer func() {
-		stopRetention()
-		<-retained
+		stopMaintenance()
+		<-maintained
 	}()
 
 	served := make(chan error, 1)

@@ -31,10 +31,12 @@ import (
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/geo/geotest"
+	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/internal/testutil"
+	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -765,6 +767,44 @@ func TestRetention(t *testing.T) {
 	<-done
 	if n := h.count(); n != 1 {
 		t.Errorf("%d records after retention, want 1", n)
+	}
+}
+
+// TestCompaction: the server rolls the store's minute summaries of a past
+// hour up, so that a map of the hour reads one summary per probe.
+func TestCompaction(t *testing.T) {
+	now := time.Now()
+	h := newHarness(t, nil, WithClock(func() time.Time { return now }))
+	_, tok := h.register("ams-1", nil, nil, nil)
+	hourAgo := now.Add(-2 * time.Hour).Truncate(time.Hour)
+	var rs []result.Record
+	for m := range 10 {
+		rs = append(rs, records(3, hourAgo.Add(time.Duration(m)*time.Minute))...)
+	}
+	h.do("POST", "/api/v1/results", tok, rs)
+	sm := h.st.(mapsapi.Summarizer)
+	summaries := func() int {
+		n := 0
+		if err := sm.ScanSummaries(t.Context(), store.Query{From: hourAgo, To: hourAgo.Add(time.Hour)},
+			func(*maps.Summary) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := summaries(); n != 10 {
+		t.Fatalf("%d summaries of the hour before compaction, want one a minute (10)", n)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { h.srv.compact(ctx, time.Hour); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for summaries() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := summaries(); n != 1 {
+		t.Errorf("%d summaries of the hour after compaction, want 1", n)
 	}
 }
 

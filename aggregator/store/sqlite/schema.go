@@ -98,6 +98,27 @@ var migrations = []string{
 		floor INTEGER NOT NULL -- µs: summaries of earlier minutes are not read
 	);
 	INSERT INTO summary_state (one, floor) SELECT 1, coalesce(max(time) + 1, -9223372036854775808) FROM results;`,
+
+	// Summaries at several spans (compact.go): the minutes of migration 2
+	// become level 0. rollup_state.done is how far each coarser level is
+	// made; a span without a row is made nowhere yet.
+	`CREATE TABLE summaries_by_span (
+		target TEXT    NOT NULL,
+		span   INTEGER NOT NULL, -- bucket length, µs
+		start  INTEGER NOT NULL, -- bucket start, µs since 1970, UTC
+		probe  TEXT    NOT NULL,
+		body   BLOB    NOT NULL, -- encodeSummary
+		PRIMARY KEY (target, span, start, probe)
+	) WITHOUT ROWID;
+	INSERT INTO summaries_by_span (target, span, start, probe, body)
+		SELECT target, 60000000, minute, probe, body FROM summaries;
+	DROP TABLE summaries;
+	ALTER TABLE summaries_by_span RENAME TO summaries;
+
+	CREATE TABLE rollup_state (
+		span INTEGER PRIMARY KEY, -- µs
+		done INTEGER NOT NULL     -- µs: buckets ending at or before it are made
+	);`,
 }
 
 // migrate brings the schema up to date.

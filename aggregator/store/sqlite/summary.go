@@ -19,46 +19,61 @@ import (
 
 // Summaries (the rollup behind mapsapi.Summarizer).
 //
-// The summaries table holds one maps.Summary per target, probe and minute
-// of record time, kept by Append in the transaction that stores the
-// records, from the rows the insert actually stored, so the rollup counts
-// each stored record exactly once and is durable with it. A map over a
-// window reads the summaries of the whole minutes inside it and the raw
-// rows of the partial minutes at its edges.
+// The summaries table holds maps.Summary values per target, probe and
+// bucket of record time, at several bucket lengths (spans). Level 0 (one
+// minute) is kept by Append in the transaction that stores the records,
+// from the rows the insert actually stored, so the rollup counts each
+// stored record exactly once and is durable with it. The coarser levels
+// are compacted from the level below by Compact once their buckets are
+// over (compact.go), so that a map of an hour or a week reads a few rows
+// per probe rather than one a minute; a record arriving late for a bucket
+// already compacted is merged into it by Append too. A map over a window
+// reads the coarsest buckets that fit inside it, finer ones towards its
+// edges, and the raw rows of the partial minutes at the very edges.
 //
 // summary_state.floor (µs) is the time below which summaries are not
 // trusted: the newest time stored when the table was created (older
-// records were never rolled up) and the latest DeleteBefore (a minute it
+// records were never rolled up) and the latest DeleteBefore (a bucket it
 // cut into would still count deleted rows). Below the floor maps read raw
 // rows, which stay exact whatever arrives late.
 
-// bucket is the rollup's stretch of time, in µs.
-const bucket = int64(time.Minute / time.Microsecond)
-
-// Only times that maps can hold in UnixNano (years 1678 to 2262) are
-// rolled up, less a bucket so that rounding to one cannot overflow; others
-// are read raw.
+// Bucket lengths, in µs.
 const (
-	minRolled = math.MinInt64/1000 + bucket
-	maxRolled = math.MaxInt64/1000 - bucket
+	minute = int64(time.Minute / time.Microsecond)
+	hour   = 60 * minute
+	day    = 24 * hour
 )
 
-// bucketFloor is the start of t's bucket; bucketCeil the first bucket start
-// at or after t. t must be within [minRolled, maxRolled].
-func bucketFloor(t int64) int64 {
-	m := t % bucket
+// spans are the rollup's bucket lengths, finest first; each divides the
+// next, so a bucket of one level is whole buckets of the level below.
+// Level 0 is written by Append, the others by Compact. The steps are those
+// of the windows people ask for: the last quarter hour, hours, days.
+var spans = [...]int64{minute, 5 * minute, 15 * minute, hour, 6 * hour, day}
+
+// Only times that maps can hold in UnixNano (years 1678 to 2262) are
+// rolled up, less the longest span so that rounding to a bucket cannot
+// overflow; others are read raw.
+const (
+	minRolled = math.MinInt64/1000 + day
+	maxRolled = math.MaxInt64/1000 - day
+)
+
+// floorTo is the start of t's bucket of length span; ceilTo the first
+// bucket start at or after t. t must be within [minRolled, maxRolled].
+func floorTo(t, span int64) int64 {
+	m := t % span
 	if m < 0 {
-		m += bucket
+		m += span
 	}
 	return t - m
 }
 
-func bucketCeil(t int64) int64 {
-	f := bucketFloor(t)
+func ceilTo(t, span int64) int64 {
+	f := floorTo(t, span)
 	if f == t {
 		return t
 	}
-	return f + bucket
+	return f + span
 }
 
 // rolledColumns are what maps needs of a stored record, read by the raw
@@ -147,24 +162,34 @@ func (s *Store) readBack(ctx context.Context, tx *sql.Tx, seq, want int64, ru ro
 // rollKey is one row of the summaries table.
 type rollKey struct {
 	target, probe string
-	minute        int64 // bucket start, µs
+	span, start   int64 // the bucket, µs
 }
 
-// rollup gathers the summaries of one Append's new records.
+func compareKeys(a, b rollKey) int {
+	return cmp.Or(strings.Compare(a.target, b.target), cmp.Compare(a.span, b.span),
+		cmp.Compare(a.start, b.start), strings.Compare(a.probe, b.probe))
+}
+
+// rollup gathers summaries to merge into the summaries table.
 type rollup map[rollKey]*maps.Summary
 
-// add folds a stored record in, unless its time is beyond what is rolled up.
+// add folds a stored record into its level 0 bucket, unless its time is
+// beyond what is rolled up.
 func (ru rollup) add(r *result.Record, t int64) {
 	if t < minRolled || t >= maxRolled {
 		return
 	}
-	k := rollKey{r.Target, r.Probe, bucketFloor(t)}
+	ru.at(rollKey{r.Target, r.Probe, spans[0], floorTo(t, spans[0])}).Add(r)
+}
+
+// at is the summary of k, created empty when missing.
+func (ru rollup) at(k rollKey) *maps.Summary {
 	s := ru[k]
 	if s == nil {
 		s = &maps.Summary{}
 		ru[k] = s
 	}
-	s.Add(r)
+	return s
 }
 
 // rollupPerStatement is how many summaries one statement of writeRollup
@@ -172,33 +197,53 @@ func (ru rollup) add(r *result.Record, t int64) {
 // reset and a database/sql call each.
 const rollupPerStatement = 50
 
-// writeRollup merges the gathered summaries into the summaries table in tx.
-// Keys go in primary key order, so that reads and writes walk the table's
-// pages in turn rather than at random.
+// writeRollup merges the level 0 summaries of an Append's new records
+// into the summaries table in tx, and into the coarser buckets that
+// Compact has already made (late records).
 func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, ru rollup) error {
 	if len(ru) == 0 {
 		return nil
 	}
+	lv, err := s.readLevels(ctx, tx, "append")
+	if err != nil {
+		return err
+	}
+	fresh := make([]rollKey, 0, len(ru))
+	for k := range ru {
+		fresh = append(fresh, k)
+	}
+	for l := 1; l < len(spans); l++ {
+		for _, k := range fresh {
+			if c := (rollKey{k.target, k.probe, spans[l], floorTo(k.start, spans[l])}); lv.compacted(l, c.start) {
+				ru.at(c).Merge(ru[k])
+			}
+		}
+	}
+	return s.mergeAndPut(ctx, tx, ru, "append")
+}
+
+// mergeAndPut merges ru with the stored summaries of its keys and writes
+// the outcome. Keys go in primary key order, so that reads and writes walk
+// the table's pages in turn rather than at random.
+func (s *Store) mergeAndPut(ctx context.Context, tx *sql.Tx, ru rollup, op string) error {
 	keys := make([]rollKey, 0, len(ru))
 	for k := range ru {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b rollKey) int {
-		return cmp.Or(strings.Compare(a.target, b.target), cmp.Compare(a.minute, b.minute), strings.Compare(a.probe, b.probe))
-	})
-	if err := s.mergeStored(ctx, tx, keys, ru); err != nil {
+	slices.SortFunc(keys, compareKeys)
+	if err := s.mergeStored(ctx, tx, keys, ru, op); err != nil {
 		return err
 	}
-	return s.putSummaries(ctx, tx, keys, ru)
+	return s.putSummaries(ctx, tx, keys, ru, op)
 }
 
 // mergeStored merges the stored summaries of keys into ru, reading those of
-// one target and minute rollupPerStatement probes at a time.
-func (s *Store) mergeStored(ctx context.Context, tx *sql.Tx, keys []rollKey, ru rollup) error {
-	get, err := tx.PrepareContext(ctx, `SELECT probe, body FROM summaries WHERE target = ? AND minute = ? AND probe IN (?`+
+// one target and bucket rollupPerStatement probes at a time.
+func (s *Store) mergeStored(ctx context.Context, tx *sql.Tx, keys []rollKey, ru rollup, op string) error {
+	get, err := tx.PrepareContext(ctx, `SELECT probe, body FROM summaries WHERE target = ? AND span = ? AND start = ? AND probe IN (?`+
 		strings.Repeat(",?", rollupPerStatement-1)+`)`)
 	if err != nil {
-		return s.wrap(ctx, "append: prepare summaries", err)
+		return s.wrap(ctx, op+": prepare summaries", err)
 	}
 	defer get.Close()
 	var (
@@ -206,64 +251,70 @@ func (s *Store) mergeStored(ctx context.Context, tx *sql.Tx, keys []rollKey, ru 
 		dec   summaryDecoder
 		probe string
 		body  sql.RawBytes
-		args  = make([]any, 2+rollupPerStatement)
+		args  = make([]any, 3+rollupPerStatement)
 	)
+	same := func(a, b rollKey) bool { return a.target == b.target && a.span == b.span && a.start == b.start }
 	for lo := 0; lo < len(keys); {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("sqlite store: append: %w", err)
+			return fmt.Errorf("sqlite store: %s: %w", op, err)
 		}
 		k := keys[lo]
-		args[0], args[1] = k.target, k.minute
+		args[0], args[1], args[2] = k.target, k.span, k.start
 		n := 0
-		for ; n < rollupPerStatement && lo+n < len(keys) && keys[lo+n].target == k.target && keys[lo+n].minute == k.minute; n++ {
-			args[2+n] = keys[lo+n].probe
+		for ; n < rollupPerStatement && lo+n < len(keys) && same(keys[lo+n], k); n++ {
+			args[3+n] = keys[lo+n].probe
 		}
 		for i := n; i < rollupPerStatement; i++ {
-			args[2+i] = k.probe // padding: a repeated probe matches nothing more
+			args[3+i] = k.probe // padding: a repeated probe matches nothing more
 		}
 		lo += n
 		rows, err := get.Query(args...)
 		if err != nil {
-			return s.wrap(ctx, "append: read summaries", err)
+			return s.wrap(ctx, op+": read summaries", err)
 		}
 		for rows.Next() {
 			if err := rows.Scan(&probe, &body); err != nil {
 				rows.Close()
-				return s.wrap(ctx, "append: read summaries", err)
+				return s.wrap(ctx, op+": read summaries", err)
 			}
 			if err := dec.decode(body, &old); err != nil {
 				rows.Close()
-				return fmt.Errorf("sqlite store: append: summary of %s, probe %s, minute %s is corrupt: %w (run a retention past it, or restore a backup)",
-					k.target, probe, time.UnixMicro(k.minute).UTC().Format(time.RFC3339), err)
+				return corrupt(op, k.target, probe, k.start, k.start+k.span, err)
 			}
 			old.Target, old.Probe = k.target, probe
-			ru[rollKey{k.target, probe, k.minute}].Merge(&old)
+			ru[rollKey{k.target, probe, k.span, k.start}].Merge(&old)
 		}
 		if err := rows.Close(); err != nil {
-			return s.wrap(ctx, "append: read summaries", err)
+			return s.wrap(ctx, op+": read summaries", err)
 		}
 		if err := rows.Err(); err != nil {
-			return s.wrap(ctx, "append: read summaries", err)
+			return s.wrap(ctx, op+": read summaries", err)
 		}
 	}
 	return nil
 }
 
+// corrupt is the error for a summary body that does not decode.
+func corrupt(op, target, probe string, from, to int64, err error) error {
+	return fmt.Errorf("sqlite store: %s: a summary of %s, probe %s, in %s to %s is corrupt: %w (run a retention past it, or restore a backup)",
+		op, target, probe, time.UnixMicro(from).UTC().Format(time.RFC3339), time.UnixMicro(to).UTC().Format(time.RFC3339), err)
+}
+
 // putSummaries writes the summaries of keys, rollupPerStatement at a time.
-func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, keys []rollKey, ru rollup) error {
-	const put = `INSERT OR REPLACE INTO summaries (target, minute, probe, body) VALUES (?, ?, ?, ?)`
-	many, err := tx.PrepareContext(ctx, put+strings.Repeat(",(?, ?, ?, ?)", rollupPerStatement-1))
+func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, keys []rollKey, ru rollup, op string) error {
+	const put = `INSERT OR REPLACE INTO summaries (target, span, start, probe, body) VALUES (?, ?, ?, ?, ?)`
+	many, err := tx.PrepareContext(ctx, put+strings.Repeat(",(?, ?, ?, ?, ?)", rollupPerStatement-1))
 	if err != nil {
-		return s.wrap(ctx, "append: prepare summaries", err)
+		return s.wrap(ctx, op+": prepare summaries", err)
 	}
 	defer many.Close()
 	one, err := tx.PrepareContext(ctx, put)
 	if err != nil {
-		return s.wrap(ctx, "append: prepare summaries", err)
+		return s.wrap(ctx, op+": prepare summaries", err)
 	}
 	defer one.Close()
 	var (
-		args  = make([]any, 4*rollupPerStatement)
+		args  = make([]any, 5*rollupPerStatement)
 		arena []byte
 		ends  [rollupPerStatement]int
 	)
@@ -283,10 +334,11 @@ func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, keys []rollKey, ru
 			if i > 0 {
 				start = ends[i-1]
 			}
-			args[4*i], args[4*i+1], args[4*i+2], args[4*i+3] = k.target, k.minute, k.probe, arena[start:ends[i]]
+			a := args[5*i : 5*i+5]
+			a[0], a[1], a[2], a[3], a[4] = k.target, k.span, k.start, k.probe, arena[start:ends[i]]
 		}
-		if _, err := st.Exec(args[:4*n]...); err != nil {
-			return s.wrap(ctx, "append: write summaries", err)
+		if _, err := st.Exec(args[:5*n]...); err != nil {
+			return s.wrap(ctx, op+": write summaries", err)
 		}
 		lo += n
 	}
@@ -512,21 +564,21 @@ func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.
 		return s.wrap(ctx, "scan summaries: begin", err)
 	}
 	defer tx.Rollback()
-	var floor int64
-	if err := tx.QueryRowContext(ctx, `SELECT floor FROM summary_state`).Scan(&floor); err != nil {
-		return s.wrap(ctx, "scan summaries: read floor", err)
+	lv, err := s.readLevels(ctx, tx, "scan summaries")
+	if err != nil {
+		return err
 	}
 	lo, hi := bounds(q.From, q.To)
-	// Summaries serve the whole buckets in [a, b); raw rows the rest.
-	a := bucketCeil(min(max(lo, floor, minRolled), maxRolled))
-	b := bucketFloor(min(max(hi, minRolled), maxRolled))
+	// Summaries serve the whole minutes in [a, b); raw rows the rest.
+	a := ceilTo(min(max(lo, lv.floor, minRolled), maxRolled), spans[0])
+	b := floorTo(min(max(hi, minRolled), maxRolled), spans[0])
 	if a >= b {
 		return s.scanRolled(ctx, tx, q, lo, hi, fn)
 	}
 	if err := s.scanRolled(ctx, tx, q, lo, a, fn); err != nil {
 		return err
 	}
-	if err := s.scanSummaryRows(ctx, tx, q, a, b, fn); err != nil {
+	if err := lv.cover(0, a, b, func(l int, x, y int64) error { return s.scanSummaryRows(ctx, tx, q, spans[l], x, y, fn) }); err != nil {
 		return err
 	}
 	return s.scanRolled(ctx, tx, q, b, hi, fn)
@@ -580,9 +632,10 @@ func (s *Store) scanRolled(ctx context.Context, tx *sql.Tx, q store.Query, lo, h
 	return nil
 }
 
-// scanSummaryRows hands out the stored summaries of the buckets in [a, b).
-func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, a, b int64, fn func(*maps.Summary) error) error {
-	where, args := filters(q, "minute", a, b)
+// scanSummaryRows hands out the stored summaries of length span in
+// [a, b).
+func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, span, a, b int64, fn func(*maps.Summary) error) error {
+	where, args := filters(q, "start", a, b)
 	// The target is read only when the query does not name it: every
 	// column read costs the driver an allocation a row.
 	var (
@@ -596,7 +649,7 @@ func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, 
 	if q.Target != "" {
 		cols, dest, target = "probe, body", dest[1:], sql.RawBytes(q.Target)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM summaries WHERE `+where, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM summaries WHERE span = ? AND `+where, append([]any{span}, args...)...)
 	if err != nil {
 		return s.wrap(ctx, "scan summaries", err)
 	}
@@ -606,11 +659,10 @@ func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, 
 			return s.wrap(ctx, "scan summaries: read row", err)
 		}
 		if err := dec.decode(body, &sum); err != nil {
-			return fmt.Errorf("sqlite store: scan summaries: a summary of %s, probe %s, in %s to %s is corrupt: %w (run a retention past it, or restore a backup)",
-				target, probe, time.UnixMicro(a).UTC().Format(time.RFC3339), time.UnixMicro(b).UTC().Format(time.RFC3339), err)
+			return corrupt("scan summaries", string(target), probe, a, b, err)
 		}
-		// Rows come in (target, minute, probe) order: keep the target's
-		// string while it repeats.
+		// Rows come in (target, span, start, probe) order: keep the
+		// target's string while it repeats.
 		if string(target) != lastT {
 			lastT = string(target)
 		}
@@ -649,18 +701,21 @@ func (s *Store) raiseFloor(ctx context.Context, t int64) error {
 		if err != nil {
 			return s.wrap(ctx, "delete old summaries", err)
 		}
-		for {
-			res, err := s.w.ExecContext(ctx, `DELETE FROM summaries WHERE target = ? AND (minute, probe) IN
-				(SELECT minute, probe FROM summaries WHERE target = ? AND minute < ? LIMIT ?)`, target, target, t, deleteChunk)
-			if err != nil {
-				return s.wrap(ctx, "delete old summaries", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return s.wrap(ctx, "delete old summaries", err)
-			}
-			if n < deleteChunk {
-				break
+		for _, span := range spans {
+			for {
+				res, err := s.w.ExecContext(ctx, `DELETE FROM summaries WHERE target = ? AND span = ? AND (start, probe) IN
+					(SELECT start, probe FROM summaries WHERE target = ? AND span = ? AND start < ? LIMIT ?)`,
+					target, span, target, span, t, deleteChunk)
+				if err != nil {
+					return s.wrap(ctx, "delete old summaries", err)
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return s.wrap(ctx, "delete old summaries", err)
+				}
+				if n < deleteChunk {
+					break
+				}
 			}
 		}
 	}

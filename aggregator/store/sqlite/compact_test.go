@@ -1,0 +1,255 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/catchmap/catchmap/maps"
+)
+
+// TestCompactedSummariesEqualScan: with the coarser levels made part way
+// and then fully, with late records landing in made buckets and with
+// retention cutting into buckets of every level, the catchment of any
+// window from summaries equals the one from the raw records.
+func TestCompactedSummariesEqualScan(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	defer s.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 8))
+	const spread = 50 * time.Hour
+	check := func(stage string) {
+		t.Helper()
+		full := 0
+		for i := range 60 {
+			o := maps.Options{Target: fmt.Sprintf("t%d", i%3), Res: 3}
+			switch i % 4 {
+			case 0: // on the edges of a level
+				edge := time.Duration(spans[1+rng.IntN(len(spans)-1)]) * time.Microsecond
+				o.From = sumT0.Truncate(edge).Add(time.Duration(rng.Int64N(int64(spread/edge))) * edge)
+				o.To = o.From.Add(time.Duration(1+rng.IntN(30)) * edge)
+			case 1: // anywhere, to the µs
+				o.From = sumT0.Add(time.Duration(rng.Int64N(int64(spread))) / 1000 * 1000)
+				o.To = o.From.Add(time.Duration(1 + rng.Int64N(int64(spread))))
+			case 2: // open on one side
+				if rng.IntN(2) == 0 {
+					o.From = sumT0.Add(time.Duration(rng.Int64N(int64(spread))))
+				} else {
+					o.To = sumT0.Add(time.Duration(rng.Int64N(int64(spread))))
+				}
+			case 3: // everything
+			}
+			if i%7 == 6 {
+				o.Target = ""
+			}
+			probe := ""
+			if i%5 == 0 {
+				probe = fmt.Sprintf("p%02d", rng.IntN(12))
+			}
+			if sameCatchments(t, s, o, probe, stage) {
+				full++
+			}
+		}
+		if full < 30 {
+			t.Fatalf("%s: only %d of 60 windows hold records: the test checks little", stage, full)
+		}
+	}
+	// made counts the summaries of each coarser level.
+	made := func() map[int64]int {
+		t.Helper()
+		out := map[int64]int{}
+		rows, err := s.r.Query(`SELECT span, count(*) FROM summaries WHERE span > ? GROUP BY span`, spans[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var span int64
+			var n int
+			if err := rows.Scan(&span, &n); err != nil {
+				t.Fatal(err)
+			}
+			out[span] = n
+		}
+		return out
+	}
+
+	if _, err := s.Append(ctx, sumRecordsOver(rng, "a", 6000, spread)); err != nil {
+		t.Fatal(err)
+	}
+	// 12 hours in, 10:00 to 22:00: the first day has not ended.
+	if err := s.Compact(ctx, sumT0.Add(12*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if m := made(); m[spans[1]] == 0 || m[6*hour] == 0 || m[day] != 0 {
+		t.Fatalf("compacting up to 12 hours in made %v summaries per span, want some of 5 minutes and 6 hours, none of a day", m)
+	}
+	check("made part way")
+
+	if _, err := s.Append(ctx, sumRecordsOver(rng, "late", 2000, spread)); err != nil {
+		t.Fatal(err)
+	}
+	check("late records in made buckets")
+
+	if err := s.Compact(ctx, sumT0.Add(4*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	m := made()
+	for _, span := range spans[1:] {
+		if m[span] == 0 {
+			t.Fatalf("after compacting everything, no summary of %s: %v", time.Duration(span)*time.Microsecond, m)
+		}
+	}
+	check("made fully")
+	// A second pass finds nothing to do.
+	if err := s.Compact(ctx, sumT0.Add(4*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if again := made(); fmt.Sprint(again) != fmt.Sprint(m) {
+		t.Fatalf("compacting again changed the summaries per span from %v to %v", m, again)
+	}
+
+	if _, err := s.DeleteBefore(ctx, sumT0.Add(7*time.Hour+13*time.Minute+17*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	check("after retention")
+	if _, err := s.Append(ctx, sumRecordsOver(rng, "later", 2000, spread)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx, sumT0.Add(5*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	check("late records after retention")
+}
+
+// TestCompactStopsAtTheHorizon: buckets that have not ended compactGrace
+// before now are left to level 0, whatever records they hold.
+func TestCompactStopsAtTheHorizon(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Append(ctx, sumRecordsOver(rand.New(rand.NewPCG(9, 10)), "a", 500, 30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	now := sumT0.Add(10*time.Minute + 30*time.Second) // 10:05-10:10 ended only 30 s ago
+	if err := s.Compact(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	var last sql.NullInt64
+	if err := s.r.QueryRow(`SELECT max(start + span) FROM summaries WHERE span > ?`, spans[0]).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if want := sumT0.Add(5 * time.Minute).UnixMicro(); !last.Valid || last.Int64 != want {
+		t.Fatalf("compacting at %s made buckets up to %v, want up to %s", now, last, sumT0.Add(5*time.Minute))
+	}
+	var done int64
+	if err := s.r.QueryRow(`SELECT done FROM rollup_state WHERE span = ?`, spans[1]).Scan(&done); err != nil {
+		t.Fatal(err)
+	}
+	if done != last.Int64 {
+		t.Fatalf("5-minute level marked made up to %s, want %s", time.UnixMicro(done).UTC(), time.UnixMicro(last.Int64).UTC())
+	}
+}
+
+// TestCompactCancelled: a cancelled context stops Compact with its error.
+func TestCompactCancelled(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Compact(ctx, sumT0); err == nil {
+		t.Fatal("Compact with a cancelled context: no error")
+	}
+}
+
+// TestCover: the runs of a window tile it exactly, and each run lies on
+// its level's edges and within what the level holds.
+func TestCover(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 2000 {
+		var lv levels
+		lv.done[0] = 1 << 62
+		for l := 1; l < len(spans); l++ {
+			lv.done[l] = floorTo(min(lv.done[l-1], rng.Int64N(30*day)), spans[l])
+		}
+		a := rng.Int64N(30*day) / minute * minute
+		b := a + minute + rng.Int64N(30*day)/minute*minute
+		at := a
+		err := lv.cover(0, a, b, func(l int, x, y int64) error {
+			switch {
+			case x != at || x >= y:
+				return fmt.Errorf("run %d..%d after %d", x, y, at)
+			case x%spans[l] != 0 || y%spans[l] != 0:
+				return fmt.Errorf("run %d..%d off the edges of level %d", x, y, l)
+			case l > 0 && y > lv.done[l]:
+				return fmt.Errorf("run %d..%d of level %d past its done %d", x, y, l, lv.done[l])
+			}
+			at = y
+			return nil
+		})
+		if err == nil && at != b {
+			err = fmt.Errorf("runs end at %d", at)
+		}
+		if err != nil {
+			t.Fatalf("cover of %d..%d with done %v: %v", a, b, lv.done, err)
+		}
+	}
+}
+
+// TestMinuteSummariesMigrate: the minute summaries of schema version 2
+// serve maps as level 0 after the migration to spans, and compact.
+func TestMinuteSummariesMigrate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catchmap.db")
+	db, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(migrations[0] + ";" + migrations[1] +
+		`; CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2)`); err != nil {
+		t.Fatal(err)
+	}
+	recs := sumRecordsOver(rand.New(rand.NewPCG(13, 14)), "v2", 3000, 3*time.Hour)
+	ru := rollup{}
+	args := make([]any, resultArgs)
+	var row rolledRow
+	for i := range recs {
+		if err := recordArgs(&recs[i], args, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(insertResult, args...); err != nil {
+			t.Fatal(err)
+		}
+		ru.add(row.stored(&recs[i]), recs[i].Time.UnixMicro())
+	}
+	for k, sum := range ru {
+		if _, err := db.Exec(`INSERT INTO summaries (target, minute, probe, body) VALUES (?, ?, ?, ?)`,
+			k.target, k.start, k.probe, encodeSummary(nil, sum)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, path)
+	defer s.Close()
+	o := maps.Options{Target: "t2", From: sumT0, To: sumT0.Add(3 * time.Hour)}
+	if !sameCatchments(t, s, o, "", "migrated") {
+		t.Fatal("the migrated store holds no results of t2")
+	}
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM summaries WHERE span = ?`, minute).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(ru) {
+		t.Fatalf("%d minute summaries after the migration, want %d", n, len(ru))
+	}
+	if err := s.Compact(context.Background(), sumT0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	sameCatchments(t, s, o, "", "migrated and compacted")
+}
