@@ -20,8 +20,10 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/catchmap/catchmap/probe/result"
@@ -270,6 +272,8 @@ type siteTally struct {
 	n    int
 	last int64 // UnixNano of the latest
 	rtts []float64
+	// head and tail chain the RTTs from summaries in Builder.rtts.
+	head, tail int32
 }
 
 // dominant picks the probe's site: most results, then most recent, then
@@ -319,6 +323,7 @@ func (l *latest[T]) newer(v T, t int64) bool {
 }
 
 type probeState struct {
+	id              string
 	tallies         []siteTally
 	results, errors int
 	lat, lon        latest[float64] // lon follows lat's record
@@ -330,9 +335,15 @@ type probeState struct {
 // window never has to be held in memory: it keeps per probe only counts and
 // the RTTs of successful results (8 bytes each).
 type Builder struct {
-	opts    Options
-	loc     SiteLocator
-	probes  map[string]*probeState
+	opts Options
+	loc  SiteLocator
+	// Probes are numbered as they come: a record costs one string lookup,
+	// none when it is of the same probe as the one before.
+	index   map[string]int
+	probes  []probeState
+	lastID  string
+	lastP   int
+	rtts    rttArena
 	sites   interner
 	results int
 	target  string
@@ -347,7 +358,22 @@ func NewBuilder(opts Options, loc SiteLocator) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Builder{opts: o, loc: loc, probes: map[string]*probeState{}, sites: interner{}}, nil
+	return &Builder{opts: o, loc: loc, index: map[string]int{}, lastP: -1, sites: interner{}}, nil
+}
+
+// probe is the state of probe id, made on first sight.
+func (b *Builder) probe(id string) *probeState {
+	if b.lastP >= 0 && id == b.lastID {
+		return &b.probes[b.lastP]
+	}
+	i, ok := b.index[id]
+	if !ok {
+		i = len(b.probes)
+		b.probes = append(b.probes, probeState{id: strings.Clone(id)})
+		b.index[b.probes[i].id] = i
+	}
+	b.lastID, b.lastP = b.probes[i].id, i
+	return &b.probes[i]
 }
 
 // inWindow reports whether r belongs to target and [from, to).
@@ -379,11 +405,7 @@ func (b *Builder) Add(r *result.Record) {
 		}
 	}
 	b.results++
-	p := b.probes[r.Probe]
-	if p == nil {
-		p = &probeState{}
-		b.probes[strings.Clone(r.Probe)] = p
-	}
+	p := b.probe(r.Probe)
 	p.results++
 	t := r.Time.UnixNano()
 	switch {
@@ -437,49 +459,6 @@ func (in interner) get(s string) string {
 	return v
 }
 
-// siteIndex locates the sites seen in a window.
-type siteIndex struct {
-	known map[string]Site
-	codes []string // located codes, sorted
-}
-
-func newSiteIndex(loc SiteLocator, codes []string) siteIndex {
-	ix := siteIndex{known: map[string]Site{}}
-	if loc == nil {
-		return ix
-	}
-	for _, c := range codes {
-		if s, ok := loc.Lookup(c); ok && ValidLatLon(s.Lat, s.Lon) == nil {
-			ix.known[c] = s
-			ix.codes = append(ix.codes, c)
-		}
-	}
-	return ix
-}
-
-// nearest is the located site closest to lat, lon (ties: lower code).
-func (ix siteIndex) nearest(lat, lon float64) (string, float64, bool) {
-	best, bestD := "", math.Inf(1)
-	for _, c := range ix.codes {
-		s := ix.known[c]
-		if d := distanceKm(lat, lon, s.Lat, s.Lon); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best, bestD, best != ""
-}
-
-// notNearest reports whether a probe at lat, lon served by site has a
-// strictly closer site; ok is false when that cannot be told.
-func (ix siteIndex) notNearest(lat, lon float64, site string) (notNearest, ok bool) {
-	s, known := ix.known[site]
-	if !known {
-		return false, false
-	}
-	_, nd, _ := ix.nearest(lat, lon)
-	return distanceKm(lat, lon, s.Lat, s.Lon) > nd+1e-9, true
-}
-
 // Build computes the catchment of everything added so far.
 func (b *Builder) Build() *Catchment {
 	o := b.opts
@@ -498,116 +477,100 @@ func (b *Builder) Build() *Catchment {
 		c.To = b.last
 	}
 
-	ids := make([]string, 0, len(b.probes))
-	seen := map[string]bool{}
-	for id, p := range b.probes {
-		ids = append(ids, id)
-		for _, t := range p.tallies {
-			seen[t.site] = true
-		}
+	order := make([]int, len(b.probes))
+	for i := range order {
+		order[i] = i
 	}
-	slices.Sort(ids)
-	codes := make([]string, 0, len(seen))
-	for s := range seen {
-		codes = append(codes, s)
-	}
-	slices.Sort(codes)
+	slices.SortFunc(order, func(x, y int) int { return strings.Compare(b.probes[x].id, b.probes[y].id) })
+	// Every interned code is a tally's site, and every tally's site is
+	// interned.
+	codes := sortedKeys(b.sites)
 	ix := newSiteIndex(b.loc, codes)
 
-	// Probes, with their cell.
-	byCell := map[string][]int{}
-	c.ProbeList = make([]Probe, 0, len(ids))
-	for _, id := range ids {
-		p := b.probes[id]
-		pr := Probe{ID: id, Country: p.country.v, ASN: p.asn.v, Results: p.results, Errors: p.errors,
-			Weight: o.Weights.of(id, p.asn.v)}
-		if p.lat.set {
-			pr.Lat, pr.Lon = ptr(p.lat.v), ptr(p.lon.v)
-		} else {
-			c.Unlocated++
+	// Probes, with their cell and what is known of their nearest site.
+	w := &catchmentWork{b: b, c: c, ix: ix, facts: make([]probeFacts, len(order))}
+	c.ProbeList = make([]Probe, len(order))
+	workers := w.run(len(order), func(bw *buildWorker, lo, hi int) {
+		bw.floats = make(floatSlab, 0, 4*(hi-lo))
+		for i := lo; i < hi; i++ {
+			bw.probe(i, &b.probes[order[i]])
 		}
-		if d := dominant(p.tallies); d >= 0 {
-			t := p.tallies[d]
-			pr.Site = t.site
-			pr.RTTMedian = quantilePtr(t.rtts, 0.5)
-			if len(t.rtts) > 0 {
-				pr.RTTMin = ptr(slices.Min(t.rtts))
-			}
-			pr.Sites = make(map[string]int, len(p.tallies))
-			for _, t := range p.tallies {
-				pr.Sites[t.site] = t.n
-			}
-		} else {
-			c.Unserved++
+	})
+	var members []cellMember
+	for i := range c.ProbeList {
+		if c.ProbeList[i].Cell != "" {
+			members = append(members, cellMember{c.ProbeList[i].Cell, i})
 		}
-		switch o.By {
-		case ByH3:
-			if p.lat.set {
-				h, err := Cell(p.lat.v, p.lon.v, o.Res)
-				if err == nil { // place was validated in Add
-					pr.Cell = h.String()
-				}
-			}
-		case ByCountry:
-			pr.Cell = CountryCell(p.country.v)
-		case ByASN:
-			pr.Cell = ASNCell(p.asn.v)
-		}
-		if pr.Cell != "" {
-			byCell[pr.Cell] = append(byCell[pr.Cell], len(c.ProbeList))
-		}
-		c.ProbeList = append(c.ProbeList, pr)
+	}
+	for _, bw := range workers {
+		c.Unlocated += bw.unlocated
+		c.Unserved += bw.unserved
 	}
 
-	// Cells.
-	cellIDs := make([]string, 0, len(byCell))
-	for id := range byCell {
-		cellIDs = append(cellIDs, id)
-	}
-	slices.Sort(cellIDs)
-	cellsOf := map[string]int{}
-	for _, id := range cellIDs {
-		cs := b.cell(id, byCell[id], c.ProbeList, ix)
-		if cs.Site != "" {
-			cellsOf[cs.Site]++
+	// Cells: the probes of one cell are a run of members, in probe order.
+	slices.SortFunc(members, func(x, y cellMember) int {
+		return cmp.Or(strings.Compare(x.cell, y.cell), cmp.Compare(x.probe, y.probe))
+	})
+	var runs []int // where each cell's run starts, and where the last ends
+	for i := range members {
+		if i == 0 || members[i].cell != members[i-1].cell {
+			runs = append(runs, i)
 		}
-		c.Cells = append(c.Cells, cs)
+	}
+	runs = append(runs, len(members))
+	c.Cells = make([]CellStat, len(runs)-1)
+	cellSite := make([]int, len(c.Cells))
+	w.run(len(c.Cells), func(bw *buildWorker, lo, hi int) {
+		bw.floats = make(floatSlab, 0, 8*(hi-lo))
+		bw.siteN, bw.siteW = make([]int, len(codes)), make([]float64, len(codes))
+		var run []int
+		for r := lo; r < hi; r++ {
+			run = run[:0]
+			for _, m := range members[runs[r]:runs[r+1]] {
+				run = append(run, m.probe)
+			}
+			c.Cells[r], cellSite[r] = bw.cell(members[runs[r]].cell, run)
+		}
+	})
+	cellsOf := make([]int, len(codes))
+	for _, k := range cellSite {
+		if k >= 0 {
+			cellsOf[k]++
+		}
 	}
 
 	// Sites, flips, location check, overall figures.
 	var total, nnW, nnTotal float64
-	siteW := map[string]float64{}
-	siteN := map[string]int{}
-	siteRTT := map[string][]float64{}
+	siteW := make([]float64, len(codes))
+	siteN := make([]int, len(codes))
+	siteRTT := make([][]float64, len(codes))
 	var all []float64
-	for _, pr := range c.ProbeList {
+	for i := range c.ProbeList {
+		pr, f := &c.ProbeList[i], &w.facts[i]
 		if pr.Site == "" {
 			continue
 		}
 		total += pr.Weight
-		siteW[pr.Site] += pr.Weight
-		siteN[pr.Site]++
+		siteW[f.site] += pr.Weight
+		siteN[f.site]++
 		if pr.RTTMedian != nil {
-			siteRTT[pr.Site] = append(siteRTT[pr.Site], *pr.RTTMedian)
+			siteRTT[f.site] = append(siteRTT[f.site], *pr.RTTMedian)
 			all = append(all, *pr.RTTMedian)
 		}
 		if len(pr.Sites) > 1 {
 			c.Flips = append(c.Flips, Flip{Probe: pr.ID, Site: pr.Site, Sites: pr.Sites})
 		}
-		if pr.Lat == nil {
+		if !f.nnOK {
 			continue
 		}
-		if nn, ok := ix.notNearest(*pr.Lat, *pr.Lon, pr.Site); ok {
-			nnTotal += pr.Weight
-			if nn {
-				nnW += pr.Weight
-			}
+		nnTotal += pr.Weight
+		if f.nn {
+			nnW += pr.Weight
 		}
-		if s, ok := ix.known[pr.Site]; ok && pr.RTTMin != nil {
-			d := distanceKm(*pr.Lat, *pr.Lon, s.Lat, s.Lon)
-			if bound := fibreBoundMs(d); *pr.RTTMin < bound {
+		if pr.RTTMin != nil {
+			if bound := fibreBoundMs(f.siteKm); *pr.RTTMin < bound {
 				c.LocationSuspects = append(c.LocationSuspects, LocationSuspect{Probe: pr.ID, Site: pr.Site,
-					Lat: *pr.Lat, Lon: *pr.Lon, MinRTT: roundTo(*pr.RTTMin, 3), DistanceKm: roundTo(d, 1), BoundMs: roundTo(bound, 3)})
+					Lat: *pr.Lat, Lon: *pr.Lon, MinRTT: roundTo(*pr.RTTMin, 3), DistanceKm: roundTo(f.siteKm, 1), BoundMs: roundTo(bound, 3)})
 			}
 		}
 	}
@@ -615,13 +578,16 @@ func (b *Builder) Build() *Catchment {
 	if nnTotal > 0 {
 		c.NotNearestShare = ptr(nnW / nnTotal)
 	}
-	for _, code := range codes {
-		ss := SiteStat{Site: code, Probes: siteN[code], Cells: cellsOf[code], RTTP50: quantilePtr(siteRTT[code], 0.5)}
+	c.Sites = make([]SiteStat, 0, len(codes))
+	floats := make(floatSlab, 0, 2*len(codes))
+	for k, code := range codes {
+		ss := SiteStat{Site: code, Probes: siteN[k], Cells: cellsOf[k], RTTP50: quantilePtr(siteRTT[k], 0.5)}
 		if total > 0 {
-			ss.Share = siteW[code] / total
+			ss.Share = siteW[k] / total
 		}
-		if s, ok := ix.known[code]; ok {
-			ss.Lat, ss.Lon, ss.Name = ptr(s.Lat), ptr(s.Lon), s.Name
+		if ix.located[k] {
+			s := ix.sites[k]
+			ss.Lat, ss.Lon, ss.Name = floats.ptr(s.Lat), floats.ptr(s.Lon), s.Name
 		}
 		c.Sites = append(c.Sites, ss)
 	}
@@ -629,86 +595,223 @@ func (b *Builder) Build() *Catchment {
 	return c
 }
 
-// cell computes one cell from its probes (indexes into probes).
-func (b *Builder) cell(id string, members []int, probes []Probe, ix siteIndex) CellStat {
-	o := b.opts
-	cs := CellStat{Cell: id, Sites: map[string]int{}, Shares: map[string]float64{}, Confidence: ConfidenceLow}
+// cellMember is a probe (index into the probe list) in a cell.
+type cellMember struct {
+	cell  string
+	probe int
+}
+
+// probeFacts is what Build works out once per probe and uses again for its
+// cell and for the totals.
+type probeFacts struct {
+	site   int     // index of the probe's site in the codes, -1 if unserved
+	h3     h3.Cell // its cell when binning by H3
+	nnOK   bool    // place and site known: nn and siteKm hold
+	nn     bool    // a located site is strictly nearer than its own
+	siteKm float64 // distance to its site
+}
+
+// catchmentWork is the state of one Build that its workers share.
+type catchmentWork struct {
+	b     *Builder
+	c     *Catchment
+	ix    *siteIndex
+	facts []probeFacts
+}
+
+// buildWorker is a worker's own state.
+type buildWorker struct {
+	*catchmentWork
+	floats floatSlab
+	rtts   []float64 // scratch
+	pts    [][2]float64
+	// Per cell, by site index; zero between cells.
+	siteN     []int
+	siteW     []float64
+	touched   []int
+	unlocated int
+	unserved  int
+}
+
+// minPerWorker keeps small catchments on one goroutine, where starting
+// others would cost more than it saves.
+const minPerWorker = 1024
+
+// run calls f on [0, n) split in ranges, one per CPU, on as many
+// goroutines, and returns when they are done: a probe's or a cell's figures
+// depend on nothing but its own, so a large catchment is computed in a
+// fraction of the time. Every result goes to its own index, so the output
+// does not depend on the split.
+func (w *catchmentWork) run(n int, f func(bw *buildWorker, lo, hi int)) []*buildWorker {
+	workers := max(1, min(runtime.GOMAXPROCS(0), n/minPerWorker))
+	bws := make([]*buildWorker, workers)
+	var wg sync.WaitGroup
+	for i := range bws {
+		bws[i] = &buildWorker{catchmentWork: w}
+		lo, hi := i*n/workers, (i+1)*n/workers
+		if workers == 1 {
+			f(bws[i], lo, hi)
+			break
+		}
+		wg.Go(func() { f(bws[i], lo, hi) })
+	}
+	wg.Wait()
+	return bws
+}
+
+// probe fills c.ProbeList[i] and w.facts[i] from p.
+func (w *buildWorker) probe(i int, p *probeState) {
+	o := w.b.opts
+	pr, f := &w.c.ProbeList[i], &w.facts[i]
+	*pr = Probe{ID: p.id, Country: p.country.v, ASN: p.asn.v, Results: p.results, Errors: p.errors,
+		Weight: o.Weights.of(p.id, p.asn.v)}
+	f.site = -1
+	if p.lat.set {
+		pr.Lat, pr.Lon = w.floats.ptr(p.lat.v), w.floats.ptr(p.lon.v)
+	} else {
+		w.unlocated++
+	}
+	if d := dominant(p.tallies); d >= 0 {
+		t := &p.tallies[d]
+		pr.Site = t.site
+		f.site = w.ix.at[t.site]
+		w.rtts = w.b.rtts.appendRTTs(w.rtts[:0], t)
+		if v, ok := quantile(w.rtts, 0.5); ok {
+			pr.RTTMedian = w.floats.ptr(roundTo(v, 3))
+			pr.RTTMin = w.floats.ptr(slices.Min(w.rtts))
+		}
+		pr.Sites = make(map[string]int, len(p.tallies))
+		for _, t := range p.tallies {
+			pr.Sites[t.site] = t.n
+		}
+	} else {
+		w.unserved++
+	}
+	switch o.By {
+	case ByH3:
+		if p.lat.set {
+			h, err := Cell(p.lat.v, p.lon.v, o.Res)
+			if err == nil { // place was validated in Add
+				pr.Cell, f.h3 = h.String(), h
+			}
+		}
+	case ByCountry:
+		pr.Cell = CountryCell(p.country.v)
+	case ByASN:
+		pr.Cell = ASNCell(p.asn.v)
+	}
+	if p.lat.set && f.site >= 0 && w.ix.located[f.site] {
+		cosLat := math.Cos(p.lat.v * rad)
+		_, nd, _ := w.ix.nearest(p.lat.v, p.lon.v, cosLat)
+		f.siteKm = w.ix.distanceKm(f.site, p.lat.v, p.lon.v, cosLat)
+		f.nnOK, f.nn = true, f.siteKm > nd+1e-9
+	}
+}
+
+// cell computes one cell from its probes (indexes into the probe list) and
+// returns it with the index of its site, -1 for none.
+func (w *buildWorker) cell(id string, members []int) (CellStat, int) {
+	o := w.b.opts
+	cs := CellStat{Cell: id, Confidence: ConfidenceLow}
 	var errors int
-	var rtts []float64
-	var pts [][2]float64
+	w.rtts, w.pts, w.touched = w.rtts[:0], w.pts[:0], w.touched[:0]
 	var served, nnW, nnTotal float64
 	for _, i := range members {
-		pr := &probes[i]
+		pr, f := &w.c.ProbeList[i], &w.facts[i]
 		cs.Results += pr.Results
 		errors += pr.Errors
-		if pr.Lat != nil {
-			pts = append(pts, [2]float64{*pr.Lat, *pr.Lon})
+		if pr.Lat != nil && o.By != ByH3 {
+			w.pts = append(w.pts, [2]float64{*pr.Lat, *pr.Lon})
 		}
 		if pr.Site == "" {
 			continue
 		}
 		cs.Probes++
-		cs.Sites[pr.Site]++
-		cs.Shares[pr.Site] += pr.Weight
+		if w.siteN[f.site] == 0 {
+			w.touched = append(w.touched, f.site)
+		}
+		w.siteN[f.site]++
+		w.siteW[f.site] += pr.Weight
 		served += pr.Weight
 		if pr.RTTMedian != nil {
-			rtts = append(rtts, *pr.RTTMedian)
+			w.rtts = append(w.rtts, *pr.RTTMedian)
 		}
-		if pr.Lat != nil {
-			if nn, ok := ix.notNearest(*pr.Lat, *pr.Lon, pr.Site); ok {
-				nnTotal += pr.Weight
-				if nn {
-					nnW += pr.Weight
-				}
+		if f.nnOK {
+			nnTotal += pr.Weight
+			if f.nn {
+				nnW += pr.Weight
 			}
 		}
 	}
 	if cs.Results > 0 {
 		cs.ErrorShare = float64(errors) / float64(cs.Results)
 	}
-	for s, w := range cs.Shares {
-		cs.Shares[s] = w / served
-	}
-	for _, s := range sortedKeys(cs.Shares) {
-		if cs.Site == "" || cs.Shares[s] > cs.Share {
-			cs.Site, cs.Share = s, cs.Shares[s]
+	// Site indexes follow the codes' order, so the dominant site's ties go
+	// to the lower code.
+	slices.Sort(w.touched)
+	cs.Sites = make(map[string]int, len(w.touched))
+	cs.Shares = make(map[string]float64, len(w.touched))
+	site := -1
+	for _, k := range w.touched {
+		code, share := w.ix.codes[k], w.siteW[k]/served
+		cs.Sites[code], cs.Shares[code] = w.siteN[k], share
+		if site < 0 || share > cs.Share {
+			site, cs.Site, cs.Share = k, code, share
 		}
+		w.siteN[k], w.siteW[k] = 0, 0
 	}
 	if cs.Probes >= o.MinProbes && cs.Share >= o.Dominance {
 		cs.Confidence = ConfidenceHigh
 	}
-	cs.RTTP50 = quantilePtr(rtts, 0.5)
-	cs.RTTP90 = quantilePtr(rtts, 0.9)
+	if v, ok := quantile(w.rtts, 0.5); ok {
+		cs.RTTP50 = w.floats.ptr(roundTo(v, 3))
+	}
+	if v, ok := quantile(w.rtts, 0.9); ok {
+		cs.RTTP90 = w.floats.ptr(roundTo(v, 3))
+	}
 	if nnTotal > 0 {
-		cs.NotNearestShare = ptr(nnW / nnTotal)
+		cs.NotNearestShare = w.floats.ptr(nnW / nnTotal)
 	}
 
 	var lat, lon float64
 	ok := false
 	if o.By == ByH3 {
-		var h3c h3.Cell
-		if err := h3c.UnmarshalText([]byte(id)); err == nil && h3c.IsValid() {
-			ll := h3c.LatLng()
-			lat, lon, ok = ll.Lat, ll.Lng, true
-		}
+		// Members' cells are valid (Cell checks) and all the same.
+		ll := w.facts[members[0]].h3.LatLng()
+		lat, lon, ok = ll.Lat, ll.Lng, true
 	} else {
-		lat, lon, ok = centroid(pts)
+		lat, lon, ok = centroid(w.pts)
 	}
 	if !ok {
-		return cs
+		return cs, site
 	}
-	cs.Lat, cs.Lon = ptr(roundTo(lat, 6)), ptr(roundTo(lon, 6))
-	if n, d, found := ix.nearest(lat, lon); found {
-		cs.NearestSite, cs.NearestDistanceKm = n, ptr(roundTo(d, 1))
+	cs.Lat, cs.Lon = w.floats.ptr(roundTo(lat, 6)), w.floats.ptr(roundTo(lon, 6))
+	cosLat := math.Cos(lat * rad)
+	if n, d, found := w.ix.nearest(lat, lon, cosLat); found {
+		cs.NearestSite, cs.NearestDistanceKm = w.ix.codes[n], w.floats.ptr(roundTo(d, 1))
 	}
-	if s, known := ix.known[cs.Site]; known {
-		d := distanceKm(lat, lon, s.Lat, s.Lon)
-		cs.SiteDistanceKm = ptr(roundTo(d, 1))
+	if site >= 0 && w.ix.located[site] {
+		d := w.ix.distanceKm(site, lat, lon, cosLat)
+		cs.SiteDistanceKm = w.floats.ptr(roundTo(d, 1))
 		if cs.RTTP50 != nil {
-			cs.Inflation = ptr(roundTo(*cs.RTTP50-fibreBoundMs(d), 3))
+			cs.Inflation = w.floats.ptr(roundTo(*cs.RTTP50-fibreBoundMs(d), 3))
 		}
 	}
-	return cs
+	return cs, site
+}
+
+// floatSlab hands out pointers to floats from shared blocks: a catchment
+// holds tens of thousands of *float64 (null in JSON when unknown), and one
+// allocation each was much of Build's time. A full block is left to the
+// pointers into it, never grown.
+type floatSlab []float64
+
+func (s *floatSlab) ptr(v float64) *float64 {
+	if len(*s) == cap(*s) {
+		*s = make(floatSlab, 0, 1024)
+	}
+	*s = append(*s, v)
+	return &(*s)[len(*s)-1]
 }
 
 func sortedKeys[V any](m map[string]V) []string {

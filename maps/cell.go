@@ -72,13 +72,21 @@ const earthRadiusKm = 6371.0088
 // fibreKmPerMs is how far light goes in fibre (2/3 c) in a millisecond.
 const fibreKmPerMs = 299792.458 * 2 / 3 / 1000
 
+// rad is a degree in radians.
+const rad = math.Pi / 180
+
 // distanceKm is the great-circle (haversine) distance.
 func distanceKm(lat1, lon1, lat2, lon2 float64) float64 {
-	const rad = math.Pi / 180
+	return haversineKm(lat1, lon1, math.Cos(lat1*rad), lat2, lon2, math.Cos(lat2*rad))
+}
+
+// haversineKm is distanceKm given the cosines of both latitudes, which
+// callers that measure from one place to many compute once.
+func haversineKm(lat1, lon1, cos1, lat2, lon2, cos2 float64) float64 {
 	dlat := (lat2 - lat1) * rad
 	dlon := (lon2 - lon1) * rad
-	a := math.Sin(dlat/2)*math.Sin(dlat/2) +
-		math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dlon/2)*math.Sin(dlon/2)
+	sinLat, sinLon := math.Sin(dlat/2), math.Sin(dlon/2)
+	a := sinLat*sinLat + cos1*cos2*sinLon*sinLon
 	return 2 * earthRadiusKm * math.Asin(math.Min(1, math.Sqrt(a)))
 }
 
@@ -90,7 +98,6 @@ func fibreBoundMs(km float64) float64 { return 2 * km / fibreKmPerMs }
 // their unit vectors, so that points on both sides of 180° average to 180°,
 // not to 0°. ok is false for no points or for points that cancel out.
 func centroid(pts [][2]float64) (lat, lon float64, ok bool) {
-	const rad = math.Pi / 180
 	var x, y, z float64
 	for _, p := range pts {
 		la, lo := p[0]*rad, p[1]*rad

@@ -1,11 +1,11 @@
 package maps
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // CellsCSVHeader are the columns WriteCellsCSV writes, in order: the
@@ -27,63 +27,197 @@ var FlowsCSVHeader = []string{"from", "to", "probes"}
 // WriteCellsCSV writes the catchment's cells, one row each, under
 // CellsCSVHeader.
 func WriteCellsCSV(w io.Writer, c *Catchment) error {
-	rows := make([][]string, 0, len(c.Cells))
-	for _, cs := range c.Cells {
-		rows = append(rows, []string{cs.Cell, cs.Site, num(cs.Share), strconv.Itoa(cs.Probes),
-			strconv.Itoa(cs.Results), pairs(cs.Sites, strconv.Itoa), pairs(cs.Shares, num),
-			opt(cs.RTTP50), opt(cs.RTTP90), num(cs.ErrorShare), cs.Confidence, opt(cs.Lat), opt(cs.Lon),
-			opt(cs.SiteDistanceKm), cs.NearestSite, opt(cs.NearestDistanceKm), opt(cs.Inflation),
-			opt(cs.NotNearestShare)})
+	cw := csvWriter{w: w, what: "catchment cells"}
+	cw.header(CellsCSVHeader)
+	for i := range c.Cells {
+		cs := &c.Cells[i]
+		cw.str(cs.Cell)
+		cw.str(cs.Site)
+		cw.num(cs.Share)
+		cw.int(cs.Probes)
+		cw.int(cs.Results)
+		cw.pairs = cw.pairs[:0]
+		cw.ints = sortedEntries(cw.ints[:0], cs.Sites)
+		for j, x := range cw.ints {
+			if j > 0 {
+				cw.pairs = append(cw.pairs, ' ')
+			}
+			cw.pairs = strconv.AppendInt(append(append(cw.pairs, x.k...), ':'), int64(x.v), 10)
+		}
+		cw.bytes(cw.pairs)
+		cw.pairs = cw.pairs[:0]
+		cw.floats = sortedEntries(cw.floats[:0], cs.Shares)
+		for j, x := range cw.floats {
+			if j > 0 {
+				cw.pairs = append(cw.pairs, ' ')
+			}
+			cw.pairs = appendNum(append(append(cw.pairs, x.k...), ':'), x.v)
+		}
+		cw.bytes(cw.pairs)
+		cw.opt(cs.RTTP50)
+		cw.opt(cs.RTTP90)
+		cw.num(cs.ErrorShare)
+		cw.str(cs.Confidence)
+		cw.opt(cs.Lat)
+		cw.opt(cs.Lon)
+		cw.opt(cs.SiteDistanceKm)
+		cw.str(cs.NearestSite)
+		cw.opt(cs.NearestDistanceKm)
+		cw.opt(cs.Inflation)
+		cw.opt(cs.NotNearestShare)
+		cw.end()
 	}
-	return writeCSV(w, "catchment cells", CellsCSVHeader, rows)
+	return cw.close()
 }
 
 // WriteDiffCSV writes the diff's cells, one row each, under DiffCSVHeader.
 func WriteDiffCSV(w io.Writer, d *Diff) error {
-	rows := make([][]string, 0, len(d.Cells))
+	cw := csvWriter{w: w, what: "diff cells"}
+	cw.header(DiffCSVHeader)
 	for _, c := range d.Cells {
 		changed := c.SiteA != "" && c.SiteB != "" && c.SiteA != c.SiteB
-		rows = append(rows, []string{c.Cell, c.SiteA, c.SiteB, strconv.FormatBool(changed),
-			strconv.Itoa(c.ProbesA), strconv.Itoa(c.ProbesB), opt(c.RTTP50A), opt(c.RTTP50B), opt(c.RTTChange)})
+		cw.str(c.Cell)
+		cw.str(c.SiteA)
+		cw.str(c.SiteB)
+		cw.str(strconv.FormatBool(changed))
+		cw.int(c.ProbesA)
+		cw.int(c.ProbesB)
+		cw.opt(c.RTTP50A)
+		cw.opt(c.RTTP50B)
+		cw.opt(c.RTTChange)
+		cw.end()
 	}
-	return writeCSV(w, "diff cells", DiffCSVHeader, rows)
+	return cw.close()
 }
 
 // WriteFlowsCSV writes the diff's flows under FlowsCSVHeader.
 func WriteFlowsCSV(w io.Writer, d *Diff) error {
-	rows := make([][]string, 0, len(d.Flows))
+	cw := csvWriter{w: w, what: "diff flows"}
+	cw.header(FlowsCSVHeader)
 	for _, f := range d.Flows {
-		rows = append(rows, []string{f.From, f.To, strconv.Itoa(f.Probes)})
+		cw.str(f.From)
+		cw.str(f.To)
+		cw.int(f.Probes)
+		cw.end()
 	}
-	return writeCSV(w, "diff flows", FlowsCSVHeader, rows)
+	return cw.close()
 }
 
-func writeCSV(w io.Writer, what string, header []string, rows [][]string) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(header); err != nil {
-		return fmt.Errorf("writing %s CSV: %w", what, err)
+// csvWriter writes records as encoding/csv's Writer does with its defaults
+// (comma, LF, quotes only where needed), straight from the values: a
+// string per field, and a []string per row, were most of the time of a
+// large catchment's CSV. TestCSVIsEncodingCSV holds the two together.
+type csvWriter struct {
+	w        io.Writer
+	what     string
+	b        []byte
+	inRecord bool // a field of the record is written
+	err      error
+	// Scratch for a field of pairs.
+	pairs  []byte
+	ints   []kv[int]
+	floats []kv[float64]
+}
+
+// csvFlushAt bounds the bytes held before they go to w.
+const csvFlushAt = 64 << 10
+
+func (cw *csvWriter) header(names []string) {
+	for _, n := range names {
+		cw.str(n)
 	}
-	if err := cw.WriteAll(rows); err != nil {
-		return fmt.Errorf("writing %s CSV: %w", what, err)
+	cw.end()
+}
+
+func (cw *csvWriter) sep() {
+	if cw.inRecord {
+		cw.b = append(cw.b, ',')
+	}
+	cw.inRecord = true
+}
+
+func (cw *csvWriter) str(s string) {
+	cw.sep()
+	cw.b = appendCSVField(cw.b, s)
+}
+
+func (cw *csvWriter) bytes(s []byte) {
+	cw.sep()
+	cw.b = appendCSVField(cw.b, s)
+}
+
+// Numbers never need quotes.
+func (cw *csvWriter) int(v int) {
+	cw.sep()
+	cw.b = strconv.AppendInt(cw.b, int64(v), 10)
+}
+
+func (cw *csvWriter) num(v float64) {
+	cw.sep()
+	cw.b = appendNum(cw.b, v)
+}
+
+// opt writes nil, an unknown, as an empty field.
+func (cw *csvWriter) opt(v *float64) {
+	cw.sep()
+	if v != nil {
+		cw.b = appendNum(cw.b, *v)
+	}
+}
+
+func (cw *csvWriter) end() {
+	cw.b = append(cw.b, '\n')
+	cw.inRecord = false
+	if len(cw.b) >= csvFlushAt {
+		cw.flush()
+	}
+}
+
+func (cw *csvWriter) flush() {
+	if cw.err == nil && len(cw.b) > 0 {
+		_, cw.err = cw.w.Write(cw.b)
+	}
+	cw.b = cw.b[:0]
+}
+
+func (cw *csvWriter) close() error {
+	cw.flush()
+	if cw.err != nil {
+		return fmt.Errorf("writing %s CSV: %w", cw.what, cw.err)
 	}
 	return nil
 }
 
-func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-func opt(v *float64) string {
-	if v == nil {
-		return ""
+// appendCSVField appends a field as encoding/csv writes it: quoted, with
+// quotes doubled, when it holds a comma, quote or line break, starts with
+// white space, or is \. (which would end a PostgreSQL COPY).
+func appendCSVField[S string | []byte](b []byte, s S) []byte {
+	quote := string(s) == `\.`
+	for i := 0; i < len(s) && !quote; i++ {
+		c := s[i]
+		quote = c == '\n' || c == '\r' || c == '"' || c == ','
 	}
-	return num(*v)
+	if !quote && len(s) > 0 {
+		r, _ := utf8.DecodeRuneInString(string(s[:min(len(s), utf8.UTFMax)]))
+		quote = unicode.IsSpace(r)
+	}
+	if !quote {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
 }
 
-// pairs renders a map as "key:value" pairs, sorted by key.
-func pairs[V any](m map[string]V, f func(V) string) string {
-	ks := sortedKeys(m)
-	parts := make([]string, len(ks))
-	for i, k := range ks {
-		parts[i] = k + ":" + f(m[k])
+// appendNum appends v as strconv.FormatFloat(v, 'f', -1, 64) does.
+func appendNum(b []byte, v float64) []byte {
+	if r, ok := appendShortDecimal(b, v); ok {
+		return r
 	}
-	return strings.Join(parts, " ")
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }

@@ -73,15 +73,12 @@ func GeoJSON(c *Catchment) (*geojson.FeatureCollection, error) {
 	return fc, nil
 }
 
-// WriteGeoJSON writes GeoJSON(c) to w.
+// WriteGeoJSON writes GeoJSON(c) to w, as json.Marshal encodes it, and a
+// newline.
 func WriteGeoJSON(w io.Writer, c *Catchment) error {
-	fc, err := GeoJSON(c)
+	b, err := c.AppendGeoJSON(nil)
 	if err != nil {
 		return err
-	}
-	b, err := json.Marshal(fc)
-	if err != nil {
-		return fmt.Errorf("encoding GeoJSON: %w", err)
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err

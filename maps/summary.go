@@ -172,7 +172,8 @@ func (b *Builder) AddSummary(s *Summary) error {
 	if b.results == 0 {
 		b.target, b.first, b.last = strings.Clone(s.Target), first, last
 	} else {
-		b.mixed = b.mixed || s.Target != b.target
+		// With a target set, every summary has it (checked above).
+		b.mixed = b.mixed || o.Target == "" && s.Target != b.target
 		if first.Before(b.first) {
 			b.first = first
 		}
@@ -181,35 +182,33 @@ func (b *Builder) AddSummary(s *Summary) error {
 		}
 	}
 	b.results += s.Results
-	p := b.probes[s.Probe]
-	if p == nil {
-		p = &probeState{}
-		b.probes[strings.Clone(s.Probe)] = p
-	}
+	p := b.probe(s.Probe)
 	p.results += s.Results
 	p.errors += s.Errors
-	for _, ss := range s.Sites {
+	for i := range s.Sites {
+		ss := &s.Sites[i]
 		if ss.N <= 0 {
 			continue
 		}
 		// Compare codes before interning: the tally is there most times.
-		i := slices.IndexFunc(p.tallies, func(x siteTally) bool { return x.site == ss.Site })
-		if i < 0 {
-			p.tallies = append(p.tallies, siteTally{site: b.sites.get(ss.Site), last: ss.Last})
-			i = len(p.tallies) - 1
-		}
-		x := &p.tallies[i]
-		x.n += ss.N
-		x.last = max(x.last, ss.Last)
-		if !slices.ContainsFunc(ss.RTTs, func(rtt float64) bool { return !keptRTT(rtt) }) {
-			x.rtts = append(x.rtts, ss.RTTs...)
-			continue
-		}
-		for _, rtt := range ss.RTTs {
-			if keptRTT(rtt) {
-				x.rtts = append(x.rtts, rtt)
+		var x *siteTally
+		for j := range p.tallies {
+			if p.tallies[j].site == ss.Site {
+				x = &p.tallies[j]
+				break
 			}
 		}
+		if x == nil {
+			if p.tallies == nil {
+				// Most probes reach a few sites: skip the first growths.
+				p.tallies = make([]siteTally, 0, 4)
+			}
+			p.tallies = append(p.tallies, siteTally{site: b.sites.get(ss.Site), last: ss.Last})
+			x = &p.tallies[len(p.tallies)-1]
+		}
+		x.n += ss.N
+		x.last = max(x.last, ss.Last)
+		b.rtts.add(x, ss.RTTs)
 	}
 	if s.HasPlace && ValidLatLon(s.Lat, s.Lon) == nil &&
 		newerPlace(p.lat.set, p.lat.t, p.lat.v, p.lon.v, s.PlaceAt, s.Lat, s.Lon) {

@@ -109,13 +109,7 @@ func (b *TimelineBuilder) Add(r *result.Record) {
 	if !inWindow(r, o.Target, o.From, o.To) {
 		return
 	}
-	p, ok := b.index[r.Probe]
-	if !ok {
-		p = len(b.ids)
-		b.ids = append(b.ids, strings.Clone(r.Probe))
-		b.asn = append(b.asn, latest[uint32]{})
-		b.index[b.ids[p]] = p
-	}
+	p := b.probe(r.Probe)
 	t := r.Time.UnixNano()
 	if r.ASN != 0 && b.asn[p].newer(r.ASN, t) {
 		b.asn[p] = latest[uint32]{r.ASN, t, true}
@@ -128,6 +122,70 @@ func (b *TimelineBuilder) Add(r *result.Record) {
 		b.steps[i] = map[int][]siteTally{}
 	}
 	b.steps[i][p] = tally(b.steps[i][p], b.sites.get(r.Site), t, 0, false)
+}
+
+// probe is the number of probe id, given one on first sight.
+func (b *TimelineBuilder) probe(id string) int {
+	p, ok := b.index[id]
+	if !ok {
+		p = len(b.ids)
+		b.ids = append(b.ids, strings.Clone(id))
+		b.asn = append(b.asn, latest[uint32]{})
+		b.index[b.ids[p]] = p
+	}
+	return p
+}
+
+// AddSummary counts the records s summarizes, as Add would count each of
+// them. s must lie wholly in the builder's target and window and inside
+// one step [From+k*Step, From+(k+1)*Step): a store rolls records up per
+// step (mapsapi.StepSummarizer), and a summary crossing a step's edge
+// would have to be counted in both steps or in neither, both wrong, so it
+// is refused. Site RTTs are not used. s is not kept.
+func (b *TimelineBuilder) AddSummary(s *Summary) error {
+	if s.Results == 0 {
+		return nil
+	}
+	o := b.opts
+	if o.Target != "" && s.Target != o.Target {
+		return fmt.Errorf("summary of target %q added to a timeline of %q: the store returned another target's rows", s.Target, o.Target)
+	}
+	first, last := time.Unix(0, s.First).UTC(), time.Unix(0, s.Last).UTC()
+	span := func() string {
+		return first.Format(time.RFC3339Nano) + " to " + last.Format(time.RFC3339Nano)
+	}
+	if first.Before(o.From) || !last.Before(o.To) || last.Before(first) {
+		return fmt.Errorf("summary of probe %q spans %s, outside the window %s to %s: the store must split summaries at the window's edges",
+			s.Probe, span(), o.From.Format(time.RFC3339Nano), o.To.Format(time.RFC3339Nano))
+	}
+	i := int(first.Sub(o.From) / o.Step)
+	if end := o.From.Add(time.Duration(i+1) * o.Step); !last.Before(end) {
+		return fmt.Errorf("summary of probe %q spans %s, across the step edge at %s: the store must split summaries at every step (from + k*%s)",
+			s.Probe, span(), end.Format(time.RFC3339Nano), o.Step)
+	}
+	p := b.probe(s.Probe)
+	if s.ASN != 0 && b.asn[p].newer(s.ASN, s.ASNAt) {
+		b.asn[p] = latest[uint32]{s.ASN, s.ASNAt, true}
+	}
+	for _, ss := range s.Sites {
+		if ss.N <= 0 {
+			continue
+		}
+		if b.steps[i] == nil {
+			b.steps[i] = map[int][]siteTally{}
+		}
+		ts := b.steps[i][p]
+		// Compare codes before interning: the tally is there most times.
+		j := slices.IndexFunc(ts, func(x siteTally) bool { return x.site == ss.Site })
+		if j < 0 {
+			ts = append(ts, siteTally{site: b.sites.get(ss.Site), last: ss.Last})
+			j = len(ts) - 1
+		}
+		ts[j].n += ss.N
+		ts[j].last = max(ts[j].last, ss.Last)
+		b.steps[i][p] = ts
+	}
+	return nil
 }
 
 // ComputeTimeline builds the timeline of recs.

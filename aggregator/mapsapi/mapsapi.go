@@ -69,6 +69,20 @@ type Summarizer interface {
 	ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.Summary) error) error
 }
 
+// StepSummarizer is what a Results backend may offer for timelines: the
+// records of a query condensed per probe and step, so that a timeline reads
+// a few rows per probe and step instead of every record. Callers check for
+// it with a type assertion and fall back to Scan.
+type StepSummarizer interface {
+	// ScanStepSummaries calls fn with summaries that together hold exactly
+	// the records Scan would give for q (q.From set, q.Limit 0), each
+	// within q's target and window and within one step [q.From+k*step,
+	// q.From+(k+1)*step), in no particular order; Sites' RTTs may be left
+	// empty, since timelines do not use them. fn's summary is only valid
+	// during the call. An error from fn stops the scan and is returned.
+	ScanStepSummaries(ctx context.Context, q store.Query, step time.Duration, fn func(*maps.Summary) error) error
+}
+
 // Handler serves the maps routes. Use New; it is safe for concurrent use.
 type Handler struct {
 	log       *slog.Logger
@@ -151,7 +165,7 @@ func (h *Handler) catchment(w http.ResponseWriter, r *http.Request) {
 	case FormatCSV:
 		h.write(w, r, contentCSV, name+".csv", func(buf *bytes.Buffer) error { return maps.WriteCellsCSV(buf, c) })
 	default:
-		h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(c) })
+		h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return writeCatchmentJSON(buf, c) })
 	}
 }
 
@@ -217,11 +231,22 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !h.scan(w, r, store.Query{Target: target, From: from, To: to}, b.Add) {
+	if !h.fillTimeline(w, r, store.Query{Target: target, From: from, To: to}, opts.Step, b) {
 		return
 	}
 	tl := b.Build()
 	h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(tl) })
+}
+
+// fillTimeline feeds the query's records to a timeline builder: as
+// summaries per step when the store makes them, else record by record. It
+// answers the request itself and returns false when the store fails.
+func (h *Handler) fillTimeline(w http.ResponseWriter, r *http.Request, q store.Query, step time.Duration, b *maps.TimelineBuilder) bool {
+	sm, ok := h.st.(StepSummarizer)
+	if !ok {
+		return h.scan(w, r, q, b.Add)
+	}
+	return h.readOK(w, r, q, sm.ScanStepSummaries(r.Context(), q, step, b.AddSummary))
 }
 
 // fill feeds the query's records to a catchment builder: as summaries when

@@ -4,20 +4,22 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite side's catchment query
-
+	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -45,11 +47,42 @@ func benchEnv(b *testing.B, name string, def, lo, hi int) int {
 
 var benchStart = time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
 
+// benchNames are the data set's strings, made once: formatting them per
+// record would cost the benchmark more CPU than some stores' Append.
+var benchNames = func() (n struct{ probes, targets, sites, identities []string }) {
+	for p := range benchProbes {
+		n.probes = append(n.probes, fmt.Sprintf("probe-%04d", p))
+	}
+	for t := range benchTargets {
+		n.targets = append(n.targets, fmt.Sprintf("t%d.example", t))
+	}
+	for s := range benchSites {
+		n.sites = append(n.sites, fmt.Sprintf("site%02d", s))
+		n.identities = append(n.identities, fmt.Sprintf("s1.site%02d.example", s))
+	}
+	return n
+}()
+
+// benchID is the id of record i of batch k, as
+// fmt.Sprintf("%08x-0000-7000-8000-%012x", k, i) but cheaper.
+func benchID(k, i int) string {
+	const hex = "0123456789abcdef"
+	b := []byte("00000000-0000-7000-8000-000000000000")
+	for j, v := 7, k; j >= 0; j, v = j-1, v>>4 {
+		b[j] = hex[v&15]
+	}
+	for j, v := len(b)-1, i; j >= 24; j, v = j-1, v>>4 {
+		b[j] = hex[v&15]
+	}
+	return string(b)
+}
+
 // benchBatchOf fills rs with batch k of the data set. Records are 5ms
 // apart (10M span 14 hours), ids deterministic so that every store gets the
 // same data; a probe reaches one site of each target, and one probe in ten
 // flaps to a second site.
 func benchBatchOf(rs []result.Record, k int, lat, lon *float64) {
+	nm := &benchNames
 	// k*len(rs) is the batch's first record: batch sizes must not change within a data set.
 	for j := range rs {
 		i := k*len(rs) + j
@@ -58,38 +91,53 @@ func benchBatchOf(rs []result.Record, k int, lat, lon *float64) {
 		if p%10 == 0 && i%3 == 0 {
 			site = (site + 1) % benchSites
 		}
-		rs[j] = result.Record{ID: fmt.Sprintf("%08x-0000-7000-8000-%012x", k, i),
+		rs[j] = result.Record{ID: benchID(k, i),
 			Time:  benchStart.Add(time.Duration(i) * 5 * time.Millisecond),
-			Probe: fmt.Sprintf("probe-%04d", p), Target: fmt.Sprintf("t%d.example", t),
-			Method: result.MethodDNS, AF: 4, Addr: "192.0.2.53", Identity: fmt.Sprintf("s1.site%02d.example", site),
-			Site: fmt.Sprintf("site%02d", site), RTTMs: float64(10 + i%50), Lat: lat, Lon: lon, Country: "NL", ASN: 64500,
-			DNS: &result.DNS{QName: "id.server.", QClass: "CH", QType: "TXT", NSID: fmt.Sprintf("s1.site%02d", site), Size: 80 + i%7}}
+			Probe: nm.probes[p], Target: nm.targets[t],
+			Method: result.MethodDNS, AF: 4, Addr: "192.0.2.53", Identity: nm.identities[site],
+			Site: nm.sites[site], RTTMs: float64(10 + i%50), Lat: lat, Lon: lon, Country: "NL", ASN: 64500,
+			DNS: &result.DNS{QName: "id.server.", QClass: "CH", QType: "TXT", NSID: nm.identities[site][:9], Size: 80 + i%7}}
 	}
 }
 
-// ingest appends the data set through s in batches. It returns the wall
-// time spent in Append (not in making records) and the CPU time of this
-// process in Append plus that of other (the ClickHouse server: its merges
-// included) over the whole load.
-func ingest(b *testing.B, s store.Store, n, batch int, other func() time.Duration) (wall, cpu time.Duration) {
+// ingest appends the data set through s in batches from writers
+// goroutines at once. It returns the wall time of the whole load (making
+// the records included: a few percent) and the CPU time of this process
+// plus that of other (the ClickHouse server: its merges included) over it.
+func ingest(b *testing.B, s store.Store, n, batch, writers int, other func() time.Duration) (wall, cpu time.Duration) {
 	ctx := context.Background()
-	lat, lon := 52.37, 4.9
-	rs := make([]result.Record, batch)
-	o0 := other()
-	for k := range n / batch {
-		benchBatchOf(rs, k, &lat, &lon)
-		t0, c0 := time.Now(), selfCPU()
-		stored, err := s.Append(ctx, rs)
-		wall += time.Since(t0)
-		cpu += selfCPU() - c0
-		if err != nil {
-			b.Fatalf("ingest batch %d: %v", k, err)
-		}
-		if stored != len(rs) {
-			b.Fatalf("ingest batch %d: stored %d of %d", k, stored, len(rs))
-		}
+	var next atomic.Int64
+	errs := make(chan error, writers)
+	var wg sync.WaitGroup
+	t0, c0, o0 := time.Now(), selfCPU(), other()
+	for range writers {
+		wg.Go(func() {
+			lat, lon := 52.37, 4.9
+			rs := make([]result.Record, batch)
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n/batch {
+					return
+				}
+				benchBatchOf(rs, k, &lat, &lon)
+				stored, err := s.Append(ctx, rs)
+				if err == nil && stored != len(rs) {
+					err = fmt.Errorf("stored %d of %d", stored, len(rs))
+				}
+				if err != nil {
+					errs <- fmt.Errorf("ingest batch %d: %w", k, err)
+					return
+				}
+			}
+		})
 	}
-	return wall, cpu + other() - o0
+	wg.Wait()
+	wall = time.Since(t0)
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return wall, selfCPU() - c0 + other() - o0
 }
 
 func selfCPU() time.Duration {
@@ -127,54 +175,69 @@ func serverCPU() (fn func() time.Duration, ok bool) {
 	}, true
 }
 
-// catchmentSQL counts, per target, probe and site, the answers in a
-// window: the per-probe site histogram a catchment map is drawn from.
-// Every backend deduplicates (FINAL on ClickHouse).
-const (
-	catchmentCH = `SELECT target, probe, site, count() FROM results FINAL
-		WHERE time >= ? AND time < ? AND site != '' GROUP BY target, probe, site`
-	catchmentCHNoDedup = `SELECT target, probe, site, count() FROM results
-		WHERE time >= ? AND time < ? AND site != '' GROUP BY target, probe, site`
-	catchmentSQLite = `SELECT target, probe, site, count(*) FROM results
-		WHERE time >= ? AND time < ? AND site != '' GROUP BY target, probe, site`
-)
-
-// timeQuery runs a catchment query, reads every group, and returns the
-// best of three runs and the number of groups.
-func timeQuery(b *testing.B, run func() (int, error)) (time.Duration, int) {
-	best, groups := time.Duration(1<<62), 0
+// mapTimes are the best of three runs of a catchment map of the whole
+// window and of a diff of its two halves, built as mapsapi builds them:
+// summaries from the store (ScanSummaries) into maps.Builder, then Build
+// (and Compare). The catchment's JSON is returned so that the stores can
+// be checked against each other.
+func mapTimes(b *testing.B, st mapsapi.Summarizer, from, to time.Time) (catchment, diff time.Duration, results int, doc []byte) {
+	ctx := context.Background()
+	build := func(from, to time.Time) *maps.Catchment {
+		bl, err := maps.NewBuilder(maps.Options{From: from, To: to}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.ScanSummaries(ctx, store.Query{From: from, To: to}, bl.AddSummary); err != nil {
+			b.Fatalf("scan summaries: %v", err)
+		}
+		return bl.Build()
+	}
+	catchment, diff = time.Duration(1<<62), time.Duration(1<<62)
 	for range 3 {
 		t0 := time.Now()
-		n, err := run()
-		if err != nil {
-			b.Fatalf("catchment query: %v", err)
+		c := build(from, to)
+		catchment = min(catchment, time.Since(t0))
+		results = c.Results
+		var err error
+		if doc, err = json.Marshal([]any{c, c.ProbeList}); err != nil {
+			b.Fatal(err)
 		}
-		best, groups = min(best, time.Since(t0)), n
+		t0 = time.Now()
+		mid := from.Add(to.Sub(from) / 2)
+		if _, err := maps.Compare(build(from, mid), build(mid, to)); err != nil {
+			b.Fatal(err)
+		}
+		diff = min(diff, time.Since(t0))
 	}
-	return best, groups
+	return catchment, diff, results, doc
 }
 
 // BenchmarkStoreCompare loads the same N records into SQLite and
-// ClickHouse through store.Append and times the catchment query on each,
-// printing a Markdown table. One run is the measurement:
+// ClickHouse through store.Append, from several goroutines as the
+// aggregator's concurrent uploads do, then times a catchment map of all N
+// and a diff of the two halves, as mapsapi computes them, on each; it
+// prints a Markdown table. One run is the measurement:
 //
 //	export CATCHMAP_CLICKHOUSE_DSN=$(scripts/clickhouse.sh start)
 //	CATCHMAP_BENCH_N=10000000 go test -run '^$' -bench StoreCompare -benchtime 1x -timeout 60m ./aggregator/store/clickhouse/
 //
-// or bench/storecompare.sh.
+// or bench/storecompare.sh. CATCHMAP_BENCH_STORES=clickhouse (or sqlite)
+// runs one store only.
 func BenchmarkStoreCompare(b *testing.B) {
 	batch := benchEnv(b, "CATCHMAP_BENCH_BATCH", 100_000, 1000, 1_000_000)
 	n := benchEnv(b, "CATCHMAP_BENCH_N", 1_000_000, batch, benchMaxN) / batch * batch
-	ctx := context.Background()
-	lo, hi := uint64(benchStart.UnixMicro()), uint64(benchStart.Add(time.Duration(n)*5*time.Millisecond).UnixMicro())
+	writers := benchEnv(b, "CATCHMAP_BENCH_WRITERS", 4, 1, 64)
+	stores := cmp.Or(os.Getenv("CATCHMAP_BENCH_STORES"), "sqlite,clickhouse")
+	from, to := benchStart, benchStart.Add(time.Duration(n)*5*time.Millisecond)
 	type line struct {
-		store, ingest, perCPU, query string
-		groups                       int
+		store, ingest, perCPU, catchment, diff string
+		results                                int
 	}
 	var lines []line
 	rate := func(d time.Duration) string {
 		return fmt.Sprintf("%.0f results/s (%.1f s)", float64(n)/d.Seconds(), d.Seconds())
 	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
 	none := func() time.Duration { return 0 }
 	server, known := serverCPU()
 	perCPU := func(d time.Duration, known bool) string {
@@ -185,78 +248,41 @@ func BenchmarkStoreCompare(b *testing.B) {
 	}
 	for b.Loop() {
 		lines = lines[:0]
-
-		path := filepath.Join(b.TempDir(), "bench.db")
-		sq, err := sqlite.Open(ctx, path, nil)
-		if err != nil {
-			b.Fatal(err)
+		var docs [][]byte
+		if strings.Contains(stores, "sqlite") {
+			sq, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			wall, cpu := ingest(b, sq, n, batch, writers, none)
+			c, d, res, doc := mapTimes(b, sq, from, to)
+			sq.Close()
+			lines = append(lines, line{"SQLite", rate(wall), perCPU(cpu, true), ms(c), ms(d), res})
+			docs = append(docs, doc)
 		}
-		sqIngest, sqCPU := ingest(b, sq, n, batch, none)
-		sq.Close()
-		db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
-		if err != nil {
-			b.Fatal(err)
+		if strings.Contains(stores, "clickhouse") {
+			ch := openStore(b, freshDSN(b))
+			wall, cpu := ingest(b, ch, n, batch, writers, server)
+			c, d, res, doc := mapTimes(b, ch, from, to)
+			ch.Close()
+			lines = append(lines, line{"ClickHouse", rate(wall), perCPU(cpu, known), ms(c), ms(d), res})
+			docs = append(docs, doc)
 		}
-		sqQuery, groups := timeQuery(b, func() (int, error) { return sqlGroups(db.QueryContext(ctx, catchmentSQLite, int64(lo), int64(hi))) })
-		db.Close()
-		lines = append(lines, line{"SQLite", rate(sqIngest), perCPU(sqCPU, true), sqQuery.Round(time.Millisecond).String(), groups})
-
-		ch := openStore(b, freshDSN(b))
-		chIngest, chCPU := ingest(b, ch, n, batch, server)
-		chQuery, groups := timeQuery(b, func() (int, error) { return chGroups(ch, catchmentCH, lo, hi) })
-		lines = append(lines, line{"ClickHouse", rate(chIngest), perCPU(chCPU, known), chQuery.Round(time.Millisecond).String() + " (FINAL)", groups})
-		raw, rawGroups := timeQuery(b, func() (int, error) { return chGroups(ch, catchmentCHNoDedup, lo, hi) })
-		lines = append(lines, line{"ClickHouse, same data", "", "", raw.Round(time.Millisecond).String() + " (no dedup)", rawGroups})
-		ch.Close()
+		if len(docs) == 2 && !bytes.Equal(docs[0], docs[1]) {
+			b.Fatalf("the stores' catchment maps differ:\n SQLite     %.300s\n ClickHouse %.300s", docs[0], docs[1])
+		}
 	}
 	var out strings.Builder
 	load, _ := os.ReadFile("/proc/loadavg") // the machine may be shared: say how busy it was
 	fmt.Fprintf(&out, "\nload average at the end: %s", load)
-	fmt.Fprintf(&out, "%d results, batches of %d, %d probes x %d targets; ingest through store.Append, query = catchment GROUP BY target, probe, site (best of 3)\n\n",
-		n, batch, benchProbes, benchTargets)
-	fmt.Fprintln(&out, "| store | ingest (wall) | ingest per CPU-second, catchmap + server | catchment query | groups |")
-	fmt.Fprintln(&out, "| --- | --- | --- | --- | --- |")
+	fmt.Fprintf(&out, "%d results, %d probes x %d targets; ingest: batches of %d through store.Append from %d goroutines at once "+
+		"(the aggregator appends each upload as it comes); maps: best of 3, summaries (ScanSummaries) into maps.Builder, "+
+		"catchment of all %d results (every target), diff of the two halves\n\n",
+		n, benchProbes, benchTargets, batch, writers, n)
+	fmt.Fprintln(&out, "| store | ingest (wall) | ingest per CPU-second, catchmap + server | catchment map | diff | results in map |")
+	fmt.Fprintln(&out, "| --- | --- | --- | --- | --- | --- |")
 	for _, l := range lines {
-		g := ""
-		if l.groups > 0 {
-			g = strconv.Itoa(l.groups)
-		}
-		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s |\n", l.store, l.ingest, l.perCPU, l.query, g)
+		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %d |\n", l.store, l.ingest, l.perCPU, l.catchment, l.diff, l.results)
 	}
 	fmt.Print(out.String())
-}
-
-func sqlGroups(rows *sql.Rows, err error) (int, error) {
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	var target, probe, site string
-	var c int64
-	for rows.Next() {
-		if err := rows.Scan(&target, &probe, &site, &c); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return n, rows.Err()
-}
-
-func chGroups(s *Store, query string, lo, hi uint64) (int, error) {
-	rows, err := s.conn.Query(context.Background(), query, lo, hi)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	var target, probe, site string
-	var c uint64
-	for rows.Next() {
-		if err := rows.Scan(&target, &probe, &site, &c); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return n, rows.Err()
 }

@@ -64,6 +64,7 @@ type config struct {
 	maxConns      int
 	mutationWait  time.Duration
 	createMissing bool
+	querySlices   int
 }
 
 // Option tunes Open.
@@ -81,6 +82,12 @@ func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = max(n, 1
 // WithMutationWait bounds how long DeleteBefore waits for ClickHouse to
 // finish deleting the rows of a partly expired day (default 5 minutes).
 func WithMutationWait(d time.Duration) Option { return func(c *config) { c.mutationWait = d } }
+
+// WithQuerySlices sets into how many time slices, queried at once, a map
+// cuts its window (default 4). ClickHouse deduplicates (FINAL) in one
+// thread per query; slices spread a map over the server's cores. 1 turns
+// slicing off.
+func WithQuerySlices(n int) Option { return func(c *config) { c.querySlices = max(n, 1) } }
 
 // WithoutCreateDatabase makes Open fail when the DSN's database does not
 // exist, instead of creating it; for accounts without CREATE DATABASE.
@@ -148,7 +155,7 @@ func parseDSN(dsn string) (*clickhouse.Options, error) {
 // and brings its schema up to date. Several instances may Open the same
 // database at once.
 func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*Store, error) {
-	cfg := config{mutationWait: 5 * time.Minute, createMissing: true}
+	cfg := config{mutationWait: 5 * time.Minute, createMissing: true, querySlices: 4}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -65,10 +65,10 @@ func (lv *levels) compacted(l int, start int64) bool {
 }
 
 // cover splits [a, b), on level l's bucket edges and within what level l
-// holds, into runs of whole buckets, each at the coarsest level made for
-// it, and calls read for each run, finest level first at each end.
-func (lv *levels) cover(l int, a, b int64, read func(l int, a, b int64) error) error {
-	if l+1 < len(spans) {
+// holds, into runs of whole buckets, each at the coarsest level up to top
+// made for it, and calls read for each run.
+func (lv *levels) cover(l, top int, a, b int64, read func(l int, a, b int64) error) error {
+	if l < top {
 		next := spans[l+1]
 		x, y := ceilTo(a, next), floorTo(min(b, lv.done[l+1]), next)
 		if x < y {
@@ -77,7 +77,7 @@ func (lv *levels) cover(l int, a, b int64, read func(l int, a, b int64) error) e
 					return err
 				}
 			}
-			if err := lv.cover(l+1, x, y, read); err != nil {
+			if err := lv.cover(l+1, top, x, y, read); err != nil {
 				return err
 			}
 			if y < b {

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
 )
 
 // TestCompactedSummariesEqualScan: with the coarser levels made part way
@@ -179,12 +182,15 @@ func TestCover(t *testing.T) {
 		a := rng.Int64N(30*day) / minute * minute
 		b := a + minute + rng.Int64N(30*day)/minute*minute
 		at := a
-		err := lv.cover(0, a, b, func(l int, x, y int64) error {
+		top := rng.IntN(len(spans))
+		err := lv.cover(0, top, a, b, func(l int, x, y int64) error {
 			switch {
 			case x != at || x >= y:
 				return fmt.Errorf("run %d..%d after %d", x, y, at)
 			case x%spans[l] != 0 || y%spans[l] != 0:
 				return fmt.Errorf("run %d..%d off the edges of level %d", x, y, l)
+			case l > top:
+				return fmt.Errorf("run %d..%d of level %d above the top %d", x, y, l, top)
 			case l > 0 && y > lv.done[l]:
 				return fmt.Errorf("run %d..%d of level %d past its done %d", x, y, l, lv.done[l])
 			}
@@ -252,4 +258,75 @@ func TestMinuteSummariesMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameCatchments(t, s, o, "", "migrated and compacted")
+}
+
+// TestStepSummariesEqualScan: the timeline of any window and step from
+// step summaries equals the one from the raw records, with the levels made
+// part way.
+func TestStepSummariesEqualScan(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	defer s.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(15, 16))
+	const spread = 30 * time.Hour
+	if _, err := s.Append(ctx, sumRecordsOver(rng, "a", 5000, spread)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx, sumT0.Add(20*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	steps := []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour,
+		2 * time.Minute, 90 * time.Second, 7 * time.Minute}
+	full := 0
+	for i := range 60 {
+		step := steps[rng.IntN(len(steps))]
+		o := maps.TimelineOptions{Target: fmt.Sprintf("t%d", i%3), Step: step}
+		if i%2 == 0 { // on the step's edges
+			o.From = sumT0.Truncate(step).Add(time.Duration(rng.Int64N(int64(spread/step))) * step)
+		} else {
+			o.From = sumT0.Add(time.Duration(rng.Int64N(int64(spread))) / 1000 * 1000)
+		}
+		o.To = o.From.Add(time.Duration(1+rng.IntN(40)) * step)
+		q := store.Query{Target: o.Target, From: o.From, To: o.To}
+		raw, err := maps.NewTimelineBuilder(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Scan(ctx, q, func(r *result.Record) error { raw.Add(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := maps.NewTimelineBuilder(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ScanStepSummaries(ctx, q, step, sum.AddSummary); err != nil {
+			t.Fatalf("window %s to %s by %s: %v", o.From, o.To, step, err)
+		}
+		want, got := raw.Build(), sum.Build()
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("window %s to %s by %s: timeline from step summaries differs from the raw one:\n sum %+v\n raw %+v",
+				o.From, o.To, step, got, want)
+		}
+		for _, st := range want.Steps {
+			if st.Probes > 0 {
+				full++
+				break
+			}
+		}
+	}
+	if full < 30 {
+		t.Fatalf("only %d of 60 timelines hold records: the test checks little", full)
+	}
+	// On the edges, made buckets serve: fewer summaries than records.
+	q := store.Query{From: sumT0, To: sumT0.Add(12 * time.Hour)}
+	var sums, results int
+	if err := s.ScanStepSummaries(ctx, q, time.Hour, func(s *maps.Summary) error { sums++; results += s.Results; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if sums == 0 || sums > results/4 {
+		t.Errorf("a 12-hour timeline by the hour read %d summaries of %d results, want hourly ones", sums, results)
+	}
+	if err := s.ScanStepSummaries(ctx, store.Query{From: sumT0}, time.Minute, func(*maps.Summary) error { return nil }); err == nil {
+		t.Error("step summaries of a window with no end: no error")
+	}
 }

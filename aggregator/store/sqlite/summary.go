@@ -556,15 +556,43 @@ func (d *summaryDecoder) decode(body []byte, s *maps.Summary) error {
 // the summaries and the raw edges come from the same snapshot. Give a
 // target: without one it walks the whole summaries table.
 func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.Summary) error) error {
+	return s.scanSummaries(ctx, "scan summaries", q, len(spans)-1, fn)
+}
+
+// ScanStepSummaries implements mapsapi.StepSummarizer. Buckets of a level
+// never cross a step's edge when the window starts on the level's edges
+// and the step is a whole number of its buckets, so the timeline reads the
+// coarsest such level; with none (a window or step off the minute), it
+// reads raw records, as Scan would.
+func (s *Store) ScanStepSummaries(ctx context.Context, q store.Query, step time.Duration, fn func(*maps.Summary) error) error {
+	const op = "scan step summaries"
+	if q.From.IsZero() || q.To.IsZero() || step <= 0 {
+		return fmt.Errorf("sqlite store: %s: need a window with both ends and a positive step, got %s to %s by %s",
+			op, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), step)
+	}
+	from, st := q.From.UnixMicro(), step.Microseconds()
+	onMicros := q.From.Nanosecond()%1000 == 0 && step%time.Microsecond == 0
+	top := -1
+	for l, span := range spans {
+		if onMicros && floorTo(min(max(from, minRolled), maxRolled), span) == from && st%span == 0 {
+			top = l
+		}
+	}
+	return s.scanSummaries(ctx, op, q, top, fn)
+}
+
+// scanSummaries hands out the summaries of q from levels up to top (-1:
+// raw records only).
+func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, top int, fn func(*maps.Summary) error) error {
 	if q.Limit != 0 {
-		return errors.New("sqlite store: scan summaries: a limit cannot apply to summaries: query with Limit 0, or use Scan")
+		return fmt.Errorf("sqlite store: %s: a limit cannot apply to summaries: query with Limit 0, or use Scan", op)
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return s.wrap(ctx, "scan summaries: begin", err)
+		return s.wrap(ctx, op+": begin", err)
 	}
 	defer tx.Rollback()
-	lv, err := s.readLevels(ctx, tx, "scan summaries")
+	lv, err := s.readLevels(ctx, tx, op)
 	if err != nil {
 		return err
 	}
@@ -572,13 +600,14 @@ func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.
 	// Summaries serve the whole minutes in [a, b); raw rows the rest.
 	a := ceilTo(min(max(lo, lv.floor, minRolled), maxRolled), spans[0])
 	b := floorTo(min(max(hi, minRolled), maxRolled), spans[0])
-	if a >= b {
+	if a >= b || top < 0 {
 		return s.scanRolled(ctx, tx, q, lo, hi, fn)
 	}
 	if err := s.scanRolled(ctx, tx, q, lo, a, fn); err != nil {
 		return err
 	}
-	if err := lv.cover(0, a, b, func(l int, x, y int64) error { return s.scanSummaryRows(ctx, tx, q, spans[l], x, y, fn) }); err != nil {
+	read := func(l int, x, y int64) error { return s.scanSummaryRows(ctx, tx, q, spans[l], x, y, fn) }
+	if err := lv.cover(0, top, a, b, read); err != nil {
 		return err
 	}
 	return s.scanRolled(ctx, tx, q, b, hi, fn)

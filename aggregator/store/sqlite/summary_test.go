@@ -18,7 +18,10 @@ import (
 	"github.com/catchmap/catchmap/probe/result"
 )
 
-var _ mapsapi.Summarizer = (*Store)(nil)
+var (
+	_ mapsapi.Summarizer     = (*Store)(nil)
+	_ mapsapi.StepSummarizer = (*Store)(nil)
+)
 
 // sumT0 is a minute boundary; records spread over ten minutes after it.
 var sumT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)

@@ -1,0 +1,431 @@
+package clickhouse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/catchmap/catchmap/aggregator/mapsapi"
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
+)
+
+var (
+	_ mapsapi.Summarizer     = (*Store)(nil)
+	_ mapsapi.StepSummarizer = (*Store)(nil)
+)
+
+// sumT0 starts the ten minutes the summary tests' records spread over.
+var sumT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// sumRecords makes n records of 3 targets and 12 probes with every case
+// the summaries must get right: failures (by error text or kind only),
+// suspects, no site, several sites per probe, RTTs that are zero,
+// negative, NaN or infinite, places missing, half missing, NaN, infinite
+// or out of range, empty countries and ASNs, records outside the test
+// windows, and runs of records of one probe at the same µs with other
+// sites, places, countries and ASNs (ties broken by value).
+func sumRecords(rng *rand.Rand, prefix string, n int) []result.Record {
+	sites := []string{"ams", "fra", "lhr", "sin"}
+	rs := make([]result.Record, n)
+	for i := range rs {
+		p := rng.IntN(12)
+		t := sumT0.Add(time.Duration(rng.Int64N(int64(10*time.Minute))) / 1000 * 1000)
+		switch rng.IntN(30) {
+		case 0:
+			t = sumT0.Add(-time.Duration(rng.IntN(3600)) * time.Second) // before every window
+		case 1:
+			t = sumT0.Add(time.Hour + time.Duration(rng.IntN(3600))*time.Second) // after
+		case 2:
+			t = sumT0.Add(time.Duration(rng.IntN(11)) * time.Minute) // on a step edge
+		}
+		r := result.Record{ID: fmt.Sprintf("%s-%05d", prefix, i), Time: t, Probe: fmt.Sprintf("p%02d", p),
+			Target: fmt.Sprintf("t%d", rng.IntN(3)), Method: result.MethodDNS, AF: 4, Site: sites[p%4],
+			RTTMs: float64(1+rng.IntN(50)) + rng.Float64(), Country: []string{"", "NL", "DE"}[rng.IntN(3)],
+			ASN: uint32(rng.IntN(3))}
+		if rng.IntN(6) > 0 {
+			lat, lon := float64(p*7-40)+float64(rng.IntN(2)), float64(p*13-80)
+			switch rng.IntN(25) {
+			case 0:
+				lon = math.NaN()
+			case 1:
+				lat = 91
+			case 2:
+				lon = -180.5
+			case 3:
+				lat = math.Inf(1)
+			case 4:
+				lon = 180 // on the edge: valid
+			}
+			r.Lat, r.Lon = &lat, &lon
+			if rng.IntN(20) == 0 {
+				r.Lon = nil
+			}
+		}
+		switch k := rng.IntN(24); {
+		case k == 0:
+			r.Site, r.Error, r.ErrorKind = "", "timeout", result.KindTimeout
+		case k == 1:
+			r.Error = "refused" // failed, with no kind: still a failure
+		case k == 2:
+			r.ErrorKind = result.KindNoIdentity
+		case k == 3:
+			r.Suspect = true
+		case k == 4:
+			r.RTTMs = 0
+		case k == 5:
+			r.RTTMs = []float64{math.NaN(), math.Inf(1), math.Inf(-1), -3}[rng.IntN(4)]
+		case k == 6:
+			r.Site = ""
+		case k < 10:
+			r.Site = sites[rng.IntN(len(sites))]
+		}
+		if i > 0 && rng.IntN(15) == 0 {
+			prev := rs[i-1]
+			r.Time, r.Probe, r.Target = prev.Time, prev.Probe, prev.Target
+			if prev.Lat != nil && rng.IntN(2) == 0 {
+				lat, lon := *prev.Lat, float64(p*13-79)
+				r.Lat, r.Lon = &lat, &lon
+			}
+		}
+		rs[i] = r
+	}
+	return rs
+}
+
+// seedSummaries stores records through Append and, to leave duplicates
+// that only FINAL merges, inserts part of them again behind Append's back
+// (as two instances appending the same batch at once do).
+func seedSummaries(t *testing.T, s *Store, rng *rand.Rand) {
+	t.Helper()
+	ctx := context.Background()
+	rs := sumRecords(rng, "a", 4000)
+	// Each probe's last records tie on time with other places,
+	// countries and ASNs, in both orders of id.
+	last := sumT0.Add(10*time.Minute - time.Microsecond)
+	for i := range rs[:144] {
+		p, tg := i/12, i%12/4
+		lat, lon := float64(p), float64(i%2)
+		rs[i] = result.Record{ID: fmt.Sprintf("tie-%03d", i), Time: last, Probe: fmt.Sprintf("p%02d", p), Target: fmt.Sprintf("t%d", tg),
+			Site: []string{"ams", "fra"}[p%2], RTTMs: 5, Country: []string{"AA", "ZZ", "", "AB"}[i%4], ASN: uint32(i % 4), Lat: &lat, Lon: &lon}
+	}
+	if _, err := s.Append(ctx, rs[:2500]); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Append(ctx, rs[1000:]); err != nil || n != 1500 {
+		t.Fatalf("re-sent batch: stored %d, %v; want the 1500 new ones", n, err)
+	}
+	again := make([]int, 0, 2000)
+	for i := 0; i < 4000; i += 2 {
+		again = append(again, i)
+	}
+	if err := s.insert(ctx, rs, again); err != nil {
+		t.Fatal(err)
+	}
+	var rows uint64
+	if err := s.conn.QueryRow(ctx, `SELECT count() FROM results`).Scan(&rows); err != nil || rows != 6000 {
+		t.Fatalf("results table holds %d rows, %v; want 6000 with duplicates", rows, err)
+	}
+}
+
+// openUnsliced opens a store that reads a window in one query.
+func openUnsliced(t *testing.T, dsn string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn, nil, WithQuerySlices(1))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+// encodeCatchment is c's JSON and that of its probes, which tells -0 from
+// 0 where reflect.DeepEqual does not.
+func encodeCatchment(t *testing.T, c *maps.Catchment) string {
+	t.Helper()
+	b, err := json.Marshal([]any{c, c.ProbeList})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sumWindow picks a test window: whole minutes, any µs, open on one side
+// or both, inside one minute.
+func sumWindow(rng *rand.Rand, i int) (from, to time.Time) {
+	switch i % 5 {
+	case 0:
+		from = sumT0.Add(time.Duration(rng.IntN(10)) * time.Minute)
+		to = from.Add(time.Duration(1+rng.IntN(10)) * time.Minute)
+	case 1:
+		from = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
+		to = from.Add(time.Duration(1+rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
+	case 2:
+		if rng.IntN(2) == 0 {
+			from = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
+		} else {
+			to = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
+		}
+	case 3:
+		from = sumT0.Add(time.Duration(rng.IntN(10))*time.Minute + time.Second)
+		to = from.Add(30 * time.Second)
+	}
+	return from, to
+}
+
+// TestSummariesEqualScan: for random windows, targets and probes, the
+// catchment built from ScanSummaries is byte for byte the one built from
+// Scan, and each probe gets one summary.
+func TestSummariesEqualScan(t *testing.T) {
+	dsn := freshDSN(t)
+	s, whole := openStore(t, dsn), openUnsliced(t, dsn)
+	defer s.Close()
+	defer whole.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	seedSummaries(t, s, rng)
+	full := 0
+	for i := range 40 {
+		o := maps.Options{Target: fmt.Sprintf("t%d", i%3), Res: 3}
+		o.From, o.To = sumWindow(rng, i)
+		if i%7 == 6 {
+			o.Target = "" // every target
+		}
+		q := store.Query{Target: o.Target, From: o.From, To: o.To}
+		if i%5 == 0 {
+			q.Probe = fmt.Sprintf("p%02d", rng.IntN(12))
+		}
+		br, err := maps.NewBuilder(o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		bs, err := maps.NewBuilder(o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := s
+		if i%2 == 1 {
+			st = whole
+		}
+		seen := map[[2]string]bool{}
+		err = st.ScanSummaries(ctx, q, func(sum *maps.Summary) error {
+			k := [2]string{sum.Target, sum.Probe}
+			if seen[k] {
+				t.Errorf("window %d: probe %s of %s has two summaries", i, sum.Probe, sum.Target)
+			}
+			seen[k] = true
+			for _, x := range sum.Sites {
+				if slices.ContainsFunc(x.RTTs, func(v float64) bool { return !(v > 0) || math.IsInf(v, 0) }) {
+					t.Errorf("probe %s keeps RTTs that maps does not: %v", sum.Probe, x.RTTs)
+				}
+			}
+			return bs.AddSummary(sum)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, sum := br.Build(), bs.Build()
+		if !reflect.DeepEqual(raw, sum) || encodeCatchment(t, raw) != encodeCatchment(t, sum) {
+			t.Fatalf("window %s to %s of %q, probe %q: catchment from summaries differs from the raw one:\n sum %s\n raw %s",
+				o.From, o.To, o.Target, q.Probe, encodeCatchment(t, sum), encodeCatchment(t, raw))
+		}
+		if raw.Results > 0 {
+			full++
+		}
+	}
+	if full < 25 {
+		t.Fatalf("only %d of 40 windows hold records: the test checks little", full)
+	}
+}
+
+// TestStepSummariesEqualScan: a timeline built from ScanStepSummaries is
+// the one built from Scan.
+func TestStepSummariesEqualScan(t *testing.T) {
+	dsn := freshDSN(t)
+	s, whole := openStore(t, dsn), openUnsliced(t, dsn)
+	defer s.Close()
+	defer whole.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 8))
+	seedSummaries(t, s, rng)
+	shifts := 0
+	for i := range 30 {
+		o := maps.TimelineOptions{Target: fmt.Sprintf("t%d", i%3), Step: time.Duration(1+rng.IntN(120)) * time.Second,
+			Threshold: 0.01}
+		o.From = sumT0.Add(time.Duration(rng.Int64N(int64(5 * time.Minute))))
+		if i%2 == 0 {
+			o.From = o.From.Truncate(time.Microsecond)
+		}
+		o.To = o.From.Add(time.Duration(1 + rng.Int64N(int64(10*time.Minute))))
+		if i%7 == 6 {
+			o.Target = ""
+		}
+		q := store.Query{Target: o.Target, From: o.From, To: o.To}
+		br, err := maps.NewTimelineBuilder(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		bs, err := maps.NewTimelineBuilder(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := s
+		if i%2 == 1 {
+			st = whole
+		}
+		if err := st.ScanStepSummaries(ctx, q, o.Step, bs.AddSummary); err != nil {
+			t.Fatal(err)
+		}
+		want, got := br.Build(), bs.Build()
+		wj, _ := json.Marshal(want)
+		gj, _ := json.Marshal(got)
+		if !reflect.DeepEqual(got, want) || string(gj) != string(wj) {
+			t.Fatalf("timeline %+v: from step summaries\n %s\nfrom Scan\n %s", o, gj, wj)
+		}
+		shifts += len(want.Shifts)
+	}
+	if shifts == 0 {
+		t.Fatal("no timeline has a shift: the test checks little")
+	}
+}
+
+// scanOnly hides the store's summaries, so mapsapi falls back to Scan.
+type scanOnly struct{ store.Results }
+
+// TestMapsAPIOnSummaries: the HTTP answers of mapsapi on the store (from
+// summaries) equal those on the same store through Scan only.
+func TestMapsAPIOnSummaries(t *testing.T) {
+	s := openStore(t, freshDSN(t))
+	defer s.Close()
+	seedSummaries(t, s, rand.New(rand.NewPCG(9, 10)))
+	log := slog.New(slog.DiscardHandler)
+	fast, slow := http.NewServeMux(), http.NewServeMux()
+	mapsapi.New(log, s, nil).Register(fast)
+	mapsapi.New(log, scanOnly{s}, nil).Register(slow)
+	w := func(d time.Duration) string { return url.QueryEscape(sumT0.Add(d).Format(time.RFC3339Nano)) }
+	for _, path := range []string{
+		"/api/v1/catchment?target=t1&from=" + w(0) + "&to=" + w(10*time.Minute) + "&res=3",
+		"/api/v1/catchment?target=t0&from=" + w(90*time.Second+7*time.Microsecond) + "&to=" + w(7*time.Minute) + "&format=csv",
+		"/api/v1/diff?target=t2&a_from=" + w(0) + "&a_to=" + w(5*time.Minute) + "&b_from=" + w(5*time.Minute) + "&b_to=" + w(10*time.Minute),
+		"/api/v1/timeline?target=t1&from=" + w(time.Second/3) + "&to=" + w(10*time.Minute) + "&step=20s&threshold=0.01",
+	} {
+		get := func(mux *http.ServeMux) (int, string) {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			body, _ := io.ReadAll(rec.Result().Body)
+			return rec.Code, string(body)
+		}
+		fc, fb := get(fast)
+		sc, sb := get(slow)
+		if fc != http.StatusOK || fc != sc || fb != sb {
+			t.Errorf("GET %s: on summaries %d\n %.400s\non Scan %d\n %.400s", path, fc, fb, sc, sb)
+		}
+	}
+}
+
+// TestSummariesRefuse: queries summaries cannot answer are refused with a
+// message saying what to do.
+func TestSummariesRefuse(t *testing.T) {
+	s := openStore(t, freshDSN(t))
+	defer s.Close()
+	ctx := context.Background()
+	none := func(*maps.Summary) error { t.Error("summary handed out"); return nil }
+	from := sumT0
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"limit", s.ScanSummaries(ctx, store.Query{Limit: 10}, none), "Limit 0"},
+		{"step limit", s.ScanStepSummaries(ctx, store.Query{From: from, Limit: 1}, time.Minute, none), "Limit 0"},
+		{"step without from", s.ScanStepSummaries(ctx, store.Query{}, time.Minute, none), "give the query a From"},
+		{"zero step", s.ScanStepSummaries(ctx, store.Query{From: from}, 0, none), "positive step"},
+	} {
+		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", c.name, c.err, c.want)
+		}
+	}
+}
+
+func TestCeilMicros(t *testing.T) {
+	for _, c := range []struct {
+		t    time.Time
+		want uint64
+	}{
+		{time.UnixMicro(5), 5},
+		{time.Unix(0, 5001), 6},
+		{time.Unix(0, 5999), 6},
+		{time.Unix(-1, 0), 0},
+	} {
+		if got := ceilMicros(c.t); got != c.want {
+			t.Errorf("ceilMicros(%v) = %d, want %d", c.t, got, c.want)
+		}
+	}
+}
+
+// TestSummariesTieOnOneField: probes whose place, country or ASN alone
+// changes, at a tie on time, where picking by time alone takes the first
+// row read (the lesser value) rather than the greater one.
+func TestSummariesTieOnOneField(t *testing.T) {
+	s := openStore(t, freshDSN(t))
+	defer s.Close()
+	ctx := context.Background()
+	at := sumT0.Add(time.Minute)
+	var rs []result.Record
+	for i, vary := range []string{"lat", "lon", "country", "asn"} {
+		for k := range 2 {
+			lat, lon := 10.0, 20.0
+			r := result.Record{ID: fmt.Sprintf("%s-%d", vary, k), Time: at, Probe: "p-" + vary, Target: "t", Site: "ams",
+				RTTMs: float64(i + 1), Country: "AA", ASN: 5, Lat: &lat, Lon: &lon}
+			if k == 1 {
+				switch vary {
+				case "lat":
+					lat = 11
+				case "lon":
+					lon = 21
+				case "country":
+					r.Country = "ZZ"
+				case "asn":
+					r.ASN = 7
+				}
+			}
+			rs = append(rs, r)
+		}
+	}
+	if _, err := s.Append(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	o := maps.Options{Target: "t", From: sumT0, To: sumT0.Add(time.Hour)}
+	q := store.Query{Target: "t", From: o.From, To: o.To}
+	got := map[string]maps.Summary{}
+	if err := s.ScanSummaries(ctx, q, func(sum *maps.Summary) error { got[sum.Probe] = *sum; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for probe, want := range map[string][4]any{
+		"p-lat": {11.0, 20.0, "AA", uint32(5)}, "p-lon": {10.0, 21.0, "AA", uint32(5)},
+		"p-country": {10.0, 20.0, "ZZ", uint32(5)}, "p-asn": {10.0, 20.0, "AA", uint32(7)},
+	} {
+		g := got[probe]
+		if have := [4]any{g.Lat, g.Lon, g.Country, g.ASN}; have != want {
+			t.Errorf("%s: place, country, ASN %v, want %v", probe, have, want)
+		}
+	}
+}
