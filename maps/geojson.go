@@ -27,16 +27,11 @@ const (
 func GeoJSON(c *Catchment) (*geojson.FeatureCollection, error) {
 	fc := geojson.NewFeatureCollection()
 	for _, cs := range c.Cells {
-		var g orb.Geometry
-		if c.By == ByH3 {
-			var h h3.Cell
-			if err := h.UnmarshalText([]byte(cs.Cell)); err != nil || !h.IsValid() {
-				return nil, fmt.Errorf("cell %q is not an H3 index: was the catchment built by h3?", cs.Cell)
-			}
-			g = cellGeometry(h.Boundary())
-		} else if cs.Lat != nil {
-			g = orb.Point{*cs.Lon, *cs.Lat}
-		} else {
+		g, err := cellShape(c.By, &cs)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil {
 			continue
 		}
 		f, err := featureOf(g, KindCell, cs)
@@ -97,6 +92,22 @@ func featureOf(g orb.Geometry, kind string, v any) (*geojson.Feature, error) {
 	}
 	f.Properties["kind"] = kind
 	return f, nil
+}
+
+// cellShape is a cell's geometry: its H3 polygon, else the point of its
+// probes' centroid; nil for a cell with no place.
+func cellShape(by string, cs *CellStat) (orb.Geometry, error) {
+	switch {
+	case by == ByH3:
+		var h h3.Cell
+		if err := h.UnmarshalText([]byte(cs.Cell)); err != nil || !h.IsValid() {
+			return nil, fmt.Errorf("cell %q is not an H3 index: was the catchment built by h3?", cs.Cell)
+		}
+		return cellGeometry(h.Boundary()), nil
+	case cs.Lat != nil:
+		return orb.Point{*cs.Lon, *cs.Lat}, nil
+	}
+	return nil, nil
 }
 
 // cellGeometry turns an H3 boundary into a valid RFC 7946 geometry: a

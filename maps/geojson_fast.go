@@ -8,7 +8,6 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
-	"github.com/uber/h3-go/v4"
 )
 
 // AppendGeoJSON appends json.Marshal(GeoJSON(c)) to b, written directly:
@@ -44,16 +43,11 @@ func (c *Catchment) AppendGeoJSONFeatures(b []byte, cellProps CellPropertiesFunc
 	}
 	for i := range c.Cells {
 		cs := &c.Cells[i]
-		var g orb.Geometry
-		if c.By == ByH3 {
-			var h h3.Cell
-			if err := h.UnmarshalText([]byte(cs.Cell)); err != nil || !h.IsValid() {
-				return nil, fmt.Errorf("cell %q is not an H3 index: was the catchment built by h3?", cs.Cell)
-			}
-			g = cellGeometry(h.Boundary())
-		} else if cs.Lat != nil {
-			g = orb.Point{*cs.Lon, *cs.Lat}
-		} else {
+		g, err := cellShape(c.By, cs)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil {
 			continue
 		}
 		sep()

@@ -6,9 +6,10 @@
 //
 // Records stream from the store's Scan into the maps builders, so a window is
 // never held in memory: what a request costs in memory grows with the probes
-// and cells of the window, not with its results. Catchments and diffs read
-// the store's per-minute summaries instead when it keeps them
-// (Summarizer): the same map from a few rows per probe.
+// and cells of the window, not with its results. When the store condenses
+// records per probe (Summarizer, StepSummarizer), catchments, diffs and
+// timelines read its summaries instead: the same answer from a few rows per
+// probe.
 //
 // The handler does no authentication; the aggregator mounts its routes behind
 // its read-token check.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/catchmap/catchmap/aggregator/store/summarycodec"
 	"github.com/catchmap/catchmap/maps"
 )
 
@@ -155,7 +156,7 @@ func (s *Store) compactNext(ctx context.Context, l int, horizon int64) (more boo
 	start = floorTo(first, span)
 	ru := rollup{}
 	var (
-		dec   summaryDecoder
+		dec   summarycodec.Decoder
 		sum   maps.Summary
 		probe string
 		body  sql.RawBytes
@@ -171,7 +172,7 @@ func (s *Store) compactNext(ctx context.Context, l int, horizon int64) (more boo
 				rows.Close()
 				return false, s.wrap(ctx, op+": read summaries", err)
 			}
-			if err := dec.decode(body, &sum); err != nil {
+			if err := dec.Decode(body, &sum); err != nil {
 				rows.Close()
 				return false, corrupt(op, t, probe, start, start+span, err)
 			}

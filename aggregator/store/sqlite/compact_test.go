@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/aggregator/store/summarycodec"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -233,7 +234,7 @@ func TestMinuteSummariesMigrate(t *testing.T) {
 	}
 	for k, sum := range ru {
 		if _, err := db.Exec(`INSERT INTO summaries (target, minute, probe, body) VALUES (?, ?, ?, ?)`,
-			k.target, k.start, k.probe, encodeSummary(nil, sum)); err != nil {
+			k.target, k.start, k.probe, summarycodec.Append(nil, sum)); err != nil {
 			t.Fatal(err)
 		}
 	}

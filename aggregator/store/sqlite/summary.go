@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/aggregator/store/summarycodec"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -248,7 +248,7 @@ func (s *Store) mergeStored(ctx context.Context, tx *sql.Tx, keys []rollKey, ru 
 	defer get.Close()
 	var (
 		old   maps.Summary
-		dec   summaryDecoder
+		dec   summarycodec.Decoder
 		probe string
 		body  sql.RawBytes
 		args  = make([]any, 3+rollupPerStatement)
@@ -277,7 +277,7 @@ func (s *Store) mergeStored(ctx context.Context, tx *sql.Tx, keys []rollKey, ru 
 				rows.Close()
 				return s.wrap(ctx, op+": read summaries", err)
 			}
-			if err := dec.decode(body, &old); err != nil {
+			if err := dec.Decode(body, &old); err != nil {
 				rows.Close()
 				return corrupt(op, k.target, probe, k.start, k.start+k.span, err)
 			}
@@ -326,7 +326,7 @@ func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, keys []rollKey, ru
 		// The bodies share one buffer, sliced once it stops growing.
 		arena = arena[:0]
 		for i := range n {
-			arena = encodeSummary(arena, ru[keys[lo+i]])
+			arena = summarycodec.Append(arena, ru[keys[lo+i]])
 			ends[i] = len(arena)
 		}
 		for i := range n {
@@ -341,213 +341,6 @@ func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, keys []rollKey, ru
 			return s.wrap(ctx, op+": write summaries", err)
 		}
 		lo += n
-	}
-	return nil
-}
-
-// summaryVersion is the first byte of a summary's body.
-const summaryVersion = 1
-
-// encodeSummary appends s's body to b. Target and probe are columns of the
-// row, not part of the body.
-//
-//	version, first, last, results, errors,
-//	place flag [place time, lat, lon], country [country time], asn [asn time],
-//	sites: count, then each: code, n, last, rtt count, rtts
-//
-// Integers are varints, floats 8 bytes little endian, strings a length and
-// their bytes.
-func encodeSummary(b []byte, s *maps.Summary) []byte {
-	b = append(b, summaryVersion)
-	b = binary.AppendVarint(b, s.First)
-	b = binary.AppendVarint(b, s.Last)
-	b = binary.AppendUvarint(b, uint64(s.Results))
-	b = binary.AppendUvarint(b, uint64(s.Errors))
-	if s.HasPlace {
-		b = append(b, 1)
-		b = binary.AppendVarint(b, s.PlaceAt)
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Lat))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Lon))
-	} else {
-		b = append(b, 0)
-	}
-	b = appendString(b, s.Country)
-	if s.Country != "" {
-		b = binary.AppendVarint(b, s.CountryAt)
-	}
-	b = binary.AppendUvarint(b, uint64(s.ASN))
-	if s.ASN != 0 {
-		b = binary.AppendVarint(b, s.ASNAt)
-	}
-	b = binary.AppendUvarint(b, uint64(len(s.Sites)))
-	for _, x := range s.Sites {
-		b = appendString(b, x.Site)
-		b = binary.AppendUvarint(b, uint64(x.N))
-		b = binary.AppendVarint(b, x.Last)
-		b = binary.AppendUvarint(b, uint64(len(x.RTTs)))
-		for _, r := range x.RTTs {
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r))
-		}
-	}
-	return b
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// summaryDecoder decodes bodies, keeping one copy of each string it has
-// seen (a window has few sites and countries) and one buffer of RTTs that
-// the decoded summary's sites share, so a scan allocates little per row.
-type summaryDecoder struct {
-	strs map[string]string
-	rtts []float64
-	b    []byte
-	err  error
-}
-
-var errCorrupt = errors.New("summary body is truncated or malformed")
-
-func (d *summaryDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *summaryDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// int reads a non-negative count that fits an int32.
-func (d *summaryDecoder) int() int {
-	v := d.uvarint()
-	if v > math.MaxInt32 {
-		d.fail()
-		return 0
-	}
-	return int(v)
-}
-
-// count reads a count of items of at least size bytes each, refusing one
-// the rest of the body cannot hold.
-func (d *summaryDecoder) count(size int) int {
-	v := d.uvarint()
-	if v > uint64(len(d.b)/size) {
-		d.fail()
-		return 0
-	}
-	return int(v)
-}
-
-func (d *summaryDecoder) float() float64 {
-	if len(d.b) < 8 {
-		d.fail()
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
-	return v
-}
-
-func (d *summaryDecoder) byte() byte {
-	if len(d.b) < 1 {
-		d.fail()
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *summaryDecoder) string() string {
-	n := d.count(1)
-	if d.err != nil || n == 0 {
-		return ""
-	}
-	raw := d.b[:n]
-	d.b = d.b[n:]
-	if v, ok := d.strs[string(raw)]; ok {
-		return v
-	}
-	if d.strs == nil || len(d.strs) >= 4096 {
-		d.strs = map[string]string{}
-	}
-	v := string(raw)
-	d.strs[v] = v
-	return v
-}
-
-func (d *summaryDecoder) fail() {
-	if d.err == nil {
-		d.err = errCorrupt
-	}
-	d.b = nil
-}
-
-// decode fills s from body. s's Sites and their RTTs are only valid until
-// the next decode; Target and Probe are left for the caller.
-func (d *summaryDecoder) decode(body []byte, s *maps.Summary) error {
-	s.Reset()
-	d.b, d.err, d.rtts = body, nil, d.rtts[:0]
-	if v := d.byte(); v != summaryVersion && d.err == nil {
-		return fmt.Errorf("summary body version %d: this catchmap reads version %d only", v, summaryVersion)
-	}
-	s.First, s.Last = d.varint(), d.varint()
-	s.Results, s.Errors = d.int(), d.int()
-	switch d.byte() {
-	case 0:
-	case 1:
-		s.HasPlace, s.PlaceAt, s.Lat, s.Lon = true, d.varint(), d.float(), d.float()
-	default:
-		d.fail()
-	}
-	if s.Country = d.string(); s.Country != "" {
-		s.CountryAt = d.varint()
-	}
-	asn := d.uvarint()
-	if asn > math.MaxUint32 {
-		d.fail()
-	}
-	if s.ASN = uint32(asn); s.ASN != 0 {
-		s.ASNAt = d.varint()
-	}
-	n := d.count(4) // code length, n, last, rtt count: a byte each at least
-	type span struct{ lo, hi int }
-	var spans [16]span
-	rs := spans[:0]
-	for range n {
-		x := maps.SiteSummary{Site: d.string(), N: d.int(), Last: d.varint()}
-		k := d.count(8)
-		lo := len(d.rtts)
-		for range k {
-			d.rtts = append(d.rtts, d.float())
-		}
-		s.Sites = append(s.Sites, x)
-		rs = append(rs, span{lo, len(d.rtts)})
-	}
-	// The RTT buffer may have moved while growing: slice it once at the end.
-	for i, r := range rs {
-		s.Sites[i].RTTs = d.rtts[r.lo:r.hi:r.hi]
-	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail()
-	}
-	if d.err != nil {
-		return d.err
-	}
-	if s.First > s.Last || s.Errors > s.Results {
-		return errCorrupt
 	}
 	return nil
 }
@@ -671,7 +464,7 @@ func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, 
 		target, body sql.RawBytes
 		probe        string
 		sum          maps.Summary
-		dec          summaryDecoder
+		dec          summarycodec.Decoder
 		lastT        string
 	)
 	cols, dest := "target, probe, body", []any{&target, &probe, &body}
@@ -687,7 +480,7 @@ func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, 
 		if err := rows.Scan(dest...); err != nil {
 			return s.wrap(ctx, "scan summaries: read row", err)
 		}
-		if err := dec.decode(body, &sum); err != nil {
+		if err := dec.Decode(body, &sum); err != nil {
 			return corrupt("scan summaries", string(target), probe, a, b, err)
 		}
 		// Rows come in (target, span, start, probe) order: keep the
