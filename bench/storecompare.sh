@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # SQLite beside ClickHouse in one run: the same N results appended through
 # store.Append from several goroutines (as concurrent uploads reach the
-# aggregator), then a catchment map of all N and a diff of the two halves,
-# computed as the maps API does (store summaries into maps.Builder), on
-# each. Prints a Markdown table. Starts the local test ClickHouse
+# aggregator), then each store's Compact (the rollup the aggregator makes
+# every minute; ClickHouse's waits out a 1-minute margin first, since the
+# whole data set arrives late), then a catchment map of all N and a diff of
+# the two halves, computed as the maps API does (store summaries into
+# maps.Builder), on each; the two stores' maps must be the same bytes.
+# Prints a Markdown table. Starts the local test ClickHouse
 # (scripts/clickhouse.sh) unless CATCHMAP_CLICKHOUSE_DSN is set, and stops
 # it again if it started it. Traffic stays on 127.0.0.1.
 #

@@ -12,7 +12,7 @@ const (
 )
 
 // compactor is a store that rolls its map summaries up to longer spans as
-// time passes (the SQLite store); the aggregator drives it.
+// time passes (both stores do); the aggregator drives it.
 type compactor interface {
 	Compact(ctx context.Context, now time.Time) error
 }

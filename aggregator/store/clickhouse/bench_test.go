@@ -212,11 +212,33 @@ func mapTimes(b *testing.B, st mapsapi.Summarizer, from, to time.Time) (catchmen
 	return catchment, diff, results, doc
 }
 
+// compactBench waits out the rollup's margin (the records came late, so
+// their buckets are dirty until then) and compacts until a call makes
+// nothing, returning the time of the calls.
+func compactBench(b *testing.B, s *Store) time.Duration {
+	time.Sleep(s.cfg.margin + time.Second)
+	var spent time.Duration
+	for range 100 {
+		t0 := time.Now()
+		n, err := s.compact(context.Background(), time.Now())
+		spent += time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			return spent
+		}
+	}
+	b.Fatal("compaction does not end")
+	return 0
+}
+
 // BenchmarkStoreCompare loads the same N records into SQLite and
 // ClickHouse through store.Append, from several goroutines as the
-// aggregator's concurrent uploads do, then times a catchment map of all N
-// and a diff of the two halves, as mapsapi computes them, on each; it
-// prints a Markdown table. One run is the measurement:
+// aggregator's concurrent uploads do, compacts each store's rollup (as the
+// aggregator does every minute), then times a catchment map of all N and a
+// diff of the two halves, as mapsapi computes them, on each, and checks
+// that both stores' maps are the same bytes; it prints a Markdown table. One run is the measurement:
 //
 //	export CATCHMAP_CLICKHOUSE_DSN=$(scripts/clickhouse.sh start)
 //	CATCHMAP_BENCH_N=10000000 go test -run '^$' -bench StoreCompare -benchtime 1x -timeout 60m ./aggregator/store/clickhouse/
@@ -230,8 +252,8 @@ func BenchmarkStoreCompare(b *testing.B) {
 	stores := cmp.Or(os.Getenv("CATCHMAP_BENCH_STORES"), "sqlite,clickhouse")
 	from, to := benchStart, benchStart.Add(time.Duration(n)*5*time.Millisecond)
 	type line struct {
-		store, ingest, perCPU, catchment, diff string
-		results                                int
+		store, ingest, perCPU, compact, catchment, diff string
+		results                                         int
 	}
 	var lines []line
 	rate := func(d time.Duration) string {
@@ -255,17 +277,23 @@ func BenchmarkStoreCompare(b *testing.B) {
 				b.Fatal(err)
 			}
 			wall, cpu := ingest(b, sq, n, batch, writers, none)
+			t0 := time.Now()
+			if err := sq.Compact(context.Background(), time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			comp := time.Since(t0)
 			c, d, res, doc := mapTimes(b, sq, from, to)
 			sq.Close()
-			lines = append(lines, line{"SQLite", rate(wall), perCPU(cpu, true), ms(c), ms(d), res})
+			lines = append(lines, line{"SQLite", rate(wall), perCPU(cpu, true), ms(comp), ms(c), ms(d), res})
 			docs = append(docs, doc)
 		}
 		if strings.Contains(stores, "clickhouse") {
 			ch := openStore(b, freshDSN(b))
 			wall, cpu := ingest(b, ch, n, batch, writers, server)
+			comp := compactBench(b, ch)
 			c, d, res, doc := mapTimes(b, ch, from, to)
 			ch.Close()
-			lines = append(lines, line{"ClickHouse", rate(wall), perCPU(cpu, known), ms(c), ms(d), res})
+			lines = append(lines, line{"ClickHouse", rate(wall), perCPU(cpu, known), ms(comp), ms(c), ms(d), res})
 			docs = append(docs, doc)
 		}
 		if len(docs) == 2 && !bytes.Equal(docs[0], docs[1]) {
@@ -277,12 +305,14 @@ func BenchmarkStoreCompare(b *testing.B) {
 	fmt.Fprintf(&out, "\nload average at the end: %s", load)
 	fmt.Fprintf(&out, "%d results, %d probes x %d targets; ingest: batches of %d through store.Append from %d goroutines at once "+
 		"(the aggregator appends each upload as it comes); maps: best of 3, summaries (ScanSummaries) into maps.Builder, "+
-		"catchment of all %d results (every target), diff of the two halves\n\n",
+		"catchment of all %d results (every target), diff of the two halves; compaction: Compact after ingest, "+
+		"as the aggregator runs it every minute (ClickHouse: calls until one makes nothing, after waiting out the "+
+		"rollup's clock-skew margin, since the whole data set arrives late)\n\n",
 		n, benchProbes, benchTargets, batch, writers, n)
-	fmt.Fprintln(&out, "| store | ingest (wall) | ingest per CPU-second, catchmap + server | catchment map | diff | results in map |")
-	fmt.Fprintln(&out, "| --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(&out, "| store | ingest (wall) | ingest per CPU-second, catchmap + server | compaction | catchment map | diff | results in map |")
+	fmt.Fprintln(&out, "| --- | --- | --- | --- | --- | --- | --- |")
 	for _, l := range lines {
-		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %d |\n", l.store, l.ingest, l.perCPU, l.catchment, l.diff, l.results)
+		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s | %d |\n", l.store, l.ingest, l.perCPU, l.compact, l.catchment, l.diff, l.results)
 	}
 	fmt.Print(out.String())
 }

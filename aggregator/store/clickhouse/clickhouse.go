@@ -25,6 +25,9 @@
 //   - state changes never read-modify-write a row: touches and revocations
 //     are rows of their own (ReplacingMergeTree keeping the newest), so a
 //     touch on one instance cannot undo a revocation made on another.
+//   - maps read summaries of past buckets that Compact makes (rollup.go);
+//     they are exact as long as the instances' clocks differ by less than
+//     a minute and every compaction sees every insert that has returned.
 package clickhouse
 
 import (
@@ -65,6 +68,7 @@ type config struct {
 	mutationWait  time.Duration
 	createMissing bool
 	querySlices   int
+	grace, margin time.Duration // of the rollup (rollup.go)
 }
 
 // Option tunes Open.
@@ -155,7 +159,7 @@ func parseDSN(dsn string) (*clickhouse.Options, error) {
 // and brings its schema up to date. Several instances may Open the same
 // database at once.
 func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*Store, error) {
-	cfg := config{mutationWait: 5 * time.Minute, createMissing: true, querySlices: 4}
+	cfg := config{mutationWait: 5 * time.Minute, createMissing: true, querySlices: 4, grace: defaultGrace, margin: defaultMargin}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -28,7 +28,8 @@ type key struct {
 
 // Append implements store.Results. It looks up which of the batch's records
 // are stored already, then inserts the others with one INSERT, appended
-// column-wise. See the package comment for what "stored" means when two
+// column-wise, then marks the rollup's buckets that late records fall in
+// (rollup.go). See the package comment for what "stored" means when two
 // instances append the same batch at the same moment.
 func (s *Store) Append(ctx context.Context, rs []result.Record) (int, error) {
 	if len(rs) == 0 {
@@ -64,10 +65,13 @@ func (s *Store) Append(ctx context.Context, rs []result.Record) (int, error) {
 			fresh = append(fresh, i)
 		}
 	}
-	if len(fresh) == 0 {
-		return 0, nil
+	if len(fresh) > 0 {
+		if err := s.insert(ctx, rs, fresh); err != nil {
+			return 0, err
+		}
 	}
-	if err := s.insert(ctx, rs, fresh); err != nil {
+	// After the insert: the rollup's exactness rests on it (rollup.go).
+	if err := s.markLate(ctx, rs); err != nil {
 		return 0, err
 	}
 	return len(fresh), nil
@@ -241,15 +245,22 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	if cutoff == 0 {
 		return 0, nil
 	}
+	// Before deleting: a bucket that retention cuts into is never read.
+	if err := s.raiseFloor(ctx, cutoff); err != nil {
+		return 0, err
+	}
 	var n uint64
 	if err := s.conn.QueryRow(ctx, `SELECT count() FROM results FINAL WHERE time < ?`, cutoff).Scan(&n); err != nil {
 		return 0, s.wrap(ctx, "count old results", err)
+	}
+	if err := s.dropRollupBefore(ctx, cutoff); err != nil {
+		return 0, err
 	}
 	if n == 0 {
 		return 0, nil
 	}
 	day := t.UTC().Truncate(24 * time.Hour)
-	if err := s.dropDaysBefore(ctx, day); err != nil {
+	if err := s.dropDaysBefore(ctx, "results", day); err != nil {
 		return 0, err
 	}
 	if micros(day) < cutoff {
@@ -269,10 +280,11 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	return int64(n), nil
 }
 
-// dropDaysBefore drops the partitions of the days before day.
-func (s *Store) dropDaysBefore(ctx context.Context, day time.Time) error {
+// dropDaysBefore drops the partitions of table (results or summaries) of
+// the days before day.
+func (s *Store) dropDaysBefore(ctx context.Context, table string, day time.Time) error {
 	rows, err := s.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
-		WHERE database = ? AND table = 'results' AND active AND partition < ?`, s.db, day.Format("20060102"))
+		WHERE database = ? AND table = ? AND active AND partition < ?`, s.db, table, day.Format("20060102"))
 	if err != nil {
 		return s.wrap(ctx, "list old partitions", err)
 	}
@@ -291,9 +303,9 @@ func (s *Store) dropDaysBefore(ctx context.Context, day time.Time) error {
 	}
 	for _, p := range parts {
 		if !isDigits(p) {
-			return fmt.Errorf("clickhouse store: results partition %q is not a day (YYYYMMDD): was the table created by hand with another PARTITION BY?", p)
+			return fmt.Errorf("clickhouse store: %s partition %q is not a day (YYYYMMDD): was the table created by hand with another PARTITION BY?", table, p)
 		}
-		if err := s.conn.Exec(ctx, "ALTER TABLE results DROP PARTITION "+p); err != nil {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+table+" DROP PARTITION "+p); err != nil {
 			return s.wrap(ctx, "drop partition "+p, err)
 		}
 	}

@@ -118,6 +118,45 @@ var migrations = [][]string{{
 		peer    String,
 		source  String
 	) ENGINE = ReplacingMergeTree ORDER BY (prefix, time, id)`,
+}, {
+	// The rollup of past buckets (rollup.go). summaries: one row per
+	// target, bucket (span and start, µs) and probe; body is
+	// summarycodec's; made is the ms at which the compaction's snapshot
+	// began, the newest winning.
+	`CREATE TABLE IF NOT EXISTS summaries (
+		target String,
+		span   UInt64,
+		start  UInt64,
+		probe  String,
+		body   String,
+		made   UInt64
+	) ENGINE = ReplacingMergeTree(made)
+	PARTITION BY toYYYYMMDD(toDateTime(intDiv(start, 1000000)))
+	ORDER BY (target, span, start, probe)`,
+
+	// made_buckets and dirty_buckets: a target's bucket was made by a
+	// snapshot at at (ms), or received late records at at. Read with
+	// max(at) per bucket.
+	`CREATE TABLE IF NOT EXISTS made_buckets (
+		target String,
+		span   UInt64,
+		start  UInt64,
+		at     UInt64
+	) ENGINE = MergeTree ORDER BY (target, span, start)`,
+
+	`CREATE TABLE IF NOT EXISTS dirty_buckets (
+		target String,
+		span   UInt64,
+		start  UInt64,
+		at     UInt64
+	) ENGINE = MergeTree ORDER BY (target, span, start)`,
+
+	// rollup_floor: buckets starting before max(floor) (µs) are never
+	// read; retention raises it.
+	`CREATE TABLE IF NOT EXISTS rollup_floor (
+		one   UInt8,
+		floor UInt64
+	) ENGINE = ReplacingMergeTree(floor) ORDER BY one`,
 }}
 
 // migrate brings the schema up to date.

@@ -41,6 +41,10 @@ import (
 // Go merges a probe's groups with maps.Summary.Merge, whose every field is
 // a sum, a maximum or a concatenation. Times are µs in the table and
 // UnixNano in summaries.
+//
+// Maps read the rollup's summaries of past buckets where they can
+// (rollup.go); this query serves the rest of their window, and makes the
+// rollup's buckets.
 
 // visitExpr is the site a row visits, "" for none.
 const visitExpr = `if(error = '' AND error_kind = '' AND suspect = 0, site, '')`
@@ -159,7 +163,7 @@ func ceilMicros(t time.Time) uint64 {
 
 // summaryFilter is the WHERE clause of q, its bounds rounded as maps
 // rounds them.
-func summaryFilter(q store.Query) (string, []any) {
+func summaryFilter(q store.Query, only restriction) (string, []any) {
 	var cond []string
 	var args []any
 	if !q.From.IsZero() {
@@ -173,6 +177,9 @@ func summaryFilter(q store.Query) (string, []any) {
 	}
 	if q.Probe != "" {
 		cond, args = append(cond, "probe = ?"), append(args, q.Probe)
+	}
+	if only.cond != "" {
+		cond, args = append(cond, only.cond), append(args, only.args...)
 	}
 	return where(cond), args
 }
@@ -188,8 +195,8 @@ const maxExactPairs = 2000
 // when step > 0, with the RTTs when rtts, exact (see latestAggregates) for
 // the pairs only when exact. Groups come ordered by step, target and
 // probe, so that a probe's groups are consecutive.
-func summaryQuery(q store.Query, origin time.Time, step time.Duration, rtts, exact bool, pairs map[pair]bool) (string, []any) {
-	filter, args := summaryFilter(q)
+func summaryQuery(q store.Query, only restriction, origin time.Time, step time.Duration, rtts, exact bool, pairs map[pair]bool) (string, []any) {
+	filter, args := summaryFilter(q, only)
 	if exact && len(pairs) <= maxExactPairs {
 		in := make([]string, 0, len(pairs))
 		for p := range pairs {
@@ -226,7 +233,7 @@ func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.
 	if q.Limit != 0 {
 		return errors.New("clickhouse store: scan summaries: a limit cannot apply to summaries: query with Limit 0, or use Scan")
 	}
-	return s.scanSummaries(ctx, "scan summaries", q, 0, true, fn)
+	return s.scanSummaries(ctx, "scan summaries", q, 0, true, len(spans)-1, fn)
 }
 
 // ScanStepSummaries implements mapsapi.StepSummarizer: one summary per
@@ -241,7 +248,17 @@ func (s *Store) ScanStepSummaries(ctx context.Context, q store.Query, step time.
 	case step <= 0:
 		return fmt.Errorf("clickhouse store: scan step summaries: step %v: give a positive step", step)
 	}
-	return s.scanSummaries(ctx, "scan step summaries", q, step, false, fn)
+	// A span's buckets never cross a step's edge when the window starts
+	// on the span's edges and the step is a whole number of them.
+	top := -1
+	if from := q.From.UnixMicro(); from >= 0 && q.From.Nanosecond()%1000 == 0 && step%time.Microsecond == 0 {
+		for l, span := range spans {
+			if uint64(from)%span == 0 && uint64(step.Microseconds())%span == 0 {
+				top = l
+			}
+		}
+	}
+	return s.scanSummaries(ctx, "scan step summaries", q, step, false, top, fn)
 }
 
 // sumKey is a summary handed out: a target and probe, per step for step
@@ -251,29 +268,22 @@ type sumKey struct {
 	pair
 }
 
-// scanSummaries hands fn one summary per target, probe (and step) of q.
-// FINAL merges parts in one thread per query, so the window is cut into
-// slices queried at once: duplicates share their time, so each slice
-// deduplicates on its own, and Go merges a probe's slices.
-func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, step time.Duration, rtts bool, fn func(*maps.Summary) error) error {
-	parts, err := s.slices(ctx, op, q, step)
+// scanSummaries hands fn one summary per target, probe (and step) of q:
+// the rollup's usable buckets of the spans up to top (rollup.go), and the
+// results of the rest of the window.
+func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, step time.Duration, rtts bool, top int, fn func(*maps.Summary) error) error {
+	p, err := s.planRead(ctx, op, q, top)
 	if err != nil {
 		return err
 	}
 	all := map[sumKey]*maps.Summary{}
-	mixed := map[pair]bool{}
-	if err := s.gather(ctx, op, parts, q.From, step, rtts, false, nil, all, mixed); err != nil {
-		return err
-	}
-	if len(mixed) > 0 {
-		for k := range all {
-			if mixed[k.pair] || len(mixed) > maxExactPairs {
-				delete(all, k)
-			}
-		}
-		if err := s.gather(ctx, op, parts, q.From, step, rtts, true, mixed, all, nil); err != nil {
+	if p.read {
+		if all, err = s.gatherAll(ctx, op, q, step, rtts, p.rest); err != nil {
 			return err
 		}
+	}
+	if err := s.readRollup(ctx, op, q, p.picks, q.From, step, all); err != nil {
+		return err
 	}
 	for _, sum := range all {
 		if err := fn(sum); err != nil {
@@ -283,17 +293,44 @@ func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, ste
 	return nil
 }
 
+// gatherAll summarizes the results of q (restricted by only) per target,
+// probe (and step). FINAL merges parts in one thread per query, so the
+// window is cut into slices queried at once: duplicates share their time,
+// so each slice deduplicates on its own, and Go merges a probe's slices.
+func (s *Store) gatherAll(ctx context.Context, op string, q store.Query, step time.Duration, rtts bool, only restriction) (map[sumKey]*maps.Summary, error) {
+	parts, err := s.slices(ctx, op, q, only, step)
+	if err != nil {
+		return nil, err
+	}
+	all := map[sumKey]*maps.Summary{}
+	mixed := map[pair]bool{}
+	if err := s.gather(ctx, op, parts, only, q.From, step, rtts, false, nil, all, mixed); err != nil {
+		return nil, err
+	}
+	if len(mixed) > 0 {
+		for k := range all {
+			if mixed[k.pair] || len(mixed) > maxExactPairs {
+				delete(all, k)
+			}
+		}
+		if err := s.gather(ctx, op, parts, only, q.From, step, rtts, true, mixed, all, nil); err != nil {
+			return nil, err
+		}
+	}
+	return all, nil
+}
+
 // gather runs the slices' queries at once, merging their summaries into
 // all and noting in mixed the pairs whose place, country or ASN changed.
 // An exact gather reads the pairs in pairs only (every pair when there are
 // too many to name) and adds only the summaries missing from all.
-func (s *Store) gather(ctx context.Context, op string, parts []store.Query, origin time.Time, step time.Duration, rtts, exact bool,
+func (s *Store) gather(ctx context.Context, op string, parts []store.Query, only restriction, origin time.Time, step time.Duration, rtts, exact bool,
 	pairs map[pair]bool, all map[sumKey]*maps.Summary, mixed map[pair]bool) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	for _, part := range parts {
 		g.Go(func() error {
-			return s.scanSlice(gctx, op, part, origin, step, rtts, exact, pairs, func(sum *maps.Summary, changed bool) error {
+			return s.scanSlice(gctx, op, part, only, origin, step, rtts, exact, pairs, func(sum *maps.Summary, changed bool) error {
 				k := sumKey{pair: pair{sum.Target, sum.Probe}}
 				if step > 0 {
 					k.step = (sum.First - origin.UnixNano()) / int64(step)
@@ -316,14 +353,14 @@ func (s *Store) gather(ctx context.Context, op string, parts []store.Query, orig
 
 // slices cuts q's window into WithQuerySlices parts of equal time (on step
 // edges when step > 0). An open end is closed at the first or last record.
-func (s *Store) slices(ctx context.Context, op string, q store.Query, step time.Duration) ([]store.Query, error) {
+func (s *Store) slices(ctx context.Context, op string, q store.Query, only restriction, step time.Duration) ([]store.Query, error) {
 	n := s.cfg.querySlices
 	if n <= 1 {
 		return []store.Query{q}, nil
 	}
 	from, to := q.From, q.To
 	if from.IsZero() || to.IsZero() {
-		filter, args := summaryFilter(q)
+		filter, args := summaryFilter(q, only)
 		var lo, hi uint64
 		var rows uint64
 		if err := s.conn.QueryRow(ctx, `SELECT min(time), max(time), count() FROM results WHERE `+filter, args...).Scan(&lo, &hi, &rows); err != nil {
@@ -365,9 +402,9 @@ func (s *Store) slices(ctx context.Context, op string, q store.Query, step time.
 // scanSlice runs summaryQuery on q and hands fn one merged summary per
 // target, probe (and step counted from origin), and whether any of its
 // groups was flagged mixed.
-func (s *Store) scanSlice(ctx context.Context, op string, q store.Query, origin time.Time, step time.Duration, rtts, exact bool,
+func (s *Store) scanSlice(ctx context.Context, op string, q store.Query, only restriction, origin time.Time, step time.Duration, rtts, exact bool,
 	pairs map[pair]bool, fn func(*maps.Summary, bool) error) error {
-	query, args := summaryQuery(q, origin, step, rtts, exact, pairs)
+	query, args := summaryQuery(q, only, origin, step, rtts, exact, pairs)
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rows, err := s.conn.Query(qctx, query, args...)
