@@ -100,18 +100,27 @@ func (s *Store) markLate(ctx context.Context, rs []result.Record) error {
 		target      string
 		span, start uint64
 	}
-	var marks map[mark]bool
+	var (
+		marks map[mark]bool
+		// A backfill's records come in runs of one target and bucket:
+		// the map is asked once a run.
+		last [len(spans)]mark
+	)
 	for i := range rs {
 		t := micros(rs[i].Time)
-		for _, span := range spans {
+		for j, span := range spans {
 			start := floorTo(t, span)
 			if start+span > late {
 				break // a coarser bucket ends later still
 			}
+			m := mark{rs[i].Target, span, start}
+			if m == last[j] {
+				continue
+			}
 			if marks == nil {
 				marks = map[mark]bool{}
 			}
-			marks[mark{rs[i].Target, span, start}] = true
+			marks[m], last[j] = true, m
 		}
 	}
 	if len(marks) == 0 {
