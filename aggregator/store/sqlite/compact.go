@@ -146,12 +146,20 @@ func (s *Store) compactNext(ctx context.Context, l int, horizon int64) (more boo
 			first = min(first, at.Int64)
 		}
 	}
-	if first == math.MaxInt64 || floorTo(first, span)+span > end {
-		// Nothing to make before end: what lies below it is empty.
-		if end <= lv.done[l] {
-			return false, nil
+	if first == math.MaxInt64 {
+		// No records at all: done stays, so that records arriving later
+		// for the past (an import into an empty store) are compacted when
+		// their turn comes rather than merged into made buckets one
+		// Append at a time.
+		return false, nil
+	}
+	if floorTo(first, span)+span > end {
+		// Nothing to make before end: the buckets before the first
+		// records are empty, and made by saying so.
+		if to := min(end, floorTo(first, span)); to > lv.done[l] {
+			return false, s.setDone(ctx, tx, op, span, to)
 		}
-		return false, s.setDone(ctx, tx, op, span, min(end, max(start, floorTo(first, span))))
+		return false, nil
 	}
 	start = floorTo(first, span)
 	ru := rollup{}

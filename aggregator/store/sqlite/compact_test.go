@@ -331,3 +331,37 @@ func TestStepSummariesEqualScan(t *testing.T) {
 		t.Error("step summaries of a window with no end: no error")
 	}
 }
+
+// TestImportIntoEmptyStore: compacting an empty store makes nothing, so
+// that an import of past records afterwards is rolled up by the next
+// Compact rather than merged into coarse buckets by every Append.
+func TestImportIntoEmptyStore(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	defer s.Close()
+	ctx := context.Background()
+	now := sumT0.Add(48 * time.Hour)
+	if err := s.Compact(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, sumRecordsOver(rand.New(rand.NewPCG(17, 18)), "import", 3000, 6*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	coarse := func() int {
+		t.Helper()
+		var n int
+		if err := s.r.QueryRow(`SELECT count(*) FROM summaries WHERE span > ?`, spans[0]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := coarse(); n != 0 {
+		t.Fatalf("the import wrote %d coarse summaries: Append treated it as late records", n)
+	}
+	if err := s.Compact(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if coarse() == 0 {
+		t.Fatal("compacting after the import made no coarse summaries")
+	}
+	sameCatchments(t, s, maps.Options{Target: "t1", From: sumT0, To: sumT0.Add(6 * time.Hour)}, "", "imported")
+}
