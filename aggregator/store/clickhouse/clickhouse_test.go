@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/clickhouse/chtest"
@@ -244,6 +246,31 @@ func TestParseDSN(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("%s: error shows the password: %v", c.dsn, err)
 		}
+	}
+}
+
+// TestDefaultCompression: LZ4 unless every server is on this host; a DSN
+// that names a method keeps it.
+func TestDefaultCompression(t *testing.T) {
+	for _, c := range []struct {
+		addrs []string
+		want  clickhouse.CompressionMethod
+	}{
+		{[]string{"127.0.0.1:9000"}, clickhouse.CompressionNone},
+		{[]string{"localhost:9000", "[::1]:9000", "127.0.0.2"}, clickhouse.CompressionNone},
+		{[]string{"ch1.example:9000"}, clickhouse.CompressionLZ4},
+		{[]string{"127.0.0.1:9000", "192.0.2.7:9000"}, clickhouse.CompressionLZ4},
+	} {
+		if got := defaultCompression(c.addrs); got != c.want {
+			t.Errorf("%v: compression %v, want %v", c.addrs, got, c.want)
+		}
+	}
+	opt, err := parseDSN("clickhouse://127.0.0.1:9000/db?compress=lz4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt.Compression == nil || opt.Compression.Method != clickhouse.CompressionLZ4 {
+		t.Errorf("compress=lz4 on loopback gave %+v, want LZ4 kept", opt.Compression)
 	}
 }
 
