@@ -146,14 +146,14 @@ func (s *Store) compactNext(ctx context.Context, l int, horizon int64) (more boo
 			first = min(first, at.Int64)
 		}
 	}
-	if first == math.MaxInt64 {
-		// No records at all: done stays, so that records arriving later
-		// for the past (an import into an empty store) are compacted when
-		// their turn comes rather than merged into made buckets one
-		// Append at a time.
+	if len(targets) == 0 {
+		// An empty store: done stays, so that records arriving later for
+		// the past (an import into a new store) are compacted when their
+		// turn comes rather than merged into made buckets one Append at a
+		// time.
 		return false, nil
 	}
-	if floorTo(first, span)+span > end {
+	if first == math.MaxInt64 || floorTo(first, span)+span > end {
 		// Nothing to make before end: the buckets before the first
 		// records are empty, and made by saying so.
 		if to := min(end, floorTo(first, span)); to > lv.done[l] {

@@ -365,3 +365,24 @@ func TestImportIntoEmptyStore(t *testing.T) {
 	}
 	sameCatchments(t, s, maps.Options{Target: "t1", From: sumT0, To: sumT0.Add(6 * time.Hour)}, "", "imported")
 }
+
+// TestCompactMakesTheTail: once records stop coming, the buckets holding
+// the last of them are made at every level, up to a day.
+func TestCompactMakesTheTail(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Append(ctx, sumRecords(rand.New(rand.NewPCG(19, 20)), "a", 500)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx, sumT0.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM summaries WHERE span = ?`, day).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("two days after the last record, its day is not made")
+	}
+}
