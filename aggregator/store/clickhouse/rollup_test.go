@@ -142,34 +142,7 @@ func checkRollup(t *testing.T, s *Store, rng *rand.Rand, stage string) (rolled i
 		if i%5 == 0 {
 			q.Probe = fmt.Sprintf("p%02d", rng.IntN(12))
 		}
-		br, err := maps.NewBuilder(o, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		bs, err := maps.NewBuilder(o, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[[2]string]bool{}
-		if err := s.ScanSummaries(ctx, q, func(sum *maps.Summary) error {
-			k := [2]string{sum.Target, sum.Probe}
-			if seen[k] {
-				t.Errorf("%s: probe %s of %s has two summaries", stage, sum.Probe, sum.Target)
-			}
-			seen[k] = true
-			return bs.AddSummary(sum)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		raw, sum := br.Build(), bs.Build()
-		if !reflect.DeepEqual(raw, sum) || encodeCatchment(t, raw) != encodeCatchment(t, sum) {
-			t.Fatalf("%s: window %s to %s of %q, probe %q: catchment from summaries differs from the raw one:\n sum %s\n raw %s",
-				stage, o.From, o.To, o.Target, q.Probe, encodeCatchment(t, sum), encodeCatchment(t, raw))
-		}
-		if raw.Results > 0 {
+		if sameCatchments(t, s, s, o, q, stage) {
 			full++
 		}
 		p, err := s.planRead(ctx, "test", q, len(spans)-1)

@@ -193,7 +193,6 @@ func TestSummariesEqualScan(t *testing.T) {
 	s, whole := openStore(t, dsn), openUnsliced(t, dsn)
 	defer s.Close()
 	defer whole.Close()
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(5, 6))
 	seedSummaries(t, s, rng)
 	full := 0
@@ -207,44 +206,11 @@ func TestSummariesEqualScan(t *testing.T) {
 		if i%5 == 0 {
 			q.Probe = fmt.Sprintf("p%02d", rng.IntN(12))
 		}
-		br, err := maps.NewBuilder(o, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		bs, err := maps.NewBuilder(o, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		st := s
 		if i%2 == 1 {
 			st = whole
 		}
-		seen := map[[2]string]bool{}
-		err = st.ScanSummaries(ctx, q, func(sum *maps.Summary) error {
-			k := [2]string{sum.Target, sum.Probe}
-			if seen[k] {
-				t.Errorf("window %d: probe %s of %s has two summaries", i, sum.Probe, sum.Target)
-			}
-			seen[k] = true
-			for _, x := range sum.Sites {
-				if slices.ContainsFunc(x.RTTs, func(v float64) bool { return !(v > 0) || math.IsInf(v, 0) }) {
-					t.Errorf("probe %s keeps RTTs that maps does not: %v", sum.Probe, x.RTTs)
-				}
-			}
-			return bs.AddSummary(sum)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, sum := br.Build(), bs.Build()
-		if !reflect.DeepEqual(raw, sum) || encodeCatchment(t, raw) != encodeCatchment(t, sum) {
-			t.Fatalf("window %s to %s of %q, probe %q: catchment from summaries differs from the raw one:\n sum %s\n raw %s",
-				o.From, o.To, o.Target, q.Probe, encodeCatchment(t, sum), encodeCatchment(t, raw))
-		}
-		if raw.Results > 0 {
+		if sameCatchments(t, s, st, o, q, fmt.Sprintf("window %d", i)) {
 			full++
 		}
 	}
@@ -428,4 +394,46 @@ func TestSummariesTieOnOneField(t *testing.T) {
 			t.Errorf("%s: place, country, ASN %v, want %v", probe, have, want)
 		}
 	}
+}
+
+// sameCatchments fails t unless the catchment of o built from raw's Scan
+// and the one built from sum's ScanSummaries (one summary per probe, RTTs
+// as maps keeps them) are the same; it reports whether they hold results.
+func sameCatchments(t *testing.T, raw, sum *Store, o maps.Options, q store.Query, label string) bool {
+	t.Helper()
+	ctx := context.Background()
+	br, err := maps.NewBuilder(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := maps.NewBuilder(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[[2]string]bool{}
+	err = sum.ScanSummaries(ctx, q, func(s *maps.Summary) error {
+		k := [2]string{s.Target, s.Probe}
+		if seen[k] {
+			t.Errorf("%s: probe %s of %s has two summaries", label, s.Probe, s.Target)
+		}
+		seen[k] = true
+		for _, x := range s.Sites {
+			if slices.ContainsFunc(x.RTTs, func(v float64) bool { return !(v > 0) || math.IsInf(v, 0) }) {
+				t.Errorf("%s: probe %s keeps RTTs that maps does not: %v", label, s.Probe, x.RTTs)
+			}
+		}
+		return bs.AddSummary(s)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, sc := br.Build(), bs.Build()
+	if !reflect.DeepEqual(rc, sc) || encodeCatchment(t, rc) != encodeCatchment(t, sc) {
+		t.Fatalf("%s: window %s to %s of %q, probe %q: catchment from summaries differs from the raw one:\n sum %s\n raw %s",
+			label, o.From, o.To, o.Target, q.Probe, encodeCatchment(t, sc), encodeCatchment(t, rc))
+	}
+	return rc.Results > 0
 }
