@@ -2,10 +2,8 @@ package clickhouse
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -164,27 +162,7 @@ func checkRollup(t *testing.T, s *Store, rng *rand.Rand, stage string) (rolled i
 		if i%5 == 4 {
 			o.Target = ""
 		}
-		q := store.Query{Target: o.Target, From: o.From, To: o.To}
-		br, err := maps.NewTimelineBuilder(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		bs, err := maps.NewTimelineBuilder(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.ScanStepSummaries(ctx, q, o.Step, bs.AddSummary); err != nil {
-			t.Fatal(err)
-		}
-		want, got := br.Build(), bs.Build()
-		wj, _ := json.Marshal(want)
-		gj, _ := json.Marshal(got)
-		if !reflect.DeepEqual(got, want) || string(gj) != string(wj) {
-			t.Fatalf("%s: timeline %+v: from step summaries\n %.600s\nfrom Scan\n %.600s", stage, o, gj, wj)
-		}
+		sameTimelines(t, s, s, o, stage+": timeline")
 	}
 	return rolled
 }

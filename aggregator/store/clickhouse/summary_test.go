@@ -226,7 +226,6 @@ func TestStepSummariesEqualScan(t *testing.T) {
 	s, whole := openStore(t, dsn), openUnsliced(t, dsn)
 	defer s.Close()
 	defer whole.Close()
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 8))
 	seedSummaries(t, s, rng)
 	shifts := 0
@@ -241,32 +240,11 @@ func TestStepSummariesEqualScan(t *testing.T) {
 		if i%7 == 6 {
 			o.Target = ""
 		}
-		q := store.Query{Target: o.Target, From: o.From, To: o.To}
-		br, err := maps.NewTimelineBuilder(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		bs, err := maps.NewTimelineBuilder(o)
-		if err != nil {
-			t.Fatal(err)
-		}
 		st := s
 		if i%2 == 1 {
 			st = whole
 		}
-		if err := st.ScanStepSummaries(ctx, q, o.Step, bs.AddSummary); err != nil {
-			t.Fatal(err)
-		}
-		want, got := br.Build(), bs.Build()
-		wj, _ := json.Marshal(want)
-		gj, _ := json.Marshal(got)
-		if !reflect.DeepEqual(got, want) || string(gj) != string(wj) {
-			t.Fatalf("timeline %+v: from step summaries\n %s\nfrom Scan\n %s", o, gj, wj)
-		}
-		shifts += len(want.Shifts)
+		shifts += len(sameTimelines(t, s, st, o, fmt.Sprintf("timeline %d", i)).Shifts)
 	}
 	if shifts == 0 {
 		t.Fatal("no timeline has a shift: the test checks little")
@@ -436,4 +414,33 @@ func sameCatchments(t *testing.T, raw, sum *Store, o maps.Options, q store.Query
 			label, o.From, o.To, o.Target, q.Probe, encodeCatchment(t, sc), encodeCatchment(t, rc))
 	}
 	return rc.Results > 0
+}
+
+// sameTimelines fails t unless the timeline of o built from raw's Scan and
+// the one from sum's ScanStepSummaries are the same, and returns it.
+func sameTimelines(t *testing.T, raw, sum *Store, o maps.TimelineOptions, label string) *maps.Timeline {
+	t.Helper()
+	ctx := context.Background()
+	q := store.Query{Target: o.Target, From: o.From, To: o.To}
+	br, err := maps.NewTimelineBuilder(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Scan(ctx, q, func(r *result.Record) error { br.Add(r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := maps.NewTimelineBuilder(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sum.ScanStepSummaries(ctx, q, o.Step, bs.AddSummary); err != nil {
+		t.Fatal(err)
+	}
+	want, got := br.Build(), bs.Build()
+	wj, _ := json.Marshal(want)
+	gj, _ := json.Marshal(got)
+	if !reflect.DeepEqual(got, want) || string(gj) != string(wj) {
+		t.Fatalf("%s %+v: from step summaries\n %.600s\nfrom Scan\n %.600s", label, o, gj, wj)
+	}
+	return want
 }
