@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -295,4 +296,50 @@ func FuzzParseDSN(f *testing.F) {
 			t.Errorf("accepted %q without an address", dsn)
 		}
 	})
+}
+
+// TestLargeAppend: an Append of several blocks' worth of records stores
+// each record once and whole, and as one part, as one block would: the
+// server squashes an INSERT's blocks (insertChunk), so that chunking costs
+// no extra parts or merges. A part made of one INSERT has level 0; one
+// made by merging several has a higher level.
+func TestLargeAppend(t *testing.T) {
+	s := openStore(t, freshDSN(t))
+	defer s.Close()
+	ctx := context.Background()
+	start := time.Date(2026, 3, 14, 1, 0, 0, 0, time.UTC)
+	rs := make([]result.Record, 3*insertChunk+5)
+	for i := range rs {
+		rs[i] = result.Record{ID: fmt.Sprintf("r%06d", i), Time: start.Add(time.Duration(i) * time.Millisecond),
+			Probe: fmt.Sprintf("p%d", i%97), Target: "t", Site: fmt.Sprintf("s%d", i%13), RTTMs: float64(i)}
+		switch i % 3 {
+		case 0:
+			rs[i].Method, rs[i].DNS = result.MethodDNS, &result.DNS{QName: "id.server.", NSID: fmt.Sprintf("n%d", i), Size: i}
+		case 1:
+			rs[i].Method, rs[i].Ping = result.MethodICMP, &result.Ping{Sent: 3, Received: i % 4, MinMs: float64(i)}
+		}
+	}
+	if n, err := s.Append(ctx, rs); err != nil || n != len(rs) {
+		t.Fatalf("append %d records: %d, %v", len(rs), n, err)
+	}
+	i := 0
+	err := s.Scan(ctx, store.Query{}, func(r *result.Record) error {
+		if i >= len(rs) || !reflect.DeepEqual(*r, rs[i]) {
+			return fmt.Errorf("record %d: got %+v", i, *r)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(rs) {
+		t.Fatalf("scan: %d of %d records back, %v", i, len(rs), err)
+	}
+	var parts, rows, level uint64
+	row := s.conn.QueryRow(ctx, `SELECT count(), sum(rows), toUInt64(max(level)) FROM system.parts
+		WHERE database = ? AND table = 'results' AND active`, s.db)
+	if err := row.Scan(&parts, &rows, &level); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 1 || rows != uint64(len(rs)) || level != 0 {
+		t.Errorf("results table: %d parts, %d rows, level %d; want 1 part of %d rows, level 0", parts, rows, level, len(rs))
+	}
 }

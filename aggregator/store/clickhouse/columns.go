@@ -48,7 +48,11 @@ type writer[T any] struct {
 
 func (w *writer[T]) add(r *result.Record) { w.vals = append(w.vals, w.get(r)) }
 
-func (w *writer[T]) send(b driver.Batch, i int) error { return b.Column(i).Append(w.vals) }
+func (w *writer[T]) send(b driver.Batch, i int) error {
+	err := b.Column(i).Append(w.vals)
+	w.vals = w.vals[:0]
+	return err
+}
 
 type reader[T any] struct {
 	v   T
