@@ -9,6 +9,9 @@
 # 127.0.0.1. Prints a Markdown table.
 #
 # Usage: bench/ingest.sh [ingestbench flags]   (from anywhere)
+#   -clickhouse DSN  also upload into an aggregator on ClickHouse, e.g.
+#                    clickhouse://default@127.0.0.1:19000/ingestbench
+#                    (a new database, left filled: drop it after)
 #   BENCH_RECORDS (default 500000), BENCH_SENDERS (4), BENCH_BATCH (1000)
 # Needs: go (and a C compiler for go-sqlite3).
 set -euo pipefail

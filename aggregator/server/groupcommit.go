@@ -3,19 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/probe/result"
 )
-
-// batchAppender is a store that commits several uploads in one transaction
-// and says how many records of each were new: all of them are durable when
-// it returns nil, none otherwise. The SQLite store is one; the committer
-// falls back to one Append per upload for stores that are not.
-type batchAppender interface {
-	AppendBatches(ctx context.Context, batches [][]result.Record) (stored []int, err error)
-}
 
 // groupMaxRows bounds one group commit, so that an upload waits for at most
 // about this many rows ahead of it.
@@ -24,11 +17,13 @@ const groupMaxRows = 20000
 // committer is group commit: uploads that arrive while a transaction runs
 // are merged into the next one. SQLite has one writer and a commit costs as
 // much as hundreds of rows, so concurrent uploads share commits instead of
-// queueing for one each. It has no goroutine of its own: a waiting upload
-// leads the next commit for those queued, and every upload returns only
-// after the commit holding it has returned, so a 200 still means durable.
+// queueing for one each; on ClickHouse they share an INSERT, and so a part.
+// It has no goroutine of its own: a waiting upload leads the next commit
+// for those queued, and every upload returns only after the commit holding
+// it has returned, so a 200 still means durable.
 type committer struct {
-	st   store.Results
+	st   store.Store
+	log  *slog.Logger
 	mu   sync.Mutex
 	cond *sync.Cond
 	busy bool      // a leader is committing
@@ -38,21 +33,23 @@ type committer struct {
 type upload struct {
 	ctx    context.Context
 	rs     []result.Record
+	touch  *store.Touch // the probe's, recorded once rs is stored; nil for an admin
 	stored int
 	err    error
 	done   bool
 }
 
-func newCommitter(st store.Results) *committer {
-	c := &committer{st: st}
+func newCommitter(st store.Store, log *slog.Logger) *committer {
+	c := &committer{st: st, log: log}
 	c.cond = sync.NewCond(&c.mu)
 	return c
 }
 
 // append stores rs, in a transaction it may share with other uploads, and
-// returns how many of its records were new.
-func (c *committer) append(ctx context.Context, rs []result.Record) (int, error) {
-	u := &upload{ctx: ctx, rs: rs}
+// returns how many of its records were new. The touch, if any, is recorded
+// after, with those of the other uploads.
+func (c *committer) append(ctx context.Context, rs []result.Record, touch *store.Touch) (int, error) {
+	u := &upload{ctx: ctx, rs: rs, touch: touch}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.q = append(c.q, u)
@@ -111,15 +108,8 @@ func (c *committer) commit(group []*upload) {
 	if len(live) == 0 {
 		return
 	}
-	ba, ok := c.st.(batchAppender)
-	if !ok {
-		for _, u := range live {
-			u.stored, u.err = c.st.Append(u.ctx, u.rs)
-		}
-		return
-	}
 	// One client hanging up must not roll back the others' records.
-	stored, err := ba.AppendBatches(context.WithoutCancel(live[0].ctx), batches)
+	stored, err := c.st.AppendBatches(context.WithoutCancel(live[0].ctx), batches)
 	if err == nil && len(stored) != len(live) {
 		err = fmt.Errorf("storing results: the store answered for %d uploads, not %d", len(stored), len(live))
 	}
@@ -129,5 +119,23 @@ func (c *committer) commit(group []*upload) {
 			continue
 		}
 		u.stored = stored[i]
+	}
+	if err == nil {
+		c.touch(live)
+	}
+}
+
+// touch records the probes' uploads in one write: one per upload would
+// cost ClickHouse a part each, as many as the results' group saves.
+func (c *committer) touch(group []*upload) {
+	var ts []store.Touch
+	for _, u := range group {
+		if u.touch != nil {
+			ts = append(ts, *u.touch)
+		}
+	}
+	if err := c.st.TouchProbes(context.WithoutCancel(group[0].ctx), ts); err != nil {
+		// The results are stored; last_seen is only informative.
+		c.log.Warn("recording the probes' last upload", "probes", len(ts), "err", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/aggregator/geo"
+	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -338,23 +339,20 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	if !admin {
 		s.place(rs, p, addr)
 	}
-	stored, err := s.commits.append(r.Context(), rs)
+	var touch *store.Touch
+	if !admin {
+		touch = &store.Touch{ID: p.ID, Seen: s.now().UTC()}
+		if addr.IsValid() {
+			touch.Addr = addr.String()
+		}
+	}
+	stored, err := s.commits.append(r.Context(), rs, touch)
 	if err != nil {
 		s.storeError(w, r, "storing results", err)
 		return
 	}
 	s.m.ingestResults.WithLabelValues(outcomeStored).Add(float64(stored))
 	s.m.ingestResults.WithLabelValues(outcomeDuplicate).Add(float64(len(rs) - stored + dups))
-	if !admin {
-		seenFrom := ""
-		if addr.IsValid() {
-			seenFrom = addr.String()
-		}
-		if err := s.st.TouchProbe(r.Context(), p.ID, s.now().UTC(), seenFrom); err != nil {
-			// The results are stored; last_seen is only informative.
-			s.log.Warn("recording the probe's last upload", "probe", p.ID, "err", err)
-		}
-	}
 	WriteJSON(w, http.StatusOK, api.IngestResponse{Accepted: len(rs) + dups, Stored: stored, Duplicate: len(rs) - stored + dups})
 }
 

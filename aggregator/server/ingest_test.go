@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
@@ -171,58 +171,46 @@ func TestIngestAdmin(t *testing.T) {
 	}
 }
 
-// batchlessStore hides the SQLite store's AppendBatches, so that the
-// committer's fallback (one Append per upload) runs on a real store.
-type batchlessStore struct{ store.Store }
-
-// TestIngestConcurrent: uploads racing each other, some with the same ids,
-// through group commit and through its fallback, store every record once,
-// and the answers add up.
+// TestIngestConcurrent: uploads racing each other through group commit,
+// some with the same ids, store every record once, and the answers add up.
 func TestIngestConcurrent(t *testing.T) {
-	for _, batchless := range []bool{false, true} {
-		t.Run(fmt.Sprintf("batchless=%v", batchless), func(t *testing.T) {
-			h := newHarness(t, nil)
-			if batchless {
-				h = newHarnessOn(t, batchlessStore{h.st}, h.logs, nil)
-			}
-			_, tok := h.register("ams-1", nil, nil, nil)
-			const senders, uploads, size = 4, 5, 30
-			now := time.Now().Add(-time.Minute)
-			shared := records(size, now) // every sender sends this one too
-			var (
-				wg                  sync.WaitGroup
-				mu                  sync.Mutex
-				stored, duplicate   int
-				accepted, wantTotal = 0, senders*uploads*size + size
-			)
-			for range senders {
-				wg.Go(func() {
-					for i := range uploads + 1 {
-						rs := shared
-						if i < uploads {
-							rs = records(size, now)
-						}
-						resp, body := h.do("POST", "/api/v1/results", tok, gz(ndjson(rs)), "Content-Encoding", "gzip")
-						if resp.StatusCode != http.StatusOK {
-							t.Errorf("status %d: %s", resp.StatusCode, body)
-							return
-						}
-						got := ingestResp(t, body)
-						mu.Lock()
-						stored, duplicate, accepted = stored+got.Stored, duplicate+got.Duplicate, accepted+got.Accepted
-						mu.Unlock()
-					}
-				})
-			}
-			wg.Wait()
-			if stored != wantTotal || duplicate != (senders-1)*size || accepted != senders*(uploads+1)*size {
-				t.Errorf("stored %d, duplicate %d, accepted %d; want %d, %d, %d",
-					stored, duplicate, accepted, wantTotal, (senders-1)*size, senders*(uploads+1)*size)
-			}
-			if n := h.count(); n != wantTotal {
-				t.Errorf("%d records in the store, want %d", n, wantTotal)
+	h := newHarness(t, nil)
+	_, tok := h.register("ams-1", nil, nil, nil)
+	const senders, uploads, size = 4, 5, 30
+	now := time.Now().Add(-time.Minute)
+	shared := records(size, now) // every sender sends this one too
+	var (
+		wg                  sync.WaitGroup
+		mu                  sync.Mutex
+		stored, duplicate   int
+		accepted, wantTotal = 0, senders*uploads*size + size
+	)
+	for range senders {
+		wg.Go(func() {
+			for i := range uploads + 1 {
+				rs := shared
+				if i < uploads {
+					rs = records(size, now)
+				}
+				resp, body := h.do("POST", "/api/v1/results", tok, gz(ndjson(rs)), "Content-Encoding", "gzip")
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("status %d: %s", resp.StatusCode, body)
+					return
+				}
+				got := ingestResp(t, body)
+				mu.Lock()
+				stored, duplicate, accepted = stored+got.Stored, duplicate+got.Duplicate, accepted+got.Accepted
+				mu.Unlock()
 			}
 		})
+	}
+	wg.Wait()
+	if stored != wantTotal || duplicate != (senders-1)*size || accepted != senders*(uploads+1)*size {
+		t.Errorf("stored %d, duplicate %d, accepted %d; want %d, %d, %d",
+			stored, duplicate, accepted, wantTotal, (senders-1)*size, senders*(uploads+1)*size)
+	}
+	if n := h.count(); n != wantTotal {
+		t.Errorf("%d records in the store, want %d", n, wantTotal)
 	}
 }
 
@@ -230,14 +218,14 @@ func TestIngestConcurrent(t *testing.T) {
 // is not stored, and does not fail the others of its group.
 func TestCommitterCancelled(t *testing.T) {
 	h := newHarness(t, nil)
-	c := newCommitter(h.st)
+	c := newCommitter(h.st, slog.New(slog.NewTextHandler(h.logs, nil)))
 	gone, cancel := context.WithCancel(t.Context())
 	cancel()
 	now := time.Now()
 	live, left := records(2, now), records(3, now)
 	queued := &upload{ctx: gone, rs: left}
 	c.q = []*upload{queued}
-	n, err := c.append(t.Context(), live)
+	n, err := c.append(t.Context(), live, nil)
 	if err != nil || n != 2 {
 		t.Fatalf("live upload: %d, %v", n, err)
 	}

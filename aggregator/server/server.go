@@ -98,7 +98,7 @@ type Server struct {
 // also be a prometheus.Gatherer (a *prometheus.Registry) since /metrics
 // serves what it gathers.
 func New(log *slog.Logger, reg prometheus.Registerer, st store.Store, opts ...Option) (s *Server, err error) {
-	s = &Server{log: log, st: st, cfg: config.Default(), now: time.Now, commits: newCommitter(st)}
+	s = &Server{log: log, st: st, cfg: config.Default(), now: time.Now, commits: newCommitter(st, log)}
 	for _, o := range opts {
 		o(s)
 	}

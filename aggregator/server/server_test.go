@@ -724,12 +724,12 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// unavailableStore fails every Append as a full disk or a lost database
+// unavailableStore fails every append as a full disk or a lost database
 // would; a real SQLite file cannot be made to fail on demand.
 type unavailableStore struct{ store.Store }
 
-func (unavailableStore) Append(context.Context, []result.Record) (int, error) {
-	return 0, fmt.Errorf("disk full: %w", store.ErrUnavailable)
+func (unavailableStore) AppendBatches(context.Context, [][]result.Record) ([]int, error) {
+	return nil, fmt.Errorf("disk full: %w", store.ErrUnavailable)
 }
 
 func TestStoreUnavailable(t *testing.T) {

@@ -41,6 +41,13 @@ type Results interface {
 	// stored are skipped, so a re-sent batch stores nothing twice; stored
 	// counts the new ones.
 	Append(ctx context.Context, rs []result.Record) (stored int, err error)
+	// AppendBatches stores several batches as Append stores one and says
+	// how many new records each held: a record whose ID is stored already,
+	// or appears earlier in the call, counts in none. A bad record anywhere
+	// stores nothing. The aggregator merges concurrent uploads this way
+	// (group commit): SQLite shares one commit among them, ClickHouse one
+	// INSERT, and so one part.
+	AppendBatches(ctx context.Context, batches [][]result.Record) (stored []int, err error)
 	// Scan calls fn for every record matching q, in time order. fn's
 	// record is only valid during the call. An error from fn stops the scan
 	// and is returned.
@@ -62,8 +69,18 @@ type Probes interface {
 	ListProbes(ctx context.Context) ([]api.Probe, error)
 	// RevokeProbe makes the probe's token unusable; ErrNotFound if no such probe.
 	RevokeProbe(ctx context.Context, id string) error
-	// TouchProbe records when and from where a probe last uploaded.
-	TouchProbe(ctx context.Context, id string, seen time.Time, addr string) error
+	// TouchProbes records when and from where probes last uploaded, all in
+	// one write: the aggregator gathers the touches of the uploads it
+	// commits together. A touch of a probe that does not exist is left out
+	// and makes the call return ErrNotFound, once the others are recorded.
+	TouchProbes(ctx context.Context, ts []Touch) error
+}
+
+// Touch is a probe's upload, as TouchProbes records it.
+type Touch struct {
+	ID   string
+	Seen time.Time
+	Addr string
 }
 
 // Plans keeps the measurement plan.

@@ -5,7 +5,9 @@
 //   - raw: database/sql, one prepared INSERT, -raw-tx rows per transaction,
 //     values already converted (the floor any ingest is measured against);
 //   - http: a real aggregator on 127.0.0.1:0, -senders concurrent probes
-//     uploading gzip NDJSON batches of -batch records through the API.
+//     uploading gzip NDJSON batches of -batch records through the API;
+//   - with -clickhouse, the same uploads into an aggregator on ClickHouse
+//     (CPU per second then counts this process only, not the server).
 //
 // Both store the same -records records, each into a new database. It
 // prints a Markdown table with results/s (wall clock) and results per CPU
@@ -43,6 +45,8 @@ import (
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/server"
 	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/aggregator/store/clickhouse"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -59,7 +63,7 @@ func main() {
 
 type options struct {
 	records, batch, senders, rawTx int
-	dir, profile                   string
+	dir, profile, clickhouse       string
 	timeout                        time.Duration
 }
 
@@ -72,6 +76,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.rawTx, "raw-tx", 10000, "rows per transaction of the raw insert")
 	fs.StringVar(&o.dir, "dir", "", "directory for the databases (default: a new temporary one, removed after)")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
+	fs.StringVar(&o.clickhouse, "clickhouse", "", "also ingest through the API into ClickHouse at this DSN (a new database: the bench fills it)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -99,9 +104,30 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for i := range rs {
 		rs[i].ID = result.NewID()
 	}
-	web, err := httpIngest(ctx, filepath.Join(o.dir, "http.db"), rs, o)
+	sq, err := sqlite.Open(ctx, filepath.Join(o.dir, "http.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	web, err := httpIngest(ctx, sq, rs, o)
+	sq.Close()
 	if err != nil {
 		return fmt.Errorf("HTTP ingest: %w", err)
+	}
+	var onCH timing
+	if o.clickhouse != "" {
+		ch, err := clickhouse.Open(ctx, o.clickhouse, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		for i := range rs {
+			rs[i].ID = result.NewID()
+		}
+		o.profile = "" // the SQLite phase's
+		onCH, err = httpIngest(ctx, ch, rs, o)
+		ch.Close()
+		if err != nil {
+			return fmt.Errorf("HTTP ingest into ClickHouse: %w", err)
+		}
 	}
 
 	load, _ := os.ReadFile("/proc/loadavg")
@@ -113,6 +139,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		o.rawTx, raw.rate(), raw.cpuRate(), raw.wall.Seconds())
 	fmt.Fprintf(out, "| HTTP API (gzip NDJSON, %d-record batches, %d senders) | %.0f | %.0f | %.2f |\n",
 		o.batch, o.senders, web.rate(), web.cpuRate(), web.wall.Seconds())
+	if o.clickhouse != "" {
+		fmt.Fprintf(out, "| HTTP API into ClickHouse (same uploads; CPU of catchmap only) | %.0f | %.0f | %.2f |\n",
+			onCH.rate(), onCH.cpuRate(), onCH.wall.Seconds())
+	}
 	fmt.Fprintf(out, "\nHTTP / raw = **%.2fx** wall, **%.2fx** per CPU-second (target: >= 150000 results/s through the API)\n",
 		web.rate()/raw.rate(), web.cpuRate()/raw.cpuRate())
 	return nil
@@ -219,13 +249,8 @@ func rawInsert(ctx context.Context, path string, rs []result.Record, txRows int)
 
 // httpIngest serves a real aggregator on loopback and uploads rs through
 // its API, each sender with its own probe token.
-func httpIngest(ctx context.Context, path string, rs []result.Record, o options) (timing, error) {
+func httpIngest(ctx context.Context, st store.Store, rs []result.Record, o options) (timing, error) {
 	log := slog.New(slog.DiscardHandler)
-	st, err := sqlite.Open(ctx, path, log)
-	if err != nil {
-		return timing{}, err
-	}
-	defer st.Close()
 	admin, err := token.New()
 	if err != nil {
 		return timing{}, err

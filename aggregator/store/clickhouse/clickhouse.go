@@ -19,9 +19,10 @@
 //   - a record is identified by (target, time, id), not by id alone as in
 //     SQLite; a re-sent record is identical, so this only differs for a
 //     client that re-uses an id for another measurement.
-//   - an Append is one INSERT. ClickHouse writes one part per day
-//     (partition), each atomically; a batch spanning midnight UTC that fails
-//     half way may leave one day stored. Re-sending it is harmless.
+//   - an Append (or AppendBatches) is one INSERT. ClickHouse writes one
+//     part per day (partition), each atomically; a batch spanning midnight
+//     UTC that fails half way may leave one day stored. Re-sending it is
+//     harmless.
 //   - state changes never read-modify-write a row: touches and revocations
 //     are rows of their own (ReplacingMergeTree keeping the newest), so a
 //     touch on one instance cannot undo a revocation made on another.

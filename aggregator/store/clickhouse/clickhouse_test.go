@@ -94,7 +94,7 @@ func TestTwoInstances(t *testing.T) {
 	}
 	// A touch after the revocation, from the other instance, must not
 	// bring the token back.
-	if err := a.TouchProbe(ctx, "p1", time.Now(), "198.51.100.1"); err != nil {
+	if err := a.TouchProbes(ctx, []store.Touch{{ID: "p1", Seen: time.Now(), Addr: "198.51.100.1"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.ProbeByToken(ctx, hash); !errors.Is(err, store.ErrNotFound) {

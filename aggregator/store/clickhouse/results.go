@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/ext"
 
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/probe/result"
@@ -26,83 +25,106 @@ type key struct {
 	id     string
 }
 
-// Append implements store.Results. It looks up which of the batch's records
-// are stored already, then inserts the others with one INSERT, appended
-// column-wise, then marks the rollup's buckets that late records fall in
-// (rollup.go). See the package comment for what "stored" means when two
-// instances append the same batch at the same moment.
+// Append implements store.Results: AppendBatches of one batch.
 func (s *Store) Append(ctx context.Context, rs []result.Record) (int, error) {
-	if len(rs) == 0 {
-		return 0, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("clickhouse store: append: %w", err)
-	}
-	for i := range rs {
-		r := &rs[i]
-		if r.ID == "" {
-			return 0, fmt.Errorf("clickhouse store: append: record %d has no id: give every record an id (result.NewID)", i)
-		}
-		if r.Time.Unix() < 0 || r.Time.After(maxTime) {
-			return 0, fmt.Errorf("clickhouse store: append: record %s has time %v, outside 1970..%d: fix the probe's clock",
-				r.ID, r.Time, maxTime.Year())
-		}
-	}
-	stored, err := s.existing(ctx, rs)
+	stored, err := s.AppendBatches(ctx, [][]result.Record{rs})
 	if err != nil {
 		return 0, err
 	}
-	// fresh keeps the first of each new id, as SQLite's INSERT OR IGNORE does.
-	fresh := make([]int, 0, len(rs))
-	seen := make(map[string]struct{}, len(rs))
-	for i := range rs {
-		r := &rs[i]
-		if _, dup := seen[r.ID]; dup {
-			continue
-		}
-		seen[r.ID] = struct{}{}
-		if len(stored) > 0 { // mostly empty: building the key costs more than the lookup
-			if _, old := stored[key{r.Target, uint64(r.Time.UnixMicro()), r.ID}]; old {
-				continue
+	return stored[0], nil
+}
+
+// AppendBatches stores several batches and returns how many new records
+// each stored: a record whose id is stored already, or appears earlier in
+// the call, counts in none, as in SQLite. It looks up which records are
+// stored, inserts the others with one INSERT, appended column-wise, then
+// marks the rollup's buckets that late records fall in (rollup.go).
+//
+// The aggregator merges concurrent uploads this way (group commit), which
+// ClickHouse needs more than SQLite does: every INSERT writes a part, about
+// ninety files, and merges them later, so one INSERT per probe upload would
+// load the server with parts and merges long before it ran out of rows per
+// second. See the package comment for what "stored" means when two
+// instances append the same batch at the same moment.
+func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse store: append: %w", err)
+	}
+	total := 0
+	for b, rs := range batches {
+		for i := range rs {
+			r := &rs[i]
+			if r.ID == "" {
+				return nil, fmt.Errorf("clickhouse store: append: batch %d, record %d has no id: give every record an id (result.NewID)", b, i)
+			}
+			if r.Time.Unix() < 0 || r.Time.After(maxTime) {
+				return nil, fmt.Errorf("clickhouse store: append: record %s has time %v, outside 1970..%d: fix the probe's clock",
+					r.ID, r.Time, maxTime.Year())
 			}
 		}
-		fresh = append(fresh, i)
+		total += len(rs)
+	}
+	stored := make([]int, len(batches))
+	if total == 0 {
+		return stored, nil
+	}
+	old, err := s.existing(ctx, batches, total)
+	if err != nil {
+		return nil, err
+	}
+	// fresh keeps the first of each new id, as SQLite's INSERT OR IGNORE does.
+	fresh := make([]*result.Record, 0, total)
+	seen := make(map[string]struct{}, total)
+	for b, rs := range batches {
+		for i := range rs {
+			r := &rs[i]
+			if _, dup := seen[r.ID]; dup {
+				continue
+			}
+			seen[r.ID] = struct{}{}
+			if len(old) > 0 { // mostly empty: building the key costs more than the lookup
+				if _, ok := old[key{r.Target, uint64(r.Time.UnixMicro()), r.ID}]; ok {
+					continue
+				}
+			}
+			fresh = append(fresh, r)
+			stored[b]++
+		}
 	}
 	if len(fresh) > 0 {
-		if err := s.insert(ctx, rs, fresh); err != nil {
-			return 0, err
+		if err := s.insert(ctx, fresh); err != nil {
+			return nil, err
 		}
 	}
 	// After the insert: the rollup's exactness rests on it (rollup.go).
-	if err := s.markLate(ctx, rs); err != nil {
-		return 0, err
+	if err := s.markLate(ctx, batches); err != nil {
+		return nil, err
 	}
-	return len(fresh), nil
+	return stored, nil
 }
 
-// existing returns the keys of the batch's records that are stored. The
-// batch's ids travel as an external table rather than as a literal list,
+// existing returns the keys of the batches' records that are stored. The
+// ids travel as an external table rather than as a literal list,
 // which would pass max_query_size (256 KiB) at a few thousand ids; the
 // time bounds let the primary key and the partitions skip everything
-// outside the batch, and Go matches the rows found on the whole key. Only
+// outside the batches, and Go matches the rows found on the whole key. Only
 // the ids travel: targets and times would double what is sent, for a
 // lookup that rarely finds anything.
-func (s *Store) existing(ctx context.Context, rs []result.Record) (map[key]struct{}, error) {
-	ids := make([]string, len(rs))
+func (s *Store) existing(ctx context.Context, batches [][]result.Record, total int) (map[key]struct{}, error) {
+	ids := make([]string, 0, total)
 	lo, hi := uint64(math.MaxUint64), uint64(0)
-	for i := range rs {
-		t := uint64(rs[i].Time.UnixMicro())
-		ids[i], lo, hi = rs[i].ID, min(lo, t), max(hi, t)
+	for _, rs := range batches {
+		for i := range rs {
+			t := uint64(rs[i].Time.UnixMicro())
+			ids, lo, hi = append(ids, rs[i].ID), min(lo, t), max(hi, t)
+		}
 	}
-	batch, err := ext.NewTable("batch", ext.Column("id", "String"))
+	t, err := idTable(ids)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse store: append: build the id lookup: %w", err)
 	}
-	if _, err := batch.Block().Columns[0].Append(ids); err != nil {
-		return nil, fmt.Errorf("clickhouse store: append: build the id lookup: %w", err)
-	}
-	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(batch)),
-		`SELECT target, time, id FROM results WHERE time >= ? AND time <= ? AND id IN (SELECT id FROM batch)`, lo, hi)
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(t)),
+		`SELECT target, time, id FROM results WHERE time >= ? AND time <= ? AND id IN (SELECT id FROM ids)`, lo, hi)
 	if err != nil {
 		return nil, s.wrap(ctx, "append: look up stored ids", err)
 	}
@@ -128,22 +150,22 @@ func (s *Store) existing(ctx context.Context, rs []result.Record) (map[key]struc
 // one part and no extra merges (TestLargeAppend).
 const insertChunk = 4096
 
-// insert writes rs[i] for every i in which, as one INSERT.
-func (s *Store) insert(ctx context.Context, rs []result.Record, which []int) error {
+// insert writes rs as one INSERT.
+func (s *Store) insert(ctx context.Context, rs []*result.Record) error {
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO results ("+resultColumnList+")")
 	if err != nil {
 		return s.wrap(ctx, "append: prepare", err)
 	}
 	cols := make([]colWriter, len(resultColumns))
 	for i, c := range resultColumns {
-		cols[i] = c.writer(min(len(which), insertChunk))
+		cols[i] = c.writer(min(len(rs), insertChunk))
 	}
-	for len(which) > 0 {
-		chunk := which[:min(len(which), insertChunk)]
-		which = which[len(chunk):]
-		for _, i := range chunk {
+	for len(rs) > 0 {
+		chunk := rs[:min(len(rs), insertChunk)]
+		rs = rs[len(chunk):]
+		for _, r := range chunk {
 			for _, c := range cols {
-				c.add(&rs[i])
+				c.add(r)
 			}
 		}
 		for i, c := range cols {
@@ -152,7 +174,7 @@ func (s *Store) insert(ctx context.Context, rs []result.Record, which []int) err
 				return s.wrap(ctx, "append: column "+resultColumns[i].name, err)
 			}
 		}
-		if len(which) > 0 {
+		if len(rs) > 0 {
 			if err := b.Flush(); err != nil {
 				b.Abort()
 				return s.wrap(ctx, "append: send a block", err)

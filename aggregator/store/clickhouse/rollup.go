@@ -93,7 +93,7 @@ func millis(t time.Time) uint64 { return uint64(max(t.UnixMilli(), 0)) }
 // It marks every record of the batch, stored before or not: a batch
 // re-sent after an Append failed between its insert and its marks gets
 // them then.
-func (s *Store) markLate(ctx context.Context, rs []result.Record) error {
+func (s *Store) markLate(ctx context.Context, batches [][]result.Record) error {
 	tAfter := time.Now()
 	late := micros(tAfter.Add(s.cfg.margin - s.cfg.grace))
 	type mark struct {
@@ -106,21 +106,23 @@ func (s *Store) markLate(ctx context.Context, rs []result.Record) error {
 		// the map is asked once a run.
 		last [len(spans)]mark
 	)
-	for i := range rs {
-		t := micros(rs[i].Time)
-		for j, span := range spans {
-			start := floorTo(t, span)
-			if start+span > late {
-				break // a coarser bucket ends later still
+	for _, rs := range batches {
+		for i := range rs {
+			t := micros(rs[i].Time)
+			for j, span := range spans {
+				start := floorTo(t, span)
+				if start+span > late {
+					break // a coarser bucket ends later still
+				}
+				m := mark{rs[i].Target, span, start}
+				if m == last[j] {
+					continue
+				}
+				if marks == nil {
+					marks = map[mark]bool{}
+				}
+				marks[m], last[j] = true, m
 			}
-			m := mark{rs[i].Target, span, start}
-			if m == last[j] {
-				continue
-			}
-			if marks == nil {
-				marks = map[mark]bool{}
-			}
-			marks[m], last[j] = true, m
 		}
 	}
 	if len(marks) == 0 {

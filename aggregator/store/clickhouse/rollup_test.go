@@ -193,13 +193,7 @@ func TestRollupEqualScan(t *testing.T) {
 	if _, err := s.Append(ctx, rs[3000:]); err != nil {
 		t.Fatal(err)
 	}
-	again := make([]int, 0, 3000)
-	for i := 0; i < len(rs); i += 2 {
-		again = append(again, i)
-	}
-	if err := s.insert(ctx, rs, again); err != nil { // duplicates only FINAL merges
-		t.Fatal(err)
-	}
+	insertAgain(t, s, rs)
 	checkRollup(t, s, rng, "before compaction")
 
 	settle()

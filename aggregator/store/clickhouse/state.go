@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -50,6 +51,29 @@ func idTable(ids []string) (*ext.Table, error) {
 	return t, err
 }
 
+// storedIDs returns which of ids the table holds.
+func (s *Store) storedIDs(ctx context.Context, op, table string, ids []string) (map[string]bool, error) {
+	t, err := idTable(ids)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse store: %s: build the id lookup: %w", op, err)
+	}
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(t)),
+		`SELECT DISTINCT id FROM `+table+` WHERE id IN (SELECT id FROM ids)`)
+	if err != nil {
+		return nil, s.wrap(ctx, op+": look up stored ids", err)
+	}
+	defer rows.Close()
+	stored := make(map[string]bool)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.wrap(ctx, op+": look up stored ids", err)
+		}
+		stored[id] = true
+	}
+	return stored, s.wrap(ctx, op+": look up stored ids", rows.Err())
+}
+
 func fromMicros(us uint64) time.Time { return time.UnixMicro(int64(us)).UTC() }
 
 // CreateProbe implements store.Probes. The check for an existing id or
@@ -78,7 +102,7 @@ func (s *Store) CreateProbe(ctx context.Context, p api.Probe, tokenHash []byte) 
 		return err
 	}
 	if p.LastSeen != nil {
-		if err := s.TouchProbe(ctx, p.ID, *p.LastSeen, p.Addr); err != nil {
+		if err := s.TouchProbes(ctx, []store.Touch{{ID: p.ID, Seen: *p.LastSeen, Addr: p.Addr}}); err != nil {
 			return err
 		}
 	}
@@ -207,14 +231,39 @@ func (s *Store) RevokeProbe(ctx context.Context, id string) error {
 	return s.insertRows(ctx, op, `INSERT INTO probe_revoked (id, revoked_at)`, []any{id, micros(time.Now())})
 }
 
-// TouchProbe implements store.Probes. Touches from several instances
-// keep the latest time, whichever instance writes last.
-func (s *Store) TouchProbe(ctx context.Context, id string, seen time.Time, addr string) error {
-	op := "touch probe " + id
-	if err := s.mustExist(ctx, op, id); err != nil {
+// TouchProbes implements store.Probes: one lookup, one INSERT. Touches
+// from several instances keep the latest time, whichever instance writes
+// last.
+func (s *Store) TouchProbes(ctx context.Context, ts []store.Touch) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	known, err := s.storedIDs(ctx, "touch probes", "probes", ids)
+	if err != nil {
 		return err
 	}
-	return s.insertRows(ctx, op, `INSERT INTO probe_seen (id, last_seen, addr)`, []any{id, micros(seen), addr})
+	var missing []string
+	rows := make([][]any, 0, len(ts))
+	for _, t := range ts {
+		if !known[t.ID] {
+			missing = append(missing, t.ID)
+			continue
+		}
+		rows = append(rows, []any{t.ID, micros(t.Seen), t.Addr})
+	}
+	if len(rows) > 0 {
+		if err := s.insertRows(ctx, "touch probes", `INSERT INTO probe_seen (id, last_seen, addr)`, rows...); err != nil {
+			return err
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("clickhouse store: touch probes %s: %w", strings.Join(missing, ", "), store.ErrNotFound)
+	}
+	return nil
 }
 
 // PutPlan implements store.Plans. The newest version wins; a version is
@@ -309,27 +358,9 @@ func (s *Store) AddEvents(ctx context.Context, es []api.Event) error {
 			ids[i] = es[i].ID
 		}
 	}
-	t, err := idTable(ids)
+	stored, err := s.storedIDs(ctx, "add events", "events", ids)
 	if err != nil {
-		return fmt.Errorf("clickhouse store: add events: build the id lookup: %w", err)
-	}
-	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(t)),
-		`SELECT DISTINCT id FROM events WHERE id IN (SELECT id FROM ids)`)
-	if err != nil {
-		return s.wrap(ctx, "add events: look up stored ids", err)
-	}
-	stored := make(map[string]bool)
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return s.wrap(ctx, "add events: look up stored ids", err)
-		}
-		stored[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return s.wrap(ctx, "add events: look up stored ids", err)
+		return err
 	}
 	var add [][]any
 	for i, e := range es {

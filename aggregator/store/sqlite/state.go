@@ -108,10 +108,35 @@ func (s *Store) RevokeProbe(ctx context.Context, id string) error {
 	return s.updateProbe(ctx, "revoke probe "+id, `UPDATE probes SET revoked = 1 WHERE id = ?`, id)
 }
 
-// TouchProbe implements store.Probes.
-func (s *Store) TouchProbe(ctx context.Context, id string, seen time.Time, addr string) error {
-	return s.updateProbe(ctx, "touch probe "+id, `UPDATE probes SET last_seen = ?, addr = ? WHERE id = ?`,
-		seen.UnixMicro(), addr, id)
+// TouchProbes implements store.Probes, in one transaction.
+func (s *Store) TouchProbes(ctx context.Context, ts []store.Touch) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(ctx, "touch probes: begin", err)
+	}
+	defer tx.Rollback()
+	var missing []string
+	for _, t := range ts {
+		res, err := tx.ExecContext(ctx, `UPDATE probes SET last_seen = ?, addr = ? WHERE id = ?`, t.Seen.UnixMicro(), t.Addr, t.ID)
+		if err != nil {
+			return s.wrap(ctx, "touch probe "+t.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return s.wrap(ctx, "touch probe "+t.ID, err)
+		} else if n == 0 {
+			missing = append(missing, t.ID)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(ctx, "touch probes: commit", err)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("sqlite store: touch probes %s: %w", strings.Join(missing, ", "), store.ErrNotFound)
+	}
+	return nil
 }
 
 // updateProbe runs an UPDATE whose last argument is the probe id, and

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoundTrip", testRoundTrip},
 		{"Idempotent", testIdempotent},
 		{"AppendCancelled", testAppendCancelled},
+		{"AppendBatches", testAppendBatches},
 		{"Window", testWindow},
 		{"Filters", testFilters},
 		{"Limit", testLimit},
@@ -221,6 +222,44 @@ func testAppendCancelled(t *testing.T, s store.Store) {
 	}
 	if got := scan(t, s, store.Query{}); len(got) != 0 {
 		t.Fatalf("a failed append stored %d records, want none", len(got))
+	}
+}
+
+// testAppendBatches: batches stored at once count their new records each;
+// a record stored before, or earlier in the call, counts in none; a bad
+// record anywhere, or a cancelled context, stores nothing.
+func testAppendBatches(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	old := series(3, "a", "old")
+	mustAppend(t, s, old)
+	a := series(5, "a", "p")
+	b := append(series(4, "b", "p"), a[0], old[1], a[4], a[4])
+	stored, err := s.AppendBatches(ctx, [][]result.Record{a, nil, b})
+	if err != nil {
+		t.Fatalf("append batches: %v", err)
+	}
+	if want := []int{5, 0, 4}; !slices.Equal(stored, want) {
+		t.Errorf("stored %v, want %v", stored, want)
+	}
+	want := slices.Concat(ids(old), ids(a), ids(b[:4]))
+	if stored, err := s.AppendBatches(ctx, [][]result.Record{nil, {}}); err != nil || !slices.Equal(stored, []int{0, 0}) {
+		t.Errorf("empty batches: stored %v, err %v; want [0 0], nil", stored, err)
+	}
+	bad := series(2, "c", "p")
+	bad[1].ID = ""
+	if _, err := s.AppendBatches(ctx, [][]result.Record{series(3, "d", "p"), bad}); err == nil {
+		t.Error("batches with a record without id: no error")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.AppendBatches(cancelled, [][]result.Record{series(3, "e", "p")}); !errors.Is(err, context.Canceled) {
+		t.Errorf("append batches with a cancelled context: err %v, want context.Canceled", err)
+	}
+	got := ids(scan(t, s, store.Query{}))
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("stored ids %q, want %q", got, want)
 	}
 }
 
@@ -475,10 +514,15 @@ func testProbes(t *testing.T, s store.Store) {
 	}
 
 	seen := at(10)
-	if err := s.TouchProbe(ctx, "p1", seen, "198.51.100.7"); err != nil {
+	if err := s.TouchProbes(ctx, []store.Touch{{ID: "p1", Seen: at(9), Addr: "198.51.100.6"}, {ID: "p1", Seen: seen, Addr: "198.51.100.7"}}); err != nil {
 		t.Fatalf("touch: %v", err)
 	}
-	if err := s.TouchProbe(ctx, "nope", seen, "198.51.100.7"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.TouchProbes(ctx, nil); err != nil {
+		t.Errorf("no touches: %v", err)
+	}
+	// The unknown probe fails the call, not the touch beside it.
+	err = s.TouchProbes(ctx, []store.Touch{{ID: "nope", Seen: seen, Addr: "198.51.100.7"}, {ID: "p2", Seen: seen, Addr: "198.51.100.8"}})
+	if !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("touch unknown probe: err %v, want ErrNotFound", err)
 	}
 	p1.LastSeen, p1.Addr = &seen, "198.51.100.7"
@@ -486,6 +530,9 @@ func testProbes(t *testing.T, s store.Store) {
 		t.Fatalf("probe p1: %v", err)
 	}
 	equal("touched probe", got, p1)
+	if got, err = s.Probe(ctx, "p2"); err != nil || got.LastSeen == nil || !got.LastSeen.Equal(seen) || got.Addr != "198.51.100.8" {
+		t.Errorf("probe p2 touched beside an unknown one: %+v, %v", got, err)
+	}
 
 	if err := s.RevokeProbe(ctx, "p1"); err != nil {
 		t.Fatalf("revoke: %v", err)
