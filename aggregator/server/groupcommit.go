@@ -20,7 +20,8 @@ const groupMaxRows = 20000
 // queueing for one each; on ClickHouse they share an INSERT, and so a part.
 // It has no goroutine of its own: a waiting upload leads the next commit
 // for those queued, and every upload returns only after the commit holding
-// it has returned, so a 200 still means durable.
+// it has returned, so a 200 still means durable. The probes' touches of a
+// group are written after it, by its leader: last_seen may lag a 200.
 type committer struct {
 	st   store.Store
 	log  *slog.Logger
@@ -75,6 +76,7 @@ func (c *committer) lead() {
 	c.q = c.q[n:]
 	c.busy = true
 	c.mu.Unlock()
+	var stored []*upload
 	defer func() {
 		p := recover()
 		c.mu.Lock()
@@ -89,12 +91,18 @@ func (c *committer) lead() {
 		if p != nil {
 			panic(p)
 		}
+		// The touches go after the group is released, so that the next
+		// group's commit runs beside them rather than after them.
+		c.mu.Unlock()
+		defer c.mu.Lock()
+		c.touch(stored)
 	}()
-	c.commit(group)
+	stored = c.commit(group)
 }
 
-// commit stores a group and sets each upload's outcome.
-func (c *committer) commit(group []*upload) {
+// commit stores a group, sets each upload's outcome and returns the
+// uploads it stored.
+func (c *committer) commit(group []*upload) []*upload {
 	live := make([]*upload, 0, len(group))
 	batches := make([][]result.Record, 0, len(group))
 	for _, u := range group {
@@ -106,7 +114,7 @@ func (c *committer) commit(group []*upload) {
 		}
 	}
 	if len(live) == 0 {
-		return
+		return nil
 	}
 	// One client hanging up must not roll back the others' records.
 	stored, err := c.st.AppendBatches(context.WithoutCancel(live[0].ctx), batches)
@@ -120,9 +128,10 @@ func (c *committer) commit(group []*upload) {
 		}
 		u.stored = stored[i]
 	}
-	if err == nil {
-		c.touch(live)
+	if err != nil {
+		return nil
 	}
+	return live
 }
 
 // touch records the probes' uploads in one write: one per upload would
@@ -133,6 +142,9 @@ func (c *committer) touch(group []*upload) {
 		if u.touch != nil {
 			ts = append(ts, *u.touch)
 		}
+	}
+	if len(ts) == 0 {
+		return
 	}
 	if err := c.st.TouchProbes(context.WithoutCancel(group[0].ctx), ts); err != nil {
 		// The results are stored; last_seen is only informative.

@@ -215,17 +215,20 @@ func TestIngestConcurrent(t *testing.T) {
 }
 
 // TestCommitterCancelled: an upload whose client left before its commit
-// is not stored, and does not fail the others of its group.
+// is not stored, its probe not touched, and it does not fail the others of
+// its group, whose touches the leader has written when it returns.
 func TestCommitterCancelled(t *testing.T) {
 	h := newHarness(t, nil)
+	liveProbe, _ := h.register("ams-1", nil, nil, nil)
+	goneProbe, _ := h.register("ams-2", nil, nil, nil)
 	c := newCommitter(h.st, slog.New(slog.NewTextHandler(h.logs, nil)))
 	gone, cancel := context.WithCancel(t.Context())
 	cancel()
 	now := time.Now()
 	live, left := records(2, now), records(3, now)
-	queued := &upload{ctx: gone, rs: left}
+	queued := &upload{ctx: gone, rs: left, touch: &store.Touch{ID: goneProbe, Seen: now}}
 	c.q = []*upload{queued}
-	n, err := c.append(t.Context(), live, nil)
+	n, err := c.append(t.Context(), live, &store.Touch{ID: liveProbe, Seen: now, Addr: "192.0.2.1"})
 	if err != nil || n != 2 {
 		t.Fatalf("live upload: %d, %v", n, err)
 	}
@@ -234,5 +237,11 @@ func TestCommitterCancelled(t *testing.T) {
 	}
 	if n := h.count(); n != 2 {
 		t.Errorf("%d stored, want 2", n)
+	}
+	for id, want := range map[string]bool{liveProbe: true, goneProbe: false} {
+		p, err := h.st.Probe(t.Context(), id)
+		if err != nil || (p.LastSeen != nil) != want {
+			t.Errorf("probe %s: last seen %v, %v; want touched %v", id, p.LastSeen, err, want)
+		}
 	}
 }
