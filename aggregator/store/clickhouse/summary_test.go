@@ -179,16 +179,26 @@ func sumWindow(rng *rand.Rand, i int) (from, to time.Time) {
 	return from, to
 }
 
+// seededStores opens a store that slices FINAL and one that does not on
+// one new database, filled by seedSummaries from a generator seeded with
+// seed.
+func seededStores(t *testing.T, seed uint64) (s, whole *Store, rng *rand.Rand) {
+	dsn := freshDSN(t)
+	s, whole = openStore(t, dsn), openUnsliced(t, dsn)
+	t.Cleanup(func() {
+		s.Close()
+		whole.Close()
+	})
+	rng = rand.New(rand.NewPCG(seed, seed+1))
+	seedSummaries(t, s, rng)
+	return s, whole, rng
+}
+
 // TestSummariesEqualScan: for random windows, targets and probes, the
 // catchment built from ScanSummaries is byte for byte the one built from
 // Scan, and each probe gets one summary.
 func TestSummariesEqualScan(t *testing.T) {
-	dsn := freshDSN(t)
-	s, whole := openStore(t, dsn), openUnsliced(t, dsn)
-	defer s.Close()
-	defer whole.Close()
-	rng := rand.New(rand.NewPCG(5, 6))
-	seedSummaries(t, s, rng)
+	s, whole, rng := seededStores(t, 5)
 	full := 0
 	for i := range 40 {
 		o := maps.Options{Target: fmt.Sprintf("t%d", i%3), Res: 3}
@@ -216,12 +226,7 @@ func TestSummariesEqualScan(t *testing.T) {
 // TestStepSummariesEqualScan: a timeline built from ScanStepSummaries is
 // the one built from Scan.
 func TestStepSummariesEqualScan(t *testing.T) {
-	dsn := freshDSN(t)
-	s, whole := openStore(t, dsn), openUnsliced(t, dsn)
-	defer s.Close()
-	defer whole.Close()
-	rng := rand.New(rand.NewPCG(7, 8))
-	seedSummaries(t, s, rng)
+	s, whole, rng := seededStores(t, 7)
 	shifts := 0
 	for i := range 30 {
 		o := maps.TimelineOptions{Target: fmt.Sprintf("t%d", i%3), Step: time.Duration(1+rng.IntN(120)) * time.Second,
