@@ -10,8 +10,8 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/internal/testutil"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Three agents measure a DNS and an HTTP target every second; the
@@ -29,8 +29,8 @@ func testFleetLosesNothingAcrossAggregatorRestart(t *testing.T, s storeKind) {
 	t.Logf("aggregator healthy in %s", agg.start())
 	dnsAddr, httpURL := sites(t)
 	agg.putPlan(
-		api.Target{Spec: probe.Spec{Target: dnsAddr, Method: result.MethodDNS, Preset: "k-root"}, Name: "k-root", Interval: probe.Duration(time.Second)},
-		api.Target{Spec: probe.Spec{Target: httpURL, Method: result.MethodHTTP, Preset: "fastly"}, Name: "fastly", Interval: probe.Duration(time.Second)},
+		api.Target{Spec: spec.Spec{Target: dnsAddr, Method: result.MethodDNS, Preset: "k-root"}, Name: "k-root", Interval: spec.Duration(time.Second)},
+		api.Target{Spec: spec.Spec{Target: httpURL, Method: result.MethodHTTP, Preset: "fastly"}, Name: "fastly", Interval: spec.Duration(time.Second)},
 	)
 	// Records carry the plan entry's name, which maps and queries select by.
 	wantSite := map[string]string{"k-root": "nl-ams", "fastly": "ams"}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/internal/testutil"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Tokens across processes: an unknown token gets 401 on every probe route,
@@ -22,7 +22,7 @@ func testTokensAcrossProcesses(t *testing.T, s storeKind) {
 	agg := newAggregator(t, s, "plan_refresh: 1s\n")
 	agg.start()
 	dnsAddr, _ := sites(t)
-	agg.putPlan(api.Target{Spec: probe.Spec{Target: dnsAddr, Method: result.MethodDNS, Preset: "k-root"}, Name: "k-root", Interval: probe.Duration(time.Second)})
+	agg.putPlan(api.Target{Spec: spec.Spec{Target: dnsAddr, Method: result.MethodDNS, Preset: "k-root"}, Name: "k-root", Interval: spec.Duration(time.Second)})
 	a := agg.register("tok-a", 52.37, 4.90)
 	b := agg.register("tok-b", 50.11, 8.68)
 	unknown := "cm_" + strings.Repeat("u", 43) // shaped like a token, never issued

@@ -10,6 +10,7 @@ import (
 
 	"github.com/catchmap/catchmap/internal/responder"
 	"github.com/catchmap/catchmap/internal/testutil"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // BenchmarkMeasureDNS runs the dns method through the whole Measure path
@@ -21,13 +22,13 @@ func BenchmarkMeasureDNS(b *testing.B) {
 	addr := testutil.Serve(b, d, "127.0.0.1:0")
 	m := NewMeasurer(slog.New(slog.DiscardHandler))
 	b.Cleanup(func() { _ = m.Close() })
-	spec := Spec{Target: addr, Timeout: Duration(2 * time.Second)}
+	sp := spec.Spec{Target: addr, Timeout: spec.Duration(2 * time.Second)}
 	b.SetParallelism(16)
 	b.ReportAllocs()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			rs, err := m.Measure(context.Background(), spec)
+			rs, err := m.Measure(context.Background(), sp)
 			if err != nil {
 				b.Error(err)
 				return

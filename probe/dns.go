@@ -15,6 +15,7 @@ import (
 
 	"github.com/catchmap/catchmap/probe/identify"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // ednsBufferSize is the UDP payload size advertised with NSID: the DNS flag
@@ -26,11 +27,11 @@ const ednsBufferSize = 1232
 // answer is truncated) or over TCP only when the spec asks. The identity is
 // the answer's TXT text, else its NSID.
 func (m *Measurer) measureDNS(ctx context.Context, t Target, r *result.Record) error {
-	q, err := dnsQuestion(t.Ident.QName, t.Ident.QClass, t.Ident.QType)
+	q, err := t.Ident.DNSQuestion()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSpec, err)
+		return fmt.Errorf("%w: %v", spec.ErrBadSpec, err)
 	}
-	r.DNS = &result.DNS{QName: q.Name, QClass: className(q.Qclass), QType: typeName(q.Qtype)}
+	r.DNS = &result.DNS{QName: q.Name, QClass: spec.ClassName(q.Qclass), QType: spec.TypeName(q.Qtype)}
 
 	msg := new(dns.Msg)
 	msg.SetQuestion(q.Name, q.Qtype)

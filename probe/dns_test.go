@@ -18,19 +18,20 @@ import (
 	"github.com/catchmap/catchmap/internal/responder"
 	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // measureDNSOnce runs spec through the whole Measurer path and returns its
 // only record.
-func measureDNSOnce(t *testing.T, spec Spec) result.Record {
+func measureDNSOnce(t *testing.T, sp spec.Spec) result.Record {
 	t.Helper()
-	spec.Method = result.MethodDNS
-	if spec.Timeout == 0 {
-		spec.Timeout = Duration(3 * time.Second)
+	sp.Method = result.MethodDNS
+	if sp.Timeout == 0 {
+		sp.Timeout = spec.Duration(3 * time.Second)
 	}
 	m := NewMeasurer(slog.New(slog.DiscardHandler), WithProbeName("test"))
 	defer m.Close()
-	recs, err := m.Measure(t.Context(), spec)
+	recs, err := m.Measure(t.Context(), sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestMeasureDNS(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		site     func() *responder.DNS
-		spec     Spec // Target is filled in
+		spec     spec.Spec // Target is filled in
 		kind     result.ErrorKind
 		identity string
 		wantSite string
@@ -69,21 +70,21 @@ func TestMeasureDNS(t *testing.T) {
 		suspect  bool
 	}{
 		{name: "identity", site: func() *responder.DNS { return withNSID(responder.NewDNS("ns1.fra.example"), "fra-nsid") },
-			spec: Spec{SiteRegex: siteRE}, identity: "ns1.fra.example", wantSite: "fra", rcode: "NOERROR", nsid: "fra-nsid"},
+			spec: spec.Spec{SiteRegex: siteRE}, identity: "ns1.fra.example", wantSite: "fra", rcode: "NOERROR", nsid: "fra-nsid"},
 		{name: "id.server", site: func() *responder.DNS { return responder.NewDNS("LHR") },
-			spec: Spec{QName: "id.server", QClass: "ch", QType: "txt"}, identity: "LHR", wantSite: "lhr", rcode: "NOERROR"},
+			spec: spec.Spec{QName: "id.server", QClass: "ch", QType: "txt"}, identity: "LHR", wantSite: "lhr", rcode: "NOERROR"},
 		{name: "identity with quotes and spaces", site: func() *responder.DNS { return responder.NewDNS(`ns2."ams" \ x`) },
-			spec: Spec{SiteRegex: `"([a-z]+)"`}, identity: `ns2."ams" \ x`, wantSite: "ams", rcode: "NOERROR"},
+			spec: spec.Spec{SiteRegex: `"([a-z]+)"`}, identity: `ns2."ams" \ x`, wantSite: "ams", rcode: "NOERROR"},
 		{name: "version", site: func() *responder.DNS { return responder.NewDNS("x") },
-			spec: Spec{QName: "version.bind.", SiteRegex: `(responder)`}, identity: responder.DefaultVersion, rcode: "NOERROR"},
+			spec: spec.Spec{QName: "version.bind.", SiteRegex: `(responder)`}, identity: responder.DefaultVersion, rcode: "NOERROR"},
 		{name: "nsid only", site: func() *responder.DNS {
 			return withOther(withNSID(responder.NewDNS(""), "ns3.sin.example"), dns.RcodeSuccess)
 		},
-			spec: Spec{SiteRegex: siteRE}, identity: "ns3.sin.example", wantSite: "sin", rcode: "NOERROR", nsid: "ns3.sin.example"},
+			spec: spec.Spec{SiteRegex: siteRE}, identity: "ns3.sin.example", wantSite: "sin", rcode: "NOERROR", nsid: "ns3.sin.example"},
 		{name: "nsid on . IN SOA", site: func() *responder.DNS {
 			return withOther(withNSID(responder.NewDNS("unused"), "ns4.gru.example"), dns.RcodeSuccess)
 		},
-			spec: Spec{QName: ".", QClass: "IN", QType: "SOA", SiteRegex: siteRE}, identity: "ns4.gru.example", wantSite: "gru", rcode: "NOERROR", nsid: "ns4.gru.example"},
+			spec: spec.Spec{QName: ".", QClass: "IN", QType: "SOA", SiteRegex: siteRE}, identity: "ns4.gru.example", wantSite: "gru", rcode: "NOERROR", nsid: "ns4.gru.example"},
 		{name: "middlebox", site: func() *responder.DNS { return responder.NewDNS(responder.MiddleboxIdentity) },
 			identity: responder.MiddleboxIdentity, wantSite: "opnsense.home.arpa", rcode: "NOERROR", suspect: true},
 		{name: "refused", site: func() *responder.DNS { return withMode(responder.NewDNS("x"), responder.ModeRefused) },
@@ -91,17 +92,17 @@ func TestMeasureDNS(t *testing.T) {
 		{name: "refused with nsid", site: func() *responder.DNS {
 			return withNSID(withMode(responder.NewDNS("x"), responder.ModeRefused), "ns5.nrt.example")
 		},
-			spec: Spec{SiteRegex: siteRE}, kind: result.KindRefused, rcode: "REFUSED", identity: "ns5.nrt.example", wantSite: "nrt", nsid: "ns5.nrt.example"},
+			spec: spec.Spec{SiteRegex: siteRE}, kind: result.KindRefused, rcode: "REFUSED", identity: "ns5.nrt.example", wantSite: "nrt", nsid: "ns5.nrt.example"},
 		{name: "servfail", site: func() *responder.DNS { return withMode(responder.NewDNS("x"), responder.ModeServfail) },
 			kind: result.KindServfail, rcode: "SERVFAIL"},
 		{name: "notimp bare header", site: func() *responder.DNS { return withMode(responder.NewDNS("x"), responder.ModeNotimpBare) },
 			kind: result.KindNotimp, rcode: "NOTIMP"},
 		{name: "other rcode", site: func() *responder.DNS { return withOther(responder.NewDNS("x"), dns.RcodeNameError) },
-			spec: Spec{QName: "nothing.invalid."}, kind: result.KindRcode, rcode: "NXDOMAIN"},
+			spec: spec.Spec{QName: "nothing.invalid."}, kind: result.KindRcode, rcode: "NXDOMAIN"},
 		{name: "mismatch", site: func() *responder.DNS {
 			return withMode(responder.NewDNS(responder.MiddleboxIdentity), responder.ModeMismatch)
 		},
-			spec: Spec{SiteRegex: `(.+)`}, kind: result.KindMismatch, rcode: "NOERROR", identity: responder.MiddleboxIdentity, suspect: true},
+			spec: spec.Spec{SiteRegex: `(.+)`}, kind: result.KindMismatch, rcode: "NOERROR", identity: responder.MiddleboxIdentity, suspect: true},
 		{name: "garbage", site: func() *responder.DNS { return withMode(responder.NewDNS("x"), responder.ModeGarbage) },
 			kind: result.KindMalformed},
 		{name: "no identity", site: func() *responder.DNS { return withOther(responder.NewDNS(""), dns.RcodeSuccess) },
@@ -114,10 +115,10 @@ func TestMeasureDNS(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				d := tc.site()
-				spec := tc.spec
-				spec.Target = testutil.Serve(t, d, "")
-				spec.TCP = tcp
-				r := measureDNSOnce(t, spec)
+				sp := tc.spec
+				sp.Target = testutil.Serve(t, d, "")
+				sp.TCP = tcp
+				r := measureDNSOnce(t, sp)
 				if r.ErrorKind != tc.kind {
 					t.Fatalf("kind %q, want %q (error %q)", r.ErrorKind, tc.kind, r.Error)
 				}
@@ -152,7 +153,7 @@ func TestMeasureDNS(t *testing.T) {
 }
 
 func TestMeasureDNSQuestionDetails(t *testing.T) {
-	r := measureDNSOnce(t, Spec{Target: testutil.Serve(t, responder.NewDNS("a"), ""), QName: "HOSTNAME.BIND", QClass: "ch"})
+	r := measureDNSOnce(t, spec.Spec{Target: testutil.Serve(t, responder.NewDNS("a"), ""), QName: "HOSTNAME.BIND", QClass: "ch"})
 	want := result.DNS{QName: "HOSTNAME.BIND.", QClass: "CH", QType: "TXT", Rcode: "NOERROR", Size: r.DNS.Size}
 	if r.DNS == nil || *r.DNS != want || r.Identity != "a" {
 		t.Errorf("dns %+v identity %q, want %+v and a", r.DNS, r.Identity, want)
@@ -170,7 +171,7 @@ func TestMeasureDNSRetriesOverTCP(t *testing.T) {
 	} {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			d := withMode(responder.NewDNS("ns1.fra.example"), tc.mode)
-			r := measureDNSOnce(t, Spec{Target: testutil.Serve(t, d, "")})
+			r := measureDNSOnce(t, spec.Spec{Target: testutil.Serve(t, d, "")})
 			if !r.OK() || r.Identity != tc.identity || r.DNS == nil || !r.DNS.TCP {
 				t.Fatalf("record %+v dns %+v: want the identity, over TCP", r, r.DNS)
 			}
@@ -185,7 +186,7 @@ func TestMeasureDNSTimeout(t *testing.T) {
 	for _, tcp := range []bool{false, true} {
 		d := withMode(responder.NewDNS("x"), responder.ModeSilent)
 		start := time.Now()
-		r := measureDNSOnce(t, Spec{Target: testutil.Serve(t, d, ""), TCP: tcp, Timeout: Duration(200 * time.Millisecond)})
+		r := measureDNSOnce(t, spec.Spec{Target: testutil.Serve(t, d, ""), TCP: tcp, Timeout: spec.Duration(200 * time.Millisecond)})
 		if r.ErrorKind != result.KindTimeout || !strings.Contains(r.Error, "deadline") {
 			t.Errorf("tcp=%v: kind %q error %q, want a timeout", tcp, r.ErrorKind, r.Error)
 		}
@@ -224,7 +225,7 @@ func startUDPOnly(t *testing.T, h dns.Handler) string {
 
 func TestMeasureDNSTCPRetryFails(t *testing.T) {
 	addr := startUDPOnly(t, withMode(responder.NewDNS("x"), responder.ModeTruncate))
-	r := measureDNSOnce(t, Spec{Target: addr})
+	r := measureDNSOnce(t, spec.Spec{Target: addr})
 	if r.ErrorKind != result.KindNetwork || !strings.Contains(r.Error, "truncated") || r.DNS == nil || !r.DNS.TCP {
 		t.Errorf("record %+v dns %+v: want a network error over TCP that says the UDP answer was truncated", r, r.DNS)
 	}
@@ -241,7 +242,7 @@ func TestMeasureDNSLongDeadline(t *testing.T) {
 		time.Sleep(2500 * time.Millisecond)
 		d.ServeDNS(w, req)
 	}))
-	r := measureDNSOnce(t, Spec{Target: addr, Timeout: Duration(5 * time.Second)})
+	r := measureDNSOnce(t, spec.Spec{Target: addr, Timeout: spec.Duration(5 * time.Second)})
 	if !r.OK() || r.Identity != "slow" || r.RTTMs < 2500 {
 		t.Errorf("record %+v: want identity slow after 2.5s", r)
 	}
@@ -256,7 +257,7 @@ func TestMeasureDNSClosedPort(t *testing.T) {
 		}
 		addr := l.LocalAddr().String()
 		l.Close()
-		r := measureDNSOnce(t, Spec{Target: addr, TCP: tcp, Timeout: Duration(time.Second)})
+		r := measureDNSOnce(t, spec.Spec{Target: addr, TCP: tcp, Timeout: spec.Duration(time.Second)})
 		// UDP learns of the closed port from ICMP port unreachable, TCP from
 		// a reset; either is a network failure, not a DNS REFUSED rcode.
 		if r.ErrorKind != result.KindNetwork || !strings.Contains(r.Error, addr) {
@@ -267,7 +268,7 @@ func TestMeasureDNSClosedPort(t *testing.T) {
 
 func TestMeasureDNSNoNSID(t *testing.T) {
 	d := withNSID(responder.NewDNS("ns1.fra.example"), "secret")
-	r := measureDNSOnce(t, Spec{Target: testutil.Serve(t, d, ""), NoNSID: true})
+	r := measureDNSOnce(t, spec.Spec{Target: testutil.Serve(t, d, ""), NoNSID: true})
 	if !r.OK() || r.DNS.NSID != "" || r.Identity != "ns1.fra.example" {
 		t.Errorf("record %+v dns %+v: want the identity and no NSID", r, r.DNS)
 	}
@@ -281,7 +282,7 @@ func TestMeasureDNSIPv6(t *testing.T) {
 	}
 	for _, tcp := range []bool{false, true} {
 		addr := testutil.Serve(t, withNSID(responder.NewDNS("ns6.ams.example"), "six"), "[::1]:0")
-		r := measureDNSOnce(t, Spec{Target: addr, TCP: tcp, SiteRegex: `^ns\d\.([a-z]{3})`})
+		r := measureDNSOnce(t, spec.Spec{Target: addr, TCP: tcp, SiteRegex: `^ns\d\.([a-z]{3})`})
 		if !r.OK() || r.AF != 6 || r.Addr != "::1" || r.Site != "ams" || r.DNS.NSID != "six" || r.DNS.TCP != tcp {
 			t.Errorf("tcp=%v: record %+v dns %+v", tcp, r, r.DNS)
 		}
@@ -289,29 +290,29 @@ func TestMeasureDNSIPv6(t *testing.T) {
 }
 
 func TestMeasureDNSBadQuestion(t *testing.T) {
-	for _, spec := range []Spec{{QClass: "XX"}, {QType: "NOPE"}, {QName: "a..b"}} {
-		spec.Target = "127.0.0.1:53" // never dialled: the question fails first
-		spec.Method = result.MethodDNS
-		ident, err := NewIdentifier(&spec)
+	for _, sp := range []spec.Spec{{QClass: "XX"}, {QType: "NOPE"}, {QName: "a..b"}} {
+		sp.Target = "127.0.0.1:53" // never dialled: the question fails first
+		sp.Method = result.MethodDNS
+		ident, err := spec.NewIdentifier(&sp)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var r result.Record
-		err = NewMeasurer(slog.New(slog.DiscardHandler)).measureDNS(t.Context(), Target{Spec: &spec, Ident: ident}, &r)
-		if !errors.Is(err, ErrBadSpec) {
-			t.Errorf("%+v: err %v, want ErrBadSpec", spec, err)
+		err = NewMeasurer(slog.New(slog.DiscardHandler)).measureDNS(t.Context(), Target{Spec: &sp, Ident: ident}, &r)
+		if !errors.Is(err, spec.ErrBadSpec) {
+			t.Errorf("%+v: err %v, want ErrBadSpec", sp, err)
 		}
 	}
 }
 
 func TestMeasureDNSCancelled(t *testing.T) {
 	d := withMode(responder.NewDNS("x"), responder.ModeSilent)
-	spec := Spec{Target: testutil.Serve(t, d, ""), Method: result.MethodDNS}
-	ident, err := NewIdentifier(&spec)
+	sp := spec.Spec{Target: testutil.Serve(t, d, ""), Method: result.MethodDNS}
+	ident, err := spec.NewIdentifier(&sp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, err := netip.ParseAddrPort(spec.Target)
+	host, err := netip.ParseAddrPort(sp.Target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func TestMeasureDNSCancelled(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
 	var r result.Record
-	if err := NewMeasurer(slog.New(slog.DiscardHandler)).measureDNS(ctx, Target{Spec: &spec, Addr: host, Ident: ident}, &r); err == nil {
+	if err := NewMeasurer(slog.New(slog.DiscardHandler)).measureDNS(ctx, Target{Spec: &sp, Addr: host, Ident: ident}, &r); err == nil {
 		t.Fatal("measured a silent server")
 	}
 	if e := time.Since(start); e > 1900*time.Millisecond {
@@ -365,13 +366,13 @@ func newTestMeasurer(t *testing.T, opts ...Option) *Measurer {
 	return m
 }
 
-func measureWith(t *testing.T, m *Measurer, spec Spec) result.Record {
+func measureWith(t *testing.T, m *Measurer, sp spec.Spec) result.Record {
 	t.Helper()
-	spec.Method = result.MethodDNS
-	if spec.Timeout == 0 {
-		spec.Timeout = Duration(3 * time.Second)
+	sp.Method = result.MethodDNS
+	if sp.Timeout == 0 {
+		sp.Timeout = spec.Duration(3 * time.Second)
 	}
-	recs, err := m.Measure(t.Context(), spec)
+	recs, err := m.Measure(t.Context(), sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func TestDNSSocketReused(t *testing.T) {
 	addr := startUDPOnly(t, seen.wrap(func(w dns.ResponseWriter, req *dns.Msg, _ int) { d.ServeDNS(w, req) }))
 	m := newTestMeasurer(t)
 	for range 3 {
-		if r := measureWith(t, m, Spec{Target: addr}); !r.OK() || r.Identity != "ns1.fra.example" {
+		if r := measureWith(t, m, spec.Spec{Target: addr}); !r.OK() || r.Identity != "ns1.fra.example" {
 			t.Fatalf("record %+v", r)
 		}
 	}
@@ -397,7 +398,7 @@ func TestDNSSocketReused(t *testing.T) {
 
 	// Without a pool every query has a socket of its own, closed after it.
 	m0 := newTestMeasurer(t, WithDNSSockets(0))
-	if r := measureWith(t, m0, Spec{Target: addr}); !r.OK() {
+	if r := measureWith(t, m0, spec.Spec{Target: addr}); !r.OK() {
 		t.Fatalf("record %+v", r)
 	}
 	if n := m0.dnsConns.idleTo(addr); n != 0 {
@@ -422,7 +423,7 @@ func TestDNSSocketDiscardedAfterTimeout(t *testing.T) {
 		fresh.ServeDNS(w, req)
 	}))
 	m := newTestMeasurer(t)
-	if r := measureWith(t, m, Spec{Target: addr, Timeout: Duration(200 * time.Millisecond)}); r.ErrorKind != result.KindTimeout {
+	if r := measureWith(t, m, spec.Spec{Target: addr, Timeout: spec.Duration(200 * time.Millisecond)}); r.ErrorKind != result.KindTimeout {
 		t.Fatalf("first query: kind %q (%s), want a timeout", r.ErrorKind, r.Error)
 	}
 	close(release)
@@ -431,7 +432,7 @@ func TestDNSSocketDiscardedAfterTimeout(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the late answer was not sent in 5s")
 	}
-	if r := measureWith(t, m, Spec{Target: addr}); !r.OK() || r.Identity != "fresh" {
+	if r := measureWith(t, m, spec.Spec{Target: addr}); !r.OK() || r.Identity != "fresh" {
 		t.Fatalf("second query: record %+v, want identity fresh", r)
 	}
 	if p := seen.get(); len(p) != 2 || p[0] == p[1] {
@@ -444,7 +445,7 @@ func TestDNSSocketDiscardedAfterBadAnswer(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			addr := testutil.Serve(t, withMode(responder.NewDNS("x"), mode), "")
 			m := newTestMeasurer(t)
-			r := measureWith(t, m, Spec{Target: addr})
+			r := measureWith(t, m, spec.Spec{Target: addr})
 			if r.OK() {
 				t.Fatalf("record %+v: want a failure", r)
 			}
@@ -484,7 +485,7 @@ func TestDNSPoolBounds(t *testing.T) {
 	recs := make([]result.Record, inFlight)
 	for i := range inFlight {
 		wg.Go(func() {
-			rs, err := m.Measure(t.Context(), Spec{Target: addr, Method: result.MethodDNS, Timeout: Duration(10 * time.Second)})
+			rs, err := m.Measure(t.Context(), spec.Spec{Target: addr, Method: result.MethodDNS, Timeout: spec.Duration(10 * time.Second)})
 			if err == nil {
 				recs[i] = rs[0]
 			}
@@ -507,7 +508,7 @@ func TestDNSPoolBounds(t *testing.T) {
 		t.Errorf("%d idle sockets after Close, want none", n)
 	}
 	// Still usable after Close, but keeps nothing.
-	if r := measureWith(t, m, Spec{Target: addr}); !r.OK() {
+	if r := measureWith(t, m, spec.Spec{Target: addr}); !r.OK() {
 		t.Errorf("after Close: %+v", r)
 	}
 	if n := m.dnsConns.idleTo(addr); n != 0 {

@@ -5,13 +5,8 @@ import (
 
 	"github.com/catchmap/catchmap/probe/identify"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
-
-// DNSQuestion returns the question the identifier asks (its qname, class
-// and type parsed), for code that reads answers to it without sending it.
-func (id *Identifier) DNSQuestion() (dns.Question, error) {
-	return dnsQuestion(id.QName, id.QClass, id.QType)
-}
 
 // IdentifyDNS reads the answer m to question q exactly as the dns method
 // does, and fills r with what it says: r.DNS's question, rcode and NSID
@@ -21,11 +16,11 @@ func (id *Identifier) DNSQuestion() (dns.Question, error) {
 // it so that their records mean what the dns method's records mean.
 //
 // The returned error is the one written to r.Error.
-func IdentifyDNS(id *Identifier, q dns.Question, m *dns.Msg, r *result.Record) error {
+func IdentifyDNS(id *spec.Identifier, q dns.Question, m *dns.Msg, r *result.Record) error {
 	if r.DNS == nil {
 		r.DNS = new(result.DNS)
 	}
-	r.DNS.QName, r.DNS.QClass, r.DNS.QType = q.Name, className(q.Qclass), typeName(q.Qtype)
+	r.DNS.QName, r.DNS.QClass, r.DNS.QType = q.Name, spec.ClassName(q.Qclass), spec.TypeName(q.Qtype)
 	a, err := readDNSAnswer(q, m)
 	r.DNS.Rcode, r.DNS.NSID = a.Rcode, a.NSID
 	r.Identity = a.Identity

@@ -6,11 +6,12 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // IdentifyDNS reads answers measured elsewhere as measureDNS reads its own.
 func TestIdentifyDNS(t *testing.T) {
-	id, err := NewIdentifier(&Spec{Method: result.MethodDNS, Preset: "k-root"})
+	id, err := spec.NewIdentifier(&spec.Spec{Method: result.MethodDNS, Preset: "k-root"})
 	if err != nil {
 		t.Fatal(err)
 	}

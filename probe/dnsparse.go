@@ -9,44 +9,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
-
-// dnsQuestion builds the question of an identifier. Class and type are
-// names (CH or CHAOS, IN, TXT, SOA...) or the RFC 3597 forms CLASS3 and
-// TYPE16.
-func dnsQuestion(qname, qclass, qtype string) (dns.Question, error) {
-	name := dns.Fqdn(strings.TrimSpace(qname))
-	if _, ok := dns.IsDomainName(name); !ok {
-		return dns.Question{}, fmt.Errorf("qname %q is not a domain name", qname)
-	}
-	class, ok := parseDNSCode(qclass, dns.StringToClass, "CLASS")
-	if c, alias := classAliases[strings.ToUpper(strings.TrimSpace(qclass))]; alias {
-		class, ok = c, true
-	}
-	if !ok {
-		return dns.Question{}, fmt.Errorf("qclass %q is unknown: use CH, IN, HS or CLASSnnn", qclass)
-	}
-	typ, ok := parseDNSCode(qtype, dns.StringToType, "TYPE")
-	if !ok {
-		return dns.Question{}, fmt.Errorf("qtype %q is unknown: use a type name such as TXT, SOA or NS, or TYPEnnn", qtype)
-	}
-	return dns.Question{Name: name, Qclass: class, Qtype: typ}, nil
-}
-
-// classAliases are the long class names dig accepts and miekg/dns does not.
-var classAliases = map[string]uint16{"CHAOS": dns.ClassCHAOS, "HESIOD": dns.ClassHESIOD}
-
-func parseDNSCode(s string, names map[string]uint16, prefix string) (uint16, bool) {
-	s = strings.ToUpper(strings.TrimSpace(s))
-	if v, ok := names[s]; ok {
-		return v, true
-	}
-	if n, ok := strings.CutPrefix(s, prefix); ok {
-		v, err := strconv.ParseUint(n, 10, 16)
-		return uint16(v), err == nil
-	}
-	return 0, false
-}
 
 // dnsAnswer is what one DNS answer says about the site that sent it.
 type dnsAnswer struct {
@@ -233,23 +197,7 @@ func rcodeString(rcode int) string {
 
 // questionString writes q as "hostname.bind. CH TXT".
 func questionString(q dns.Question) string {
-	return q.Name + " " + className(q.Qclass) + " " + typeName(q.Qtype)
-}
-
-// className and typeName name a class or type the way dnsQuestion reads
-// it back: miekg/dns names some codes it cannot parse (type 65535 is
-// "Reserved"), and those get the RFC 3597 form.
-func className(c uint16) string {
-	return codeName(dns.Class(c).String(), c, dns.StringToClass, "CLASS")
-}
-
-func typeName(t uint16) string { return codeName(dns.Type(t).String(), t, dns.StringToType, "TYPE") }
-
-func codeName(name string, code uint16, names map[string]uint16, prefix string) string {
-	if v, ok := parseDNSCode(name, names, prefix); ok && v == code {
-		return name
-	}
-	return prefix + strconv.Itoa(int(code))
+	return q.Name + " " + spec.ClassName(q.Qclass) + " " + spec.TypeName(q.Qtype)
 }
 
 func answeredString(qs []dns.Question) string {

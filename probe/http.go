@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // measureHTTP sends one GET (or HEAD) to t.Addr, whatever the URL's host
@@ -26,19 +26,15 @@ import (
 // every phase is measured afresh; proxies from the environment are ignored
 // because a proxy would replace the path being measured.
 func measureHTTP(ctx context.Context, t Target, r *result.Record) error {
-	method := strings.ToUpper(t.Spec.HTTPMethod)
-	switch method {
-	case "":
-		method = http.MethodGet
-	case http.MethodGet, http.MethodHead:
-	default:
-		r.ErrorKind = result.KindMalformed
-		return fmt.Errorf("%w: http method %q: use GET or HEAD", ErrBadSpec, t.Spec.HTTPMethod)
-	}
-	header, err := parseRequestHeaders(t.Ident.RequestHeaders)
+	method, err := t.Spec.HTTPRequestMethod()
 	if err != nil {
 		r.ErrorKind = result.KindMalformed
-		return fmt.Errorf("%w: %v", ErrBadSpec, err)
+		return err
+	}
+	mime, err := spec.ParseRequestHeaders(t.Ident.RequestHeaders)
+	if err != nil {
+		r.ErrorKind = result.KindMalformed
+		return fmt.Errorf("%w: %v", spec.ErrBadSpec, err)
 	}
 	u := *t.URL
 	if t.Ident.Path != "" {
@@ -50,9 +46,9 @@ func measureHTTP(ctx context.Context, t Target, r *result.Record) error {
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		r.ErrorKind = result.KindMalformed
-		return fmt.Errorf("%w: request for %s: %v", ErrBadSpec, u.Redacted(), err)
+		return fmt.Errorf("%w: request for %s: %v", spec.ErrBadSpec, u.Redacted(), err)
 	}
-	req.Header = header
+	req.Header = http.Header(mime)
 
 	dialer := &net.Dialer{}
 	tr := &http.Transport{

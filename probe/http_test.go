@@ -23,19 +23,20 @@ import (
 
 	"github.com/catchmap/catchmap/probe/identify"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // measureSpec runs spec end to end through a Measurer and returns its one
 // record.
-func measureSpec(t *testing.T, spec Spec) result.Record {
+func measureSpec(t *testing.T, sp spec.Spec) result.Record {
 	t.Helper()
 	m := NewMeasurer(slog.New(slog.DiscardHandler))
-	recs, err := m.Measure(t.Context(), spec)
+	recs, err := m.Measure(t.Context(), sp)
 	if err != nil {
-		t.Fatalf("Measure(%+v): %v", spec, err)
+		t.Fatalf("Measure(%+v): %v", sp, err)
 	}
 	if len(recs) != 1 {
-		t.Fatalf("Measure(%+v): %d records, want 1: %+v", spec, len(recs), recs)
+		t.Fatalf("Measure(%+v): %d records, want 1: %+v", sp, len(recs), recs)
 	}
 	return recs[0]
 }
@@ -99,7 +100,7 @@ func hostPort(srv *httptest.Server) string { return srv.Listener.Addr().String()
 // for identifiers a Spec can only get from a preset (Last, Body, Path):
 // presets are another package's work, so these tests do not depend on
 // their names.
-func directTarget(t *testing.T, rawURL, addr string, id *Identifier, spec Spec) Target {
+func directTarget(t *testing.T, rawURL, addr string, id *spec.Identifier, sp spec.Spec) Target {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -108,9 +109,9 @@ func directTarget(t *testing.T, rawURL, addr string, id *Identifier, spec Spec) 
 	if id.Matcher == nil {
 		id.Matcher, _ = identify.NewMatcher()
 	}
-	spec.Method = result.MethodHTTP
-	spec.Target = rawURL
-	return Target{Spec: &spec, Addr: netip.MustParseAddrPort(addr), Host: u.Hostname(), URL: u, Ident: id}
+	sp.Method = result.MethodHTTP
+	sp.Target = rawURL
+	return Target{Spec: &sp, Addr: netip.MustParseAddrPort(addr), Host: u.Hostname(), URL: u, Ident: id}
 }
 
 func mustMatcher(t *testing.T, patterns ...string) *identify.Matcher {
@@ -126,9 +127,9 @@ func TestHTTPConnectToTLSKeepsHostAndSNI(t *testing.T) {
 	srv, s := popServer(t, true, http.StatusOK, map[string][]string{
 		"X-Served-By": {"cache-iad-kcgs7200076-IAD, cache-fra-eddf8230071-FRA"},
 	}, "hello")
-	id := &Identifier{Header: "x-served-by", Last: true,
+	id := &spec.Identifier{Header: "x-served-by", Last: true,
 		Matcher: mustMatcher(t, `cache-[a-z0-9-]+-([A-Z]{3})\s*$`)}
-	tg := directTarget(t, "https://www.example.test/index.html", hostPort(srv), id, Spec{Insecure: true})
+	tg := directTarget(t, "https://www.example.test/index.html", hostPort(srv), id, spec.Spec{Insecure: true})
 	var r result.Record
 	if err := measureHTTP(t.Context(), tg, &r); err != nil {
 		t.Fatalf("measureHTTP: %v (%+v)", err, r)
@@ -165,40 +166,40 @@ func TestHTTPEndToEnd(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		spec       Spec
+		spec       spec.Spec
 		kind       result.ErrorKind
 		identity   string
 		site       string
 		status     int
 		wantMethod string
 	}{
-		{name: "cf-ray", spec: Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv),
+		{name: "cf-ray", spec: spec.Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv),
 			SiteHeader: "cf-ray", SiteRegex: `-([A-Z]{3})$`, RequestHeaders: []string{"Pragma: akamai-x-cache-on"}},
 			identity: "7bd32409eda7b020-SJC", site: "sjc", status: 200, wantMethod: "GET"},
-		{name: "head", spec: Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv), HTTPMethod: "head",
+		{name: "head", spec: spec.Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv), HTTPMethod: "head",
 			SiteHeader: "x-amz-cf-pop", SiteRegex: `^([A-Z]{3})\d+-`},
 			identity: "SIN52-P1", site: "sin", status: 200, wantMethod: "HEAD"},
-		{name: "500 still identifies", spec: Spec{Target: "http://www.example.test/", ConnectTo: hostPort(errSrv),
+		{name: "500 still identifies", spec: spec.Spec{Target: "http://www.example.test/", ConnectTo: hostPort(errSrv),
 			SiteHeader: "x-amz-cf-pop", SiteRegex: `^([A-Z]{3})\d+-`},
 			kind: result.KindHTTPStatus, identity: "SIN52-P1", site: "sin", status: 500},
-		{name: "redirect not followed", spec: Spec{Target: "http://www.example.test/", ConnectTo: hostPort(redirSrv),
+		{name: "redirect not followed", spec: spec.Spec{Target: "http://www.example.test/", ConnectTo: hostPort(redirSrv),
 			SiteHeader: "cf-ray", SiteRegex: `-([A-Z]{3})$`},
 			identity: "8a-LHR", site: "lhr", status: 302},
-		{name: "no such header", spec: Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv),
+		{name: "no such header", spec: spec.Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv),
 			SiteHeader: "x-served-by"},
 			kind: result.KindNoIdentity, status: 200},
-		{name: "timing only", spec: Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv)}, status: 200},
-		{name: "tls insecure", spec: Spec{Target: "https://www.example.test/", ConnectTo: hostPort(tlsSrv), Insecure: true,
+		{name: "timing only", spec: spec.Spec{Target: "http://www.example.test/", ConnectTo: hostPort(okSrv)}, status: 200},
+		{name: "tls insecure", spec: spec.Spec{Target: "https://www.example.test/", ConnectTo: hostPort(tlsSrv), Insecure: true,
 			SiteHeader: "cf-ray", SiteRegex: `-([A-Z]{3})$`},
 			identity: "7bd32409eda7b020-SJC", site: "sjc", status: 200},
-		{name: "tls unverified", spec: Spec{Target: "https://www.example.test/", ConnectTo: hostPort(tlsSrv),
+		{name: "tls unverified", spec: spec.Spec{Target: "https://www.example.test/", ConnectTo: hostPort(tlsSrv),
 			SiteHeader: "cf-ray"}, kind: result.KindTLS},
-		{name: "tls to plain http", spec: Spec{Target: "https://www.example.test/", ConnectTo: hostPort(okSrv),
+		{name: "tls to plain http", spec: spec.Spec{Target: "https://www.example.test/", ConnectTo: hostPort(okSrv),
 			SiteHeader: "cf-ray"}, kind: result.KindTLS},
-		{name: "refused", spec: Spec{Target: "http://www.example.test/", ConnectTo: closedPort(t),
+		{name: "refused", spec: spec.Spec{Target: "http://www.example.test/", ConnectTo: closedPort(t),
 			SiteHeader: "cf-ray"}, kind: result.KindRefused},
-		{name: "timeout", spec: Spec{Target: "http://www.example.test/", ConnectTo: silentServer(t),
-			SiteHeader: "cf-ray", Timeout: Duration(200 * time.Millisecond)}, kind: result.KindTimeout},
+		{name: "timeout", spec: spec.Spec{Target: "http://www.example.test/", ConnectTo: silentServer(t),
+			SiteHeader: "cf-ray", Timeout: spec.Duration(200 * time.Millisecond)}, kind: result.KindTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,8 +249,8 @@ func TestHTTPBodyIdentity(t *testing.T) {
 		{name: "head has no body", method: "HEAD", kind: result.KindNoIdentity},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			id := &Identifier{Body: true, Path: "/cdn-cgi/trace", Matcher: colo}
-			tg := directTarget(t, "http://www.example.test/some/page?q=1", hostPort(srv), id, Spec{HTTPMethod: tt.method})
+			id := &spec.Identifier{Body: true, Path: "/cdn-cgi/trace", Matcher: colo}
+			tg := directTarget(t, "http://www.example.test/some/page?q=1", hostPort(srv), id, spec.Spec{HTTPMethod: tt.method})
 			var r result.Record
 			err := measureHTTP(t.Context(), tg, &r)
 			if (err == nil) != (tt.kind == result.KindNone) || r.ErrorKind != tt.kind {
@@ -380,11 +381,11 @@ func TestHTTPHostileHeaders(t *testing.T) {
 			if tt.last {
 				name = "x-served-by"
 			}
-			id := &Identifier{Header: name, Last: tt.last}
+			id := &spec.Identifier{Header: name, Last: tt.last}
 			if tt.pattern != "" {
 				id.Matcher = mustMatcher(t, tt.pattern)
 			}
-			tg := directTarget(t, "http://www.example.test/", addr, id, Spec{})
+			tg := directTarget(t, "http://www.example.test/", addr, id, spec.Spec{})
 			var r result.Record
 			err := measureHTTP(t.Context(), tg, &r)
 			if r.ErrorKind != tt.kind || (err == nil) != (tt.kind == result.KindNone) {
@@ -410,50 +411,13 @@ func TestHTTPHostileHeaders(t *testing.T) {
 
 func TestHTTPDeadlineFromContext(t *testing.T) {
 	addr := silentServer(t)
-	tg := directTarget(t, "http://www.example.test/", addr, &Identifier{Header: "cf-ray"}, Spec{})
+	tg := directTarget(t, "http://www.example.test/", addr, &spec.Identifier{Header: "cf-ray"}, spec.Spec{})
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	var r result.Record
 	err := measureHTTP(ctx, tg, &r)
 	if !errors.Is(err, context.DeadlineExceeded) || r.ErrorKind != result.KindTimeout {
 		t.Fatalf("err %v kind %q, want a deadline error of kind timeout", err, r.ErrorKind)
-	}
-}
-
-func TestParseRequestHeaders(t *testing.T) {
-	tests := []struct {
-		line    string
-		name    string
-		value   string
-		wantErr string
-	}{
-		{line: "Pragma: akamai-x-cache-on", name: "Pragma", value: "akamai-x-cache-on"},
-		{line: "x-debug:1", name: "X-Debug", value: "1"},
-		{line: "X-Empty:", name: "X-Empty", value: ""},
-		{line: "X-Tab: a\tb", name: "X-Tab", value: "a\tb"},
-		{line: "no colon", wantErr: `"Name: value"`},
-		{line: ": value", wantErr: `"Name: value"`},
-		{line: "Bad Name: v", wantErr: "may hold only"},
-		{line: "X-Inject: a\r\nHost: evil", wantErr: "control character"},
-		{line: "X-Del: \x7f", wantErr: "control character"},
-		{line: "host: www.example.org", wantErr: "put the name in the target URL"},
-		{line: "Connection: keep-alive", wantErr: "set by the HTTP client"},
-	}
-	for _, tt := range tests {
-		h, err := parseRequestHeaders([]string{tt.line})
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%q: err %v, want one containing %q", tt.line, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", tt.line, err)
-			continue
-		}
-		if vs := h.Values(tt.name); len(vs) != 1 || vs[0] != tt.value {
-			t.Errorf("%q: %s = %q, want %q", tt.line, tt.name, vs, tt.value)
-		}
 	}
 }
 
@@ -501,16 +465,16 @@ func TestBodyIdentity(t *testing.T) {
 
 // Specs a measurement could never run are refused before anything is sent.
 func TestHTTPBadSpec(t *testing.T) {
-	for name, spec := range map[string]Spec{
+	for name, sp := range map[string]spec.Spec{
 		"bad request header": {RequestHeaders: []string{"no colon here"}},
 		"bad method":         {HTTPMethod: "POST"},
 		"host header":        {RequestHeaders: []string{"Host: elsewhere.test"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			spec.Target, spec.Method = "http://www.example.test/", result.MethodHTTP
-			spec.ConnectTo = "127.0.0.1:1"
-			_, err := NewMeasurer(slog.New(slog.DiscardHandler)).Measure(t.Context(), spec)
-			if !errors.Is(err, ErrBadSpec) {
+			sp.Target, sp.Method = "http://www.example.test/", result.MethodHTTP
+			sp.ConnectTo = "127.0.0.1:1"
+			_, err := NewMeasurer(slog.New(slog.DiscardHandler)).Measure(t.Context(), sp)
+			if !errors.Is(err, spec.ErrBadSpec) {
 				t.Fatalf("Measure: %v, want ErrBadSpec", err)
 			}
 		})

@@ -1,9 +1,6 @@
 package probe
 
 import (
-	"bufio"
-	"bytes"
-	"net/http"
 	"strings"
 	"testing"
 	"unicode"
@@ -51,45 +48,6 @@ func FuzzHTTPIdentity(f *testing.F) {
 			if bid != "" && m.Site(bid) == "" {
 				t.Fatalf("body %q: identity %q names no site", body, bid)
 			}
-		}
-	})
-}
-
-// FuzzHTTPRequestHeaders checks that a header line the parser accepts goes
-// onto the wire as exactly one header with the same name and value.
-func FuzzHTTPRequestHeaders(f *testing.F) {
-	f.Add("Pragma: akamai-x-cache-on")
-	f.Add("X-A: b\r\nHost: evil")
-	f.Add(" x-tab :\ta\tb ")
-	f.Add("Bad Name: v")
-	f.Fuzz(func(t *testing.T, line string) {
-		h, err := parseRequestHeaders([]string{line})
-		if err != nil {
-			return
-		}
-		if len(h) != 1 {
-			t.Fatalf("%q parsed into %d headers", line, len(h))
-		}
-		req, err := http.NewRequest(http.MethodGet, "http://www.example.test/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header = h
-		var wire bytes.Buffer
-		if err := req.Write(&wire); err != nil {
-			t.Fatalf("%q: accepted, but the request cannot be written: %v", line, err)
-		}
-		back, err := http.ReadRequest(bufio.NewReader(&wire))
-		if err != nil {
-			t.Fatalf("%q: accepted, but the request on the wire does not parse: %v\n%s", line, err, wire.Bytes())
-		}
-		for name, vs := range h {
-			if got := back.Header.Values(name); len(got) != 1 || got[0] != vs[0] {
-				t.Fatalf("%q: %s went out as %q, want %q", line, name, got, vs)
-			}
-		}
-		if back.Host != "www.example.test" {
-			t.Fatalf("%q: changed Host to %q", line, back.Host)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // icmpModes reports which ICMP socket modes this process may open, read
@@ -61,8 +62,8 @@ func TestICMP(t *testing.T) {
 		}
 		for _, target := range targets {
 			t.Run(fmt.Sprintf("privileged=%v/%s", mode.privileged, target), func(t *testing.T) {
-				r := measureSpec(t, Spec{Target: target, Method: result.MethodICMP, Count: 3,
-					Interval: Duration(10 * time.Millisecond), Privileged: mode.privileged})
+				r := measureSpec(t, spec.Spec{Target: target, Method: result.MethodICMP, Count: 3,
+					Interval: spec.Duration(10 * time.Millisecond), Privileged: mode.privileged})
 				if !r.OK() {
 					t.Fatalf("%s: %s", r.ErrorKind, r.Error)
 				}
@@ -83,7 +84,7 @@ func TestICMPDefaults(t *testing.T) {
 	if !unpriv && !priv {
 		t.Skip("no ICMP socket can be opened here")
 	}
-	r := measureSpec(t, Spec{Target: "127.0.0.1", Method: result.MethodICMP, Privileged: !unpriv})
+	r := measureSpec(t, spec.Spec{Target: "127.0.0.1", Method: result.MethodICMP, Privileged: !unpriv})
 	if !r.OK() || r.Ping == nil || r.Ping.Sent != DefaultICMPCount || r.Ping.Received != DefaultICMPCount {
 		t.Fatalf("kind %q error %q Ping %+v: want %d echoes answered", r.ErrorKind, r.Error, r.Ping, DefaultICMPCount)
 	}
@@ -101,7 +102,7 @@ func TestICMPPermission(t *testing.T) {
 			continue
 		}
 		t.Run(fmt.Sprintf("privileged=%v", mode.privileged), func(t *testing.T) {
-			r := measureSpec(t, Spec{Target: "127.0.0.1", Method: result.MethodICMP, Privileged: mode.privileged})
+			r := measureSpec(t, spec.Spec{Target: "127.0.0.1", Method: result.MethodICMP, Privileged: mode.privileged})
 			if r.ErrorKind != result.KindPermission {
 				t.Fatalf("kind %q error %q, want permission", r.ErrorKind, r.Error)
 			}
@@ -134,8 +135,8 @@ func TestICMPLoss(t *testing.T) {
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts"); err != nil || strings.TrimSpace(string(b)) != "1" {
 		t.Skip("this system answers echoes to broadcast addresses: no silent loopback address to ping")
 	}
-	r := measureSpec(t, Spec{Target: "127.255.255.255", Method: result.MethodICMP, Count: 2,
-		Interval: Duration(10 * time.Millisecond), Privileged: !unpriv, Timeout: Duration(300 * time.Millisecond)})
+	r := measureSpec(t, spec.Spec{Target: "127.255.255.255", Method: result.MethodICMP, Count: 2,
+		Interval: spec.Duration(10 * time.Millisecond), Privileged: !unpriv, Timeout: spec.Duration(300 * time.Millisecond)})
 	if r.ErrorKind != result.KindLoss || !strings.Contains(r.Error, "no echo reply") {
 		t.Fatalf("kind %q error %q, want loss", r.ErrorKind, r.Error)
 	}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -24,11 +23,12 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Target is one address of a Spec, resolved and ready to measure.
 type Target struct {
-	Spec *Spec
+	Spec *spec.Spec
 	// Addr is the address and port to measure.
 	Addr netip.AddrPort
 	// Host is the name the user gave (for HTTP's Host header and SNI, and
@@ -37,7 +37,7 @@ type Target struct {
 	// URL is set for http targets.
 	URL *url.URL
 	// Ident reads the site from the identity; never nil.
-	Ident *Identifier
+	Ident *spec.Identifier
 }
 
 // Method measures one target and fills r. It returns an error when the
@@ -103,76 +103,25 @@ func (m *Measurer) Close() error {
 	return nil
 }
 
-// ErrBadSpec wraps every error that says a Spec itself is wrong (unknown
-// method, bad target, bad pattern): retrying cannot help.
-var ErrBadSpec = errors.New("bad measurement spec")
-
-// DefaultTimeout bounds one measurement when the Spec sets none.
-const DefaultTimeout = 5 * time.Second
-
-// Validate checks a spec without measuring it, filling defaults.
-func (s *Spec) Validate() error {
-	if s.Method == "" {
-		s.Method = result.MethodDNS
-	}
-	switch s.Method {
-	case result.MethodDNS, result.MethodHTTP, result.MethodICMP, result.MethodTCP:
-	default:
-		return fmt.Errorf("%w: unknown method %q: use dns, http, icmp or tcp", ErrBadSpec, s.Method)
-	}
-	if s.AF != 0 && s.AF != 4 && s.AF != 6 {
-		return fmt.Errorf("%w: address family %d: use 4 or 6", ErrBadSpec, s.AF)
-	}
-	if s.Port < 0 || s.Port > 65535 {
-		return fmt.Errorf("%w: port %d out of range 1-65535", ErrBadSpec, s.Port)
-	}
-	if strings.TrimSpace(s.Target) == "" {
-		return fmt.Errorf("%w: empty target", ErrBadSpec)
-	}
-	id, err := NewIdentifier(s)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSpec, err)
-	}
-	// Catch what each method would only reject at measurement time, so a
-	// bad plan entry is refused when it is put, not on every probe.
-	switch s.Method {
-	case result.MethodDNS:
-		if _, err := id.DNSQuestion(); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadSpec, err)
-		}
-	case result.MethodHTTP:
-		if m := strings.ToUpper(s.HTTPMethod); m != "" && m != http.MethodGet && m != http.MethodHead {
-			return fmt.Errorf("%w: http method %q: use GET or HEAD", ErrBadSpec, s.HTTPMethod)
-		}
-		if _, err := parseRequestHeaders(id.RequestHeaders); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadSpec, err)
-		}
-	}
-	if _, _, err := splitTarget(s); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSpec, err)
-	}
-	return nil
-}
-
 // Measure resolves the spec's target and measures every address it names
 // (one per family unless AF restricts it). A resolution failure yields a
 // record with the error, so nothing a user asked for goes unreported. The
-// error return is only for a spec that is wrong in itself (ErrBadSpec).
-func (m *Measurer) Measure(ctx context.Context, spec Spec) ([]result.Record, error) {
-	if err := spec.Validate(); err != nil {
+// error return is only for a spec that is wrong in itself (spec.ErrBadSpec).
+func (m *Measurer) Measure(ctx context.Context, sp spec.Spec) ([]result.Record, error) {
+	if err := sp.Validate(); err != nil {
 		return nil, err
 	}
-	ident, err := NewIdentifier(&spec)
+	ident, err := spec.NewIdentifier(&sp)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSpec, err)
+		return nil, fmt.Errorf("%w: %v", spec.ErrBadSpec, err)
 	}
-	host, u, err := splitTarget(&spec)
+	host, u, err := sp.SplitTarget()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSpec, err)
+		return nil, fmt.Errorf("%w: %v", spec.ErrBadSpec, err)
 	}
-	addrs, err := m.resolve(ctx, &spec, host, u)
+	addrs, err := m.resolve(ctx, &sp, host, u)
 	if err != nil {
-		r := m.newRecord(&spec)
+		r := m.newRecord(&sp)
 		r.Error = err.Error()
 		r.ErrorKind = result.KindNetwork
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -182,7 +131,7 @@ func (m *Measurer) Measure(ctx context.Context, spec Spec) ([]result.Record, err
 	}
 	out := make([]result.Record, 0, len(addrs))
 	for _, a := range addrs {
-		t := Target{Spec: &spec, Addr: a, Host: host, URL: u, Ident: ident}
+		t := Target{Spec: &sp, Addr: a, Host: host, URL: u, Ident: ident}
 		out = append(out, m.measureOne(ctx, t))
 	}
 	return out, nil
@@ -197,7 +146,7 @@ func (m *Measurer) measureOne(ctx context.Context, t Target) result.Record {
 	}
 	timeout := t.Spec.Timeout.D()
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = spec.DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -213,7 +162,7 @@ func (m *Measurer) measureOne(ctx context.Context, t Target) result.Record {
 	return r
 }
 
-func (m *Measurer) newRecord(s *Spec) result.Record {
+func (m *Measurer) newRecord(s *spec.Spec) result.Record {
 	return result.Record{
 		ID:     result.NewID(),
 		Time:   m.now().UTC(),
@@ -226,7 +175,7 @@ func (m *Measurer) newRecord(s *Spec) result.Record {
 // MeasureAll measures specs concurrently, at most limit at a time, and
 // returns the records in the order of specs. Bad specs fail the whole call
 // before anything is sent.
-func (m *Measurer) MeasureAll(ctx context.Context, specs []Spec, limit int) ([]result.Record, error) {
+func (m *Measurer) MeasureAll(ctx context.Context, specs []spec.Spec, limit int) ([]result.Record, error) {
 	for i := range specs {
 		if err := specs[i].Validate(); err != nil {
 			return nil, fmt.Errorf("target %q: %w", specs[i].Target, err)
@@ -255,112 +204,10 @@ func (m *Measurer) MeasureAll(ctx context.Context, specs []Spec, limit int) ([]r
 	return out, nil
 }
 
-// defaultPort is the port a method uses when neither the target nor the spec
-// names one.
-func defaultPort(s *Spec, u *url.URL) uint16 {
-	if s.Port != 0 {
-		return uint16(s.Port)
-	}
-	switch s.Method {
-	case result.MethodDNS:
-		return 53
-	case result.MethodHTTP:
-		if u != nil && u.Scheme == "http" {
-			return 80
-		}
-		return 443
-	case result.MethodTCP:
-		return 443
-	}
-	return 0
-}
-
-// splitTarget parses the target text into a host and, for http, a URL. A
-// port the target names becomes s.Port unless s.Port is already set.
-func splitTarget(s *Spec) (string, *url.URL, error) {
-	host, u, port, err := targetParts(s)
-	if err != nil {
-		return "", nil, err
-	}
-	if port != 0 && s.Port == 0 {
-		s.Port = port
-	}
-	return host, u, nil
-}
-
-// DialHost returns the host a measurement of s dials, connect_to when set
-// and else the target's host, and the port that names, 0 when it names
-// none. It is what an allowlist must judge before s is measured.
-func (s Spec) DialHost() (host string, port int, err error) {
-	if s.ConnectTo != "" {
-		return parseHostPort(s.ConnectTo, fmt.Sprintf("connect-to %q", s.ConnectTo))
-	}
-	host, _, port, err = targetParts(&s)
-	return host, port, err
-}
-
-// targetParts parses the target text into a host, for http a URL, and the
-// port it names (0 when none).
-func targetParts(s *Spec) (string, *url.URL, int, error) {
-	t := strings.TrimSpace(s.Target)
-	what := fmt.Sprintf("target %q", s.Target)
-	if s.Method == result.MethodHTTP {
-		if !strings.Contains(t, "://") {
-			t = "https://" + t
-		}
-		u, err := url.Parse(t)
-		if err != nil {
-			return "", nil, 0, fmt.Errorf("%s is not a URL: %v", what, err)
-		}
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return "", nil, 0, fmt.Errorf("%s: scheme %q is not http or https", what, u.Scheme)
-		}
-		if u.Hostname() == "" {
-			return "", nil, 0, fmt.Errorf("%s has no host", what)
-		}
-		port := 0
-		if p := u.Port(); p != "" {
-			n, err := strconv.Atoi(p)
-			if err != nil || n < 1 || n > 65535 {
-				return "", nil, 0, fmt.Errorf("%s: bad port %q", what, p)
-			}
-			port = n
-		}
-		return u.Hostname(), u, port, nil
-	}
-	if strings.Contains(t, "://") {
-		return "", nil, 0, fmt.Errorf("%s is a URL: URLs are for --method http", what)
-	}
-	host, port, err := parseHostPort(t, what)
-	return host, nil, port, err
-}
-
-// parseHostPort splits host[:port] text, what names it for errors. The port is
-// 0 when the text names none; a bare IPv6 address may come with or without
-// brackets.
-func parseHostPort(t, what string) (string, int, error) {
-	host, port, err := net.SplitHostPort(t)
-	if err != nil {
-		host = strings.TrimSuffix(strings.TrimPrefix(t, "["), "]")
-		if host == "" {
-			return "", 0, fmt.Errorf("%s has no host", what)
-		}
-		return host, 0, nil
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return "", 0, fmt.Errorf("%s: bad port %q", what, port)
-	}
-	if host == "" {
-		return "", 0, fmt.Errorf("%s has no host", what)
-	}
-	return host, n, nil
-}
-
 // resolve finds the addresses to measure: the --connect-to address for http,
 // else the host itself when it is a literal, else one address per family.
-func (m *Measurer) resolve(ctx context.Context, s *Spec, host string, u *url.URL) ([]netip.AddrPort, error) {
-	port := defaultPort(s, u)
+func (m *Measurer) resolve(ctx context.Context, s *spec.Spec, host string, u *url.URL) ([]netip.AddrPort, error) {
+	port := s.DefaultPort(u)
 	name := host
 	if s.ConnectTo != "" {
 		name = s.ConnectTo

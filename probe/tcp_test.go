@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 func TestTCP(t *testing.T) {
@@ -17,7 +18,7 @@ func TestTCP(t *testing.T) {
 	// needed for the connect to succeed.
 
 	t.Run("open", func(t *testing.T) {
-		r := measureSpec(t, Spec{Target: ln.Addr().String(), Method: result.MethodTCP})
+		r := measureSpec(t, spec.Spec{Target: ln.Addr().String(), Method: result.MethodTCP})
 		if !r.OK() {
 			t.Fatalf("%s: %s", r.ErrorKind, r.Error)
 		}
@@ -30,7 +31,7 @@ func TestTCP(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		r := measureSpec(t, Spec{Target: closedPort(t), Method: result.MethodTCP})
+		r := measureSpec(t, spec.Spec{Target: closedPort(t), Method: result.MethodTCP})
 		if r.ErrorKind != result.KindRefused || r.Error == "" {
 			t.Fatalf("kind %q error %q, want refused", r.ErrorKind, r.Error)
 		}

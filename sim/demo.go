@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/probe"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Phase is one step of a scenario: a routing change, then a while of it.
@@ -43,10 +43,10 @@ func DefaultScenario(phase time.Duration) []Phase {
 // sim=true) are selected: a real probe would try to reach 192.0.2.53.
 func PlanTarget(name string) api.Target {
 	return api.Target{
-		Spec: probe.Spec{Target: Addr, Method: "dns", AF: 4, QName: QName, QClass: "CH", QType: "TXT",
+		Spec: spec.Spec{Target: Addr, Method: "dns", AF: 4, QName: QName, QClass: "CH", QType: "TXT",
 			SiteRegex: `^ns1\.[a-z]{2}-([a-z]{3})\.example$`},
 		Name:     name,
-		Interval: probe.Duration(20 * time.Second),
+		Interval: spec.Duration(20 * time.Second),
 		Probes:   []string{Label + "=true"},
 	}
 }

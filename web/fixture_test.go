@@ -23,8 +23,8 @@ import (
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/maps"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // world is when the browser tests' data lies. Target k-root is measured
@@ -205,8 +205,8 @@ func seedStore(tb testing.TB, w world, extra ...result.Record) *sqlite.Store {
 		}
 	}
 	plan := api.Plan{Targets: []api.Target{
-		{Spec: probe.Spec{Target: "k.root-servers.net", Method: "dns", Preset: "root"}, Name: "k-root"},
-		{Spec: probe.Spec{Target: "1.1.1.1", Method: "dns"}, Name: "cloudflare-dns"},
+		{Spec: spec.Spec{Target: "k.root-servers.net", Method: "dns", Preset: "root"}, Name: "k-root"},
+		{Spec: spec.Spec{Target: "1.1.1.1", Method: "dns"}, Name: "cloudflare-dns"},
 	}}
 	if err := st.PutPlan(ctx, plan); err != nil {
 		tb.Fatalf("seeding the plan: %v", err)

@@ -6,7 +6,7 @@ package api
 import (
 	"time"
 
-	"github.com/catchmap/catchmap/probe"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Prefix is the path every API route lives under.
@@ -44,10 +44,10 @@ type Probe struct {
 
 // Target is one entry of the measurement plan.
 type Target struct {
-	probe.Spec `yaml:",inline"`
+	spec.Spec `yaml:",inline"`
 	// Name identifies the entry in maps and queries; it defaults to Target.
-	Name     string         `json:"name,omitempty" yaml:"name,omitempty"`
-	Interval probe.Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // default 60s
+	Name     string        `json:"name,omitempty" yaml:"name,omitempty"`
+	Interval spec.Duration `json:"interval,omitempty" yaml:"interval,omitempty"` // default 60s
 	// Probes selects who runs it: empty or ["all"] for every probe, else
 	// "key=value" labels, any of which selects a probe.
 	Probes []string `json:"probes,omitempty" yaml:"probes,omitempty"`
@@ -60,7 +60,7 @@ type Target struct {
 type Plan struct {
 	Targets []Target `json:"targets"`
 	// Refresh tells agents how often to fetch the plan again (plan only).
-	Refresh probe.Duration `json:"refresh,omitempty"`
+	Refresh spec.Duration `json:"refresh,omitempty"`
 	// Version changes whenever the plan changes, so agents can skip work.
 	Version string `json:"version,omitempty"`
 }

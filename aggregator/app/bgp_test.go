@@ -24,8 +24,8 @@ import (
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/maps"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 const adminToken = "0123456789abcdef0123456789abcdef"
@@ -50,8 +50,8 @@ func newFixture(t *testing.T, o Options) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	plan := api.Plan{Targets: []api.Target{
-		{Spec: probe.Spec{Target: "192.0.2.53", Method: "dns"}, Name: "svc", Prefixes: []string{"192.0.2.0/24"}},
-		{Spec: probe.Spec{Target: "198.51.100.53", Method: "dns"}, Name: "other-svc"},
+		{Spec: spec.Spec{Target: "192.0.2.53", Method: "dns"}, Name: "svc", Prefixes: []string{"192.0.2.0/24"}},
+		{Spec: spec.Spec{Target: "198.51.100.53", Method: "dns"}, Name: "other-svc"},
 	}}
 	if err := st.PutPlan(context.Background(), plan); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/catchmap/catchmap/aggregator/server/token"
-	"github.com/catchmap/catchmap/probe"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // MinTokenLen is the shortest admin or read token accepted: shorter ones can
@@ -50,9 +50,9 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxFuture is how far ahead of the aggregator's clock a result's time
 	// may be (probe clock skew) before the upload is refused.
-	MaxFuture probe.Duration `yaml:"max_future"`
+	MaxFuture spec.Duration `yaml:"max_future"`
 	// PlanRefresh tells probes how often to fetch the plan again.
-	PlanRefresh probe.Duration `yaml:"plan_refresh"`
+	PlanRefresh spec.Duration `yaml:"plan_refresh"`
 	// BGP is the BGP listener recording events of the anycast prefixes
 	// (see bgp.go); off unless bgp.peer is set. A pointer keeps Config
 	// comparable.
@@ -67,8 +67,8 @@ func Default() Config {
 		DB:           "./catchmap.db",
 		MaxBatch:     10000,
 		MaxBodyBytes: 16 << 20,
-		MaxFuture:    probe.Duration(5 * time.Minute),
-		PlanRefresh:  probe.Duration(time.Minute),
+		MaxFuture:    spec.Duration(5 * time.Minute),
+		PlanRefresh:  spec.Duration(time.Minute),
 	}
 }
 

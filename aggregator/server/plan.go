@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/probe"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Plan entry limits.
@@ -51,7 +51,7 @@ func validateTarget(t *api.Target) error {
 	}
 	switch d := t.Interval.D(); {
 	case d == 0:
-		t.Interval = probe.Duration(defaultInterval)
+		t.Interval = spec.Duration(defaultInterval)
 	case d < minInterval:
 		return fmt.Errorf("interval %s is shorter than %s", d, minInterval)
 	}
@@ -72,10 +72,10 @@ func validateTarget(t *api.Target) error {
 
 // version is a short hash of what a plan says, so that agents can tell
 // whether it changed.
-func version(targets []api.Target, refresh probe.Duration) string {
+func version(targets []api.Target, refresh spec.Duration) string {
 	b, err := json.Marshal(struct {
 		T []api.Target
-		R probe.Duration
+		R spec.Duration
 	}{targets, refresh})
 	if err != nil { // plain structs always marshal
 		panic(fmt.Sprintf("marshalling a plan: %v", err))

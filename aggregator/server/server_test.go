@@ -37,8 +37,8 @@ import (
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/maps"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // harness is a server on a real SQLite store in a temporary directory,
@@ -338,8 +338,8 @@ func TestPlanByLabels(t *testing.T) {
 	}
 }
 
-func specOf(target, method string) probe.Spec {
-	return probe.Spec{Target: target, Method: method}
+func specOf(target, method string) spec.Spec {
+	return spec.Spec{Target: target, Method: method}
 }
 
 func openGeo(t *testing.T, dir string) *geo.DB {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Benchmark question: dnsperf sends class IN only, so both tools ask this.
@@ -166,8 +167,8 @@ func driveDNS(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	m := probe.NewMeasurer(slog.New(slog.DiscardHandler))
 	defer m.Close()
-	spec := probe.Spec{Target: ap.String(), Method: result.MethodDNS, QName: benchQName, QClass: "IN", QType: "TXT",
-		Timeout: probe.Duration(2 * time.Second)}
+	sp := spec.Spec{Target: ap.String(), Method: result.MethodDNS, QName: benchQName, QClass: "IN", QType: "TXT",
+		Timeout: spec.Duration(2 * time.Second)}
 	ctx, cancel := context.WithTimeout(ctx, *dur)
 	defer cancel()
 	var ok, failed atomic.Int64
@@ -184,7 +185,7 @@ func driveDNS(ctx context.Context, args []string, stdout io.Writer) error {
 	for range *conc {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				rs, err := m.Measure(ctx, spec)
+				rs, err := m.Measure(ctx, sp)
 				if err != nil {
 					firstErr.Do(func() { errText = err.Error() })
 					failed.Add(1)

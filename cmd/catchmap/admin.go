@@ -370,7 +370,7 @@ func readPlanFile(e *env, name string) ([]byte, error) {
 // rather than being dropped: JSON when the name ends in .json, or when the
 // text starts with '{' and the name is not YAML's; YAML otherwise. YAML goes
 // through its JSON form, because api.Target cannot be decoded as YAML (its
-// interval key is also the inline probe.Spec's, which yaml refuses): one
+// interval key is also the inline spec.Spec's, which yaml refuses): one
 // decoder then gives one meaning, the aggregator's. The aggregator
 // validates the entries themselves.
 func parsePlan(name string, data []byte) (api.Plan, error) {

@@ -20,7 +20,7 @@ import (
 	"github.com/catchmap/catchmap/aggregator/server"
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
-	"github.com/catchmap/catchmap/probe"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // updatesFile is an MRT update file written by the bgp package's tests
@@ -67,7 +67,7 @@ func TestBGPImportDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := api.Plan{Targets: []api.Target{{Spec: probe.Spec{Target: "192.0.2.53"}, Name: "svc", Prefixes: []string{"2001:db8:53::/48"}}}}
+	plan := api.Plan{Targets: []api.Target{{Spec: spec.Spec{Target: "192.0.2.53"}, Name: "svc", Prefixes: []string{"2001:db8:53::/48"}}}}
 	if err := st.PutPlan(context.Background(), plan); err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/importer/atlas"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 type importCmd struct {
@@ -80,7 +80,7 @@ func (c *importAtlasCmd) Run(e *env) error {
 	if c.Aggregator != "" && c.Token == "" {
 		return usageErrorf("import ripe-atlas: --aggregator needs the aggregator's admin token: give --token or set CATCHMAP_ADMIN_TOKEN")
 	}
-	ident, err := probe.NewIdentifier(&probe.Spec{Method: result.MethodDNS, Preset: c.Preset, SiteRegex: c.SiteRegex})
+	ident, err := spec.NewIdentifier(&spec.Spec{Method: result.MethodDNS, Preset: c.Preset, SiteRegex: c.SiteRegex})
 	if err != nil {
 		return usageErrorf("import ripe-atlas: %v", err)
 	}

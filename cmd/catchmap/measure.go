@@ -11,6 +11,7 @@ import (
 
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 	"github.com/catchmap/catchmap/sites"
 )
 
@@ -87,14 +88,14 @@ func (c *measureCmd) Run(e *env) error {
 		siteName = placeName(t)
 	}
 
-	specs := make([]probe.Spec, len(c.Targets))
+	specs := make([]spec.Spec, len(c.Targets))
 	for i, t := range c.Targets {
 		specs[i] = c.spec(t)
 	}
 	m := probe.NewMeasurer(e.log)
 	defer m.Close()
 	rs, err := m.MeasureAll(e.ctx, specs, c.Concurrency)
-	if errors.Is(err, probe.ErrBadSpec) {
+	if errors.Is(err, spec.ErrBadSpec) {
 		return usageErrorf("measure: %v", err)
 	}
 	if err != nil {
@@ -115,8 +116,8 @@ func (c *measureCmd) Run(e *env) error {
 	return nil
 }
 
-func (c *measureCmd) spec(target string) probe.Spec {
-	s := probe.Spec{
+func (c *measureCmd) spec(target string) spec.Spec {
+	s := spec.Spec{
 		Target:         target,
 		Method:         c.Method,
 		Port:           c.Port,
@@ -133,9 +134,9 @@ func (c *measureCmd) spec(target string) probe.Spec {
 		SiteHeader:     c.SiteHeader,
 		Insecure:       c.Insecure,
 		Count:          c.Count,
-		Interval:       probe.Duration(c.Interval),
+		Interval:       spec.Duration(c.Interval),
 		Privileged:     c.Privileged,
-		Timeout:        probe.Duration(c.Timeout),
+		Timeout:        spec.Duration(c.Timeout),
 	}
 	switch {
 	case c.IPv4:

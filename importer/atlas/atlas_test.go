@@ -23,16 +23,16 @@ import (
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/importer/atlas/atlastest"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/results.ndjson.bz2 and the fuzz seeds from the fixtures (needs the bzip2 command)")
 
-func converter(t testing.TB, spec probe.Spec, ps Probes) *Converter {
+func converter(t testing.TB, sp spec.Spec, ps Probes) *Converter {
 	t.Helper()
-	spec.Method = result.MethodDNS
-	id, err := probe.NewIdentifier(&spec)
+	sp.Method = result.MethodDNS
+	id, err := spec.NewIdentifier(&sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func importAll(t testing.TB, c *Converter, in io.Reader) []*result.Record {
 
 func TestFixtures(t *testing.T) {
 	fs := fixtures(t)
-	c := converter(t, probe.Spec{Preset: "k-root"}, apiProbes(t))
+	c := converter(t, spec.Spec{Preset: "k-root"}, apiProbes(t))
 	for _, f := range fs {
 		t.Run(f.name, func(t *testing.T) {
 			rs := importAll(t, c, bytes.NewReader(lines(t, []fixture{f})))
@@ -108,7 +108,7 @@ func TestFixtures(t *testing.T) {
 }
 
 func TestRecordFields(t *testing.T) {
-	c := converter(t, probe.Spec{Preset: "k-root"}, apiProbes(t))
+	c := converter(t, spec.Spec{Preset: "k-root"}, apiProbes(t))
 	rs := importAll(t, c, bytes.NewReader(lines(t, fixtures(t))))
 	byID := map[string]*result.Record{}
 	for _, r := range rs {
@@ -150,7 +150,7 @@ func deref(f *float64) any {
 }
 
 func TestTargetAndRegex(t *testing.T) {
-	id, err := probe.NewIdentifier(&probe.Spec{Method: "dns", SiteRegex: `^ns\d\.([a-z]{2})-`})
+	id, err := spec.NewIdentifier(&spec.Spec{Method: "dns", SiteRegex: `^ns\d\.([a-z]{2})-`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestOtherQuestion(t *testing.T) {
 	q9 := chaos("res100.qams2.rrdns.pch.net")
 	q9.Q.Name = "id.server."
 	f := atlastest.K.Result(2001, 5080, atlastest.OK(t, q9, 4))
-	c := converter(t, probe.Spec{Preset: "quad9"}, nil)
+	c := converter(t, spec.Spec{Preset: "quad9"}, nil)
 	rs := importAll(t, c, bytes.NewReader(lines(t, []fixture{{res: f}})))
 	if rs[0].Site != "ams" || rs[0].DNS.QName != "id.server." {
 		t.Errorf("site %q qname %q error %q", rs[0].Site, rs[0].DNS.QName, rs[0].Error)
@@ -201,7 +201,7 @@ func TestShapes(t *testing.T) {
 		"array.gz":       atlastest.Gzip(t, atlastest.Array(t, results(fs)...)),
 		"ndjson.bz2":     bz,
 	}
-	c := converter(t, probe.Spec{Preset: "k-root"}, apiProbes(t))
+	c := converter(t, spec.Spec{Preset: "k-root"}, apiProbes(t))
 	want := byID(importAll(t, c, bytes.NewReader(shapes["ndjson"])))
 	if len(want) != 18 {
 		t.Fatalf("%d distinct records from the fixtures, want 18", len(want))
@@ -370,7 +370,7 @@ func TestGeoFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	id, err := probe.NewIdentifier(&probe.Spec{Method: "dns", Preset: "k-root"})
+	id, err := spec.NewIdentifier(&spec.Spec{Method: "dns", Preset: "k-root"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestIdempotentSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	c := converter(t, probe.Spec{Preset: "k-root"}, apiProbes(t))
+	c := converter(t, spec.Spec{Preset: "k-root"}, apiProbes(t))
 	in := lines(t, fixtures(t))
 	for i, want := range []int{18, 0} {
 		var rs []result.Record
@@ -450,7 +450,7 @@ func TestFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	if rs := importAll(t, converter(t, probe.Spec{Preset: "k-root"}, nil), rc); len(rs) != 18 {
+	if rs := importAll(t, converter(t, spec.Spec{Preset: "k-root"}, nil), rc); len(rs) != 18 {
 		t.Errorf("%d records, want 18", len(rs))
 	}
 	_, _, err = Fetch(ctx, srv.Client(), u, token.Token{})

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 const (
@@ -78,7 +78,7 @@ func BenchmarkImport1M(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "results.ndjson")
 	writeBenchFile(b, path, benchResults)
 	st, _ := os.Stat(path)
-	id, err := probe.NewIdentifier(&probe.Spec{Method: result.MethodDNS, Preset: "k-root"})
+	id, err := spec.NewIdentifier(&spec.Spec{Method: result.MethodDNS, Preset: "k-root"})
 	if err != nil {
 		b.Fatal(err)
 	}

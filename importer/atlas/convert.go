@@ -17,6 +17,7 @@ import (
 	"github.com/catchmap/catchmap/internal/dnstxt"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Locator places an address; *geo.DB is one.
@@ -30,7 +31,7 @@ type Options struct {
 	// assumed when a result carries neither qbuf nor a question section
 	// in its answer; otherwise the question Atlas asked is used, so any
 	// TXT measurement works with a site regex.
-	Ident *probe.Identifier
+	Ident *spec.Identifier
 	// Target names every record; empty: each result's dst_name, else its
 	// dst_addr.
 	Target string
@@ -63,7 +64,7 @@ const maxPlaces = 100_000
 // NewConverter checks opt and returns a Converter.
 func NewConverter(opt Options) (*Converter, error) {
 	if opt.Ident == nil {
-		return nil, errors.New("atlas converter: no identifier: build one with probe.NewIdentifier")
+		return nil, errors.New("atlas converter: no identifier: build one with spec.NewIdentifier")
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)

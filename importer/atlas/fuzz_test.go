@@ -11,6 +11,7 @@ import (
 
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // FuzzAtlasDecode feeds arbitrary bytes to the reader and converter: no
@@ -20,7 +21,7 @@ func FuzzAtlasDecode(f *testing.F) {
 	for _, fx := range fixtures(f) {
 		f.Add(lines(f, []fixture{fx}))
 	}
-	id, err := probe.NewIdentifier(&probe.Spec{Method: result.MethodDNS, Preset: "k-root"})
+	id, err := spec.NewIdentifier(&spec.Spec{Method: result.MethodDNS, Preset: "k-root"})
 	if err != nil {
 		f.Fatal(err)
 	}

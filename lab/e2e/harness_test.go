@@ -33,8 +33,8 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/lab"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Settings of the run. The probe interval is short so that the suite takes
@@ -430,11 +430,11 @@ func (h *harness) setPlan(on bool) {
 	h.t.Helper()
 	plan := api.Plan{Targets: []api.Target{}}
 	if on {
-		tg := api.Target{Interval: probe.Duration(interval), Prefixes: []string{h.lab.Topo.Anycast + "/32"}}
+		tg := api.Target{Interval: spec.Duration(interval), Prefixes: []string{h.lab.Topo.Anycast + "/32"}}
 		tg.Target = h.lab.Topo.Anycast
 		tg.Method = result.MethodDNS
 		tg.SiteRegex = lab.SiteRegex
-		tg.Timeout = probe.Duration(time.Second)
+		tg.Timeout = spec.Duration(time.Second)
 		plan.Targets = append(plan.Targets, tg)
 	}
 	if err := h.api("PUT", api.Prefix+"/targets", plan, nil); err != nil {

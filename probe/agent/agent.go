@@ -37,12 +37,13 @@ import (
 	"github.com/catchmap/catchmap/aggregator/server/token"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 	"github.com/catchmap/catchmap/probe/spool"
 )
 
 // Measurer measures one spec; *probe.Measurer is the real one.
 type Measurer interface {
-	Measure(ctx context.Context, spec probe.Spec) ([]result.Record, error)
+	Measure(ctx context.Context, sp spec.Spec) ([]result.Record, error)
 }
 
 // Option configures an Agent.
@@ -335,7 +336,7 @@ func (a *Agent) apply(ctx context.Context, runners map[string]*runner, p *api.Pl
 			continue
 		}
 		if t.Interval <= 0 {
-			t.Interval = probe.Duration(DefaultInterval)
+			t.Interval = spec.Duration(DefaultInterval)
 		}
 		want[targetKey(t)] = t
 	}
@@ -383,7 +384,7 @@ func (a *Agent) runTarget(ctx context.Context, key string, t api.Target) {
 	}
 	// Measure resolves names under ctx too, which the spec's timeout does
 	// not cover: bound the whole run so a drain cannot hang on it.
-	bound := 3 * max(t.Timeout.D(), probe.DefaultTimeout)
+	bound := 3 * max(t.Timeout.D(), spec.DefaultTimeout)
 	refused := false
 	for {
 		if sleep(ctx, a.clock, next.Sub(a.clock.Now())) != nil {
@@ -461,7 +462,7 @@ func (a *Agent) measure(ctx context.Context, t api.Target, refused *bool) {
 	a.store(recs)
 }
 
-func (a *Agent) errorRecord(s probe.Spec, addr, msg string, kind result.ErrorKind) result.Record {
+func (a *Agent) errorRecord(s spec.Spec, addr, msg string, kind result.ErrorKind) result.Record {
 	r := result.Record{ID: result.NewID(), Time: a.clock.Now().UTC(), Probe: a.cfg.Name, Target: s.Target,
 		Method: s.Method, Addr: addr, Error: msg, ErrorKind: kind}
 	if ip, err := netip.ParseAddr(addr); err == nil {
@@ -503,9 +504,9 @@ func (a *Agent) store(recs []result.Record) {
 // pin applies the allowlist to a spec. It returns the specs to measure
 // (the spec itself, or copies pinned to the checked addresses), the first
 // refused host or address, and a resolution error.
-func (a *Agent) pin(ctx context.Context, s probe.Spec) ([]probe.Spec, string, error) {
+func (a *Agent) pin(ctx context.Context, s spec.Spec) ([]spec.Spec, string, error) {
 	if a.allow.Empty() {
-		return []probe.Spec{s}, "", nil
+		return []spec.Spec{s}, "", nil
 	}
 	host, port, err := dialHost(s)
 	if err != nil {
@@ -513,25 +514,25 @@ func (a *Agent) pin(ctx context.Context, s probe.Spec) ([]probe.Spec, string, er
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if a.allow.AllowsAddr(ip) {
-			return []probe.Spec{s}, "", nil
+			return []spec.Spec{s}, "", nil
 		}
 		return nil, ip.String(), nil
 	}
 	if a.allow.AllowsName(host) {
-		return []probe.Spec{s}, "", nil
+		return []spec.Spec{s}, "", nil
 	}
 	network := "ip"
 	if s.AF == 4 || s.AF == 6 {
 		network = "ip" + strconv.Itoa(s.AF)
 	}
-	rctx, cancel := context.WithTimeout(ctx, probe.DefaultTimeout)
+	rctx, cancel := context.WithTimeout(ctx, spec.DefaultTimeout)
 	defer cancel()
 	ips, err := a.resolver.LookupNetIP(rctx, network, host)
 	if err != nil {
 		return nil, "", fmt.Errorf("resolve %s: %w", host, err)
 	}
 	// One address per family, as the measurer would pick.
-	var out []probe.Spec
+	var out []spec.Spec
 	denied := ""
 	seen := map[bool]bool{}
 	for _, ip := range ips {
@@ -552,14 +553,14 @@ func (a *Agent) pin(ctx context.Context, s probe.Spec) ([]probe.Spec, string, er
 }
 
 // dialHost is s.DialHost in lower case, as the allowlist compares names.
-func dialHost(s probe.Spec) (string, int, error) {
+func dialHost(s spec.Spec) (string, int, error) {
 	host, port, err := s.DialHost()
 	return strings.ToLower(host), port, err
 }
 
 // pinned rewrites s to dial ip: through connect_to for http (so Host and SNI
 // keep the name), else through the target itself.
-func pinned(s probe.Spec, ip netip.Addr, port int) probe.Spec {
+func pinned(s spec.Spec, ip netip.Addr, port int) spec.Spec {
 	addr := ip.String()
 	if port != 0 {
 		addr = net.JoinHostPort(addr, strconv.Itoa(port))

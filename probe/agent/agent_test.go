@@ -17,8 +17,8 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/internal/testutil"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 	"github.com/catchmap/catchmap/probe/spool"
 )
 
@@ -289,14 +289,14 @@ func TestAllowlistRefuses(t *testing.T) {
 	addr := tcpTarget(t)
 	_, port, _ := net.SplitHostPort(addr)
 	plan := api.Plan{Version: "v1", Targets: []api.Target{
-		{Spec: probe.Spec{Target: addr, Method: "tcp"}, Interval: probe.Duration(5 * time.Millisecond)},
+		{Spec: spec.Spec{Target: addr, Method: "tcp"}, Interval: spec.Duration(5 * time.Millisecond)},
 		// An address literal outside the allowlist: never dialled.
-		{Spec: probe.Spec{Target: "127.0.0.2:" + port, Method: "tcp"}, Interval: probe.Duration(5 * time.Millisecond)},
-		{Spec: probe.Spec{Target: "192.0.2.7:" + port, Method: "tcp"}, Interval: probe.Duration(5 * time.Millisecond)},
+		{Spec: spec.Spec{Target: "127.0.0.2:" + port, Method: "tcp"}, Interval: spec.Duration(5 * time.Millisecond)},
+		{Spec: spec.Spec{Target: "192.0.2.7:" + port, Method: "tcp"}, Interval: spec.Duration(5 * time.Millisecond)},
 		// A name: checked after resolution, pinned to what passed.
-		{Spec: probe.Spec{Target: "localhost:" + port, Method: "tcp"}, Interval: probe.Duration(5 * time.Millisecond)},
+		{Spec: spec.Spec{Target: "localhost:" + port, Method: "tcp"}, Interval: spec.Duration(5 * time.Millisecond)},
 		// A name outside the allowlist that fails to resolve: an error record, no dial.
-		{Spec: probe.Spec{Target: "nowhere.invalid:" + port, Method: "tcp"}, Interval: probe.Duration(5 * time.Millisecond)},
+		{Spec: spec.Spec{Target: "nowhere.invalid:" + port, Method: "tcp"}, Interval: spec.Duration(5 * time.Millisecond)},
 	}}
 	ag, srv := newAggregator(t, plan)
 	cfg := testConfig(t, srv.URL)
@@ -386,13 +386,13 @@ func TestSplayDeterministic(t *testing.T) {
 	a2, _ := New(quiet(), prometheus.NewRegistry(), cfg)
 	cfg.Token, cfg.Spool = "b", t.TempDir()
 	b, _ := New(quiet(), prometheus.NewRegistry(), cfg)
-	key := targetKey(api.Target{Spec: probe.Spec{Target: "192.0.2.1"}})
+	key := targetKey(api.Target{Spec: spec.Spec{Target: "192.0.2.1"}})
 	if a1.splay(key, time.Minute) != a2.splay(key, time.Minute) {
 		t.Fatal("splay differs between two runs of the same probe")
 	}
 	same := 0
 	for i := range 20 {
-		k := targetKey(api.Target{Spec: probe.Spec{Target: fmt.Sprintf("192.0.2.%d", i)}})
+		k := targetKey(api.Target{Spec: spec.Spec{Target: fmt.Sprintf("192.0.2.%d", i)}})
 		s := a1.splay(k, time.Minute)
 		if s < 0 || s >= time.Minute {
 			t.Fatalf("splay %v outside the interval", s)

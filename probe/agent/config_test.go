@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/probe/spec"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/catchmap/catchmap/probe"
 )
 
 func TestTokenRedacted(t *testing.T) {
@@ -227,8 +226,8 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-func specOf(method, target, connectTo string) probe.Spec {
-	s := probe.Spec{Method: method, Target: target}
+func specOf(method, target, connectTo string) spec.Spec {
+	s := spec.Spec{Method: method, Target: target}
 	if connectTo != "-" {
 		s.ConnectTo = connectTo
 	}

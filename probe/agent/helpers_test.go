@@ -23,6 +23,7 @@ import (
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 const testToken = "s3cret-probe-token"
@@ -193,7 +194,7 @@ func newRecorder() *recorder {
 	return &recorder{m: probe.NewMeasurer(quiet(), probe.WithProbeName("test")), ids: map[string]bool{}}
 }
 
-func (r *recorder) Measure(ctx context.Context, s probe.Spec) ([]result.Record, error) {
+func (r *recorder) Measure(ctx context.Context, s spec.Spec) ([]result.Record, error) {
 	r.calls.Add(1)
 	recs, err := r.m.Measure(ctx, s)
 	r.mu.Lock()
@@ -235,11 +236,11 @@ func tcpTarget(t *testing.T) string {
 }
 
 func tcpPlan(addr string, interval time.Duration, n int) api.Plan {
-	p := api.Plan{Version: "v1", Refresh: probe.Duration(time.Minute)}
+	p := api.Plan{Version: "v1", Refresh: spec.Duration(time.Minute)}
 	for range n {
 		p.Targets = append(p.Targets, api.Target{
-			Spec:     probe.Spec{Target: addr, Method: result.MethodTCP, Timeout: probe.Duration(time.Second)},
-			Interval: probe.Duration(interval),
+			Spec:     spec.Spec{Target: addr, Method: result.MethodTCP, Timeout: spec.Duration(time.Second)},
+			Interval: spec.Duration(interval),
 		})
 	}
 	// Distinct entries: a name each, so each gets its own schedule.

@@ -25,6 +25,10 @@ const (
 	MethodTCP  = "tcp"
 )
 
+// Methods lists every method, in the order help texts name them: the one
+// allow-list that specs and ingested records are checked against.
+var Methods = []string{MethodDNS, MethodHTTP, MethodICMP, MethodTCP}
+
 // ErrorKind is a small fixed vocabulary, so that maps and metrics can count
 // failures by kind without unbounded label sets.
 type ErrorKind string

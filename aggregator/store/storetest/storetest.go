@@ -15,8 +15,8 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/aggregator/store"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -572,11 +572,11 @@ func testPlan(t *testing.T, s store.Store) {
 	if len(p.Targets) != 0 || p.Version != "" {
 		t.Errorf("plan before any put: %+v, want empty", p)
 	}
-	want := api.Plan{Refresh: probe.Duration(5 * time.Minute), Version: "v1", Targets: []api.Target{
-		{Spec: probe.Spec{Target: "k.root-servers.net", Method: "dns", QName: "id.server.", QClass: "CH", QType: "TXT",
-			Timeout: probe.Duration(2 * time.Second)},
-			Name: "k-root", Interval: probe.Duration(time.Minute), Probes: []string{"all"}, Prefixes: []string{"193.0.14.0/24", "2001:7fd::/48"}},
-		{Spec: probe.Spec{Target: "https://example.net/", Method: "http", SiteHeader: "X-Served-By"}},
+	want := api.Plan{Refresh: spec.Duration(5 * time.Minute), Version: "v1", Targets: []api.Target{
+		{Spec: spec.Spec{Target: "k.root-servers.net", Method: "dns", QName: "id.server.", QClass: "CH", QType: "TXT",
+			Timeout: spec.Duration(2 * time.Second)},
+			Name: "k-root", Interval: spec.Duration(time.Minute), Probes: []string{"all"}, Prefixes: []string{"193.0.14.0/24", "2001:7fd::/48"}},
+		{Spec: spec.Spec{Target: "https://example.net/", Method: "http", SiteHeader: "X-Served-By"}},
 	}}
 	for _, v := range []string{"v1", "v2"} {
 		want.Version = v

@@ -1,4 +1,9 @@
-package probe
+// Package spec says what to measure and how: the measurement spec that
+// `catchmap measure` builds from its flags and an aggregator plan entry
+// carries, its validation, and its site identification resolved for a
+// method. It holds no measuring engine (no ICMP, no HTTP client), so that
+// the aggregator and the plan's readers can check specs without linking one.
+package spec
 
 import (
 	"encoding/json"
