@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 )
 
 // FuzzMRT feeds arbitrary bytes to the MRT import: it must never panic or

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 )
 
 // memEvents keeps events in memory: the fuzzer exercises decoding and

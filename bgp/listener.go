@@ -13,7 +13,7 @@ import (
 	glog "github.com/osrg/gobgp/v3/pkg/log"
 	"github.com/osrg/gobgp/v3/pkg/server"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 )
 
 // ListenerConfig says whom the listener peers with.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/internal/testutil"
 )

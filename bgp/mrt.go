@@ -16,7 +16,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/packet/mrt"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 )
 
 // maxRecord bounds one MRT record. A BGP message is at most 64 KiB (RFC

@@ -19,7 +19,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/packet/mrt"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 )
 
 var updateFiles = flag.Bool("update", false, "rewrite testdata/updates.mrt.bz2 (needs the bzip2 command)")

@@ -14,7 +14,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 )
 
 // Event kinds and sources, as api.Event spells them.

@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/internal/responder"
 	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/probe/result"

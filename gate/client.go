@@ -10,23 +10,22 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/client"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
 // Client talks to an aggregator's API. Use NewClient.
 type Client struct {
-	api *client.Client
+	api *api.Client
 }
 
 // NewClient returns a client for the aggregator at base (http or https).
 // tok may be zero where the aggregator needs none; hc nil means
 // http.DefaultClient. Deadlines come from each call's context.
 func NewClient(base string, tok token.Token, hc *http.Client) (*Client, error) {
-	ac, err := client.New(base, tok, hc)
+	ac, err := api.NewClient(base, tok, hc)
 	if err != nil {
 		return nil, fmt.Errorf("aggregator URL %q: give an http or https URL, such as https://catchmap.example:8080", base)
 	}
@@ -35,15 +34,15 @@ func NewClient(base string, tok token.Token, hc *http.Client) (*Client, error) {
 
 // HTTPError is an answer with an error status: the aggregator was reached
 // and refused.
-type HTTPError = client.StatusError
+type HTTPError = api.StatusError
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
 	var h http.Header
 	if body != nil {
-		h = http.Header{"Content-Type": {client.ContentJSON}}
+		h = http.Header{"Content-Type": {api.ContentJSON}}
 	}
 	resp, err := c.api.Do(ctx, method, path, q, body, h)
-	var ne *client.NetError
+	var ne *api.NetError
 	var he *HTTPError
 	switch {
 	case errors.As(err, &ne):

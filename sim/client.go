@@ -9,9 +9,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/client"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -22,7 +21,7 @@ const requestTimeout = time.Minute
 // admin calls with the admin token, uploads with each probe's own token.
 type Client struct {
 	base  string
-	admin *client.Client
+	admin *api.Client
 	hc    *http.Client
 }
 
@@ -49,8 +48,8 @@ func badURL(base string) error {
 }
 
 // client is a client of the aggregator with tok.
-func (c *Client) client(base string, tok token.Token) (*client.Client, error) {
-	cl, err := client.New(base, tok, c.hc)
+func (c *Client) client(base string, tok token.Token) (*api.Client, error) {
+	cl, err := api.NewClient(base, tok, c.hc)
 	if err != nil {
 		return nil, badURL(base)
 	}
@@ -64,8 +63,8 @@ func (c *Client) call(ctx context.Context, method, path string, fn func(context.
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	err := fn(ctx)
-	var ne *client.NetError
-	var se *client.StatusError
+	var ne *api.NetError
+	var se *api.StatusError
 	switch {
 	case errors.As(err, &ne):
 		return fmt.Errorf("%s %s at %s: %w (is the aggregator running there?)", method, path, c.base, ne.Err)

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/spec"
 )
 

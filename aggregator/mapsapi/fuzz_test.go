@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 )
 
 // FuzzQuery throws arbitrary query strings at every route: each answer is

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/spec"
 )
 

@@ -27,12 +27,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/geo/geotest"
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/internal/testutil"

@@ -19,9 +19,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/client"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 )
 
 // The admin commands (probes, targets) drive an aggregator's API. They exit
@@ -69,7 +68,7 @@ func adminToken(e *env, flag string) token.Token {
 // messages.
 type adminClient struct {
 	cmd string
-	api *client.Client
+	api *api.Client
 }
 
 // client checks the flags. Routes that need the admin token fail early
@@ -80,7 +79,7 @@ func (f *adminFlags) client(e *env, cmd string, needAdmin bool) (*adminClient, e
 	if tok.IsZero() && !needAdmin {
 		tok = token.Parse(e.getenv(readTokenEnv))
 	}
-	ac, err := client.New(base, tok, &http.Client{})
+	ac, err := api.NewClient(base, tok, &http.Client{})
 	if err != nil {
 		return nil, usageErrorf("%s: --aggregator %q is not an http(s) URL: use e.g. %s", cmd, base, defaultAggregator)
 	}
@@ -103,9 +102,9 @@ func (c *adminClient) do(ctx context.Context, method, path string, body []byte, 
 		in = json.RawMessage(body)
 	}
 	err := c.api.JSON(ctx, method, api.Prefix+path, nil, in, out)
-	var ne *client.NetError
-	var se *client.StatusError
-	var ae *client.AnswerError
+	var ne *api.NetError
+	var se *api.StatusError
+	var ae *api.AnswerError
 	switch {
 	case err == nil:
 		return nil

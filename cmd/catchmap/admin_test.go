@@ -19,7 +19,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/server"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 )
 

@@ -16,10 +16,9 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/client"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/geo"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/importer/atlas"
 	"github.com/catchmap/catchmap/probe/result"
@@ -328,7 +327,7 @@ func (c *importAtlasCmd) sink(e *env) (sink, error) {
 		}
 		return &batcher{size: storeBatch, flush: st.Append, closeFn: st.Close}, nil
 	case c.Aggregator != "":
-		ac, err := client.New(c.Aggregator, token.Parse(c.Token), &http.Client{Timeout: 2 * time.Minute})
+		ac, err := api.NewClient(c.Aggregator, token.Parse(c.Token), &http.Client{Timeout: 2 * time.Minute})
 		if err != nil {
 			return nil, usageErrorf("import ripe-atlas: --aggregator %q: give an http or https URL, such as http://127.0.0.1:8080", c.Aggregator)
 		}
@@ -422,7 +421,7 @@ func (b *batcher) close(ctx context.Context) (int, error) {
 // uploader posts batches to an aggregator as gzip NDJSON with the admin
 // token, so that the aggregator keeps each record's Atlas probe.
 type uploader struct {
-	api *client.Client
+	api *api.Client
 }
 
 // uploadTries bounds the attempts at one batch; 4xx answers are not retried.
@@ -451,8 +450,8 @@ func (u *uploader) once(ctx context.Context, body []byte, n int) (int, error) {
 	if err == nil {
 		return ir.Stored, nil
 	}
-	var se *client.StatusError
-	var ne *client.NetError
+	var se *api.StatusError
+	var ne *api.NetError
 	switch {
 	case errors.As(err, &se):
 		err = fmt.Errorf("uploading %d records to %s: %d %s: %s", n, u.api.Base(), se.Status, http.StatusText(se.Status), se.Message)

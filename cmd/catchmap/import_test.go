@@ -18,7 +18,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/rogpeppe/go-internal/txtar"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/importer/atlas/atlastest"
 	"github.com/catchmap/catchmap/probe/result"
 )

@@ -16,10 +16,9 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/client"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sites"
@@ -125,13 +124,13 @@ func (s *mapSource) fetch(e *env, cmd, path string, q url.Values, w io.Writer) e
 	if tok.IsZero() {
 		tok = token.Parse(e.getenv("CATCHMAP_TOKEN"))
 	}
-	ac, err := client.New(s.Aggregator, tok, nil)
+	ac, err := api.NewClient(s.Aggregator, tok, nil)
 	if err != nil {
 		return usageErrorf("%s: --aggregator %q: %v", cmd, s.Aggregator, err)
 	}
 	resp, err := ac.Do(ctx, http.MethodGet, api.Prefix+path, q, nil, nil)
-	var se *client.StatusError
-	var ne *client.NetError
+	var se *api.StatusError
+	var ne *api.NetError
 	switch {
 	case errors.As(err, &se):
 		hint := ""

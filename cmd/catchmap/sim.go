@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/client"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/sim"
 )
 
@@ -58,7 +58,7 @@ func (c *simCmd) Run(e *env) error {
 	if err != nil {
 		// Refused (a wrong token) is exit 1; not reached at all is exit 2.
 		code := exitUsage
-		if se := (*client.StatusError)(nil); errors.As(err, &se) {
+		if se := (*api.StatusError)(nil); errors.As(err, &se) {
 			code = exitFail
 		}
 		return &exitError{code: code, msg: "sim: " + err.Error()}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/geo/geotest"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/importer/atlas/atlastest"
 	"github.com/catchmap/catchmap/probe/result"

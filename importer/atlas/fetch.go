@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api/token"
 )
 
 // DefaultBaseURL is the RIPE Atlas API's home.

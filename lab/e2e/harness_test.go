@@ -31,7 +31,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/lab"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/gate"
 	"github.com/catchmap/catchmap/lab"
 	cmaps "github.com/catchmap/catchmap/maps"

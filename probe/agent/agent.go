@@ -32,9 +32,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/client"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
@@ -89,7 +88,7 @@ type Agent struct {
 	// closeMeasurer releases the sockets of a measurer the agent built itself.
 	closeMeasurer func() error
 	client        *http.Client
-	api           *client.Client // a client of cfg.Aggregator over the client above
+	api           *api.Client // a client of cfg.Aggregator over the client above
 	resolver      *net.Resolver
 	spool         *spool.Spool
 	allow         *Allowlist
@@ -151,7 +150,7 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config, opts ...Option
 	for _, o := range opts {
 		o(a)
 	}
-	ac, err := client.New(cfg.Aggregator, token.Parse(cfg.Token.Reveal()), a.client)
+	ac, err := api.NewClient(cfg.Aggregator, token.Parse(cfg.Token.Reveal()), a.client)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}

@@ -14,8 +14,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/client"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -47,8 +46,8 @@ func errorKind(err error) string {
 // statusError sorts an answer's status into an error kind, nil for 2xx.
 // The error carries the aggregator's api.Error message.
 func statusError(resp *http.Response) error {
-	err := client.CheckStatus(resp)
-	var se *client.StatusError
+	err := api.CheckStatus(resp)
+	var se *api.StatusError
 	if !errors.As(err, &se) {
 		return err
 	}
@@ -192,7 +191,7 @@ func (a *Agent) post(ctx context.Context, recs []result.Record) error {
 		return fmt.Errorf("compress batch: %w", err)
 	}
 	start := time.Now()
-	resp, err := a.api.Send(ctx, http.MethodPost, api.Prefix+"/results", nil, body.Bytes(), client.NDJSONGzip())
+	resp, err := a.api.Send(ctx, http.MethodPost, api.Prefix+"/results", nil, body.Bytes(), api.NDJSONGzip())
 	if err != nil {
 		err = &httpError{kind: kindNetwork, err: err}
 		a.m.uploadErrors.WithLabelValues(kindNetwork).Inc()

@@ -1,4 +1,4 @@
-package client
+package api
 
 import (
 	"compress/gzip"
@@ -13,27 +13,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api/token"
 )
 
 const secret = "client-test-token-0123456789"
 
-// server answers as an aggregator does: api.Error bodies for refusals,
+// server answers as an aggregator does: Error bodies for refusals,
 // JSON for the rest, and it checks the token and the body's encoding.
 func server(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(status int, msg string) {
 			w.WriteHeader(status)
-			json.NewEncoder(w).Encode(api.Error{Error: msg})
+			json.NewEncoder(w).Encode(Error{Error: msg})
 		}
 		if r.Header.Get("Authorization") != "Bearer "+secret {
 			fail(http.StatusUnauthorized, "missing or wrong token")
 			return
 		}
 		switch r.URL.Path {
-		case api.Prefix + "/echo":
+		case Prefix + "/echo":
 			if r.Header.Get("User-Agent") != "client-test" {
 				fail(http.StatusBadRequest, "no user agent")
 				return
@@ -45,20 +44,20 @@ func server(t *testing.T) *httptest.Server {
 			}
 			v["q"] = r.URL.Query().Get("q")
 			json.NewEncoder(w).Encode(v)
-		case api.Prefix + "/results":
+		case Prefix + "/results":
 			zr, err := gzip.NewReader(r.Body)
 			if err != nil || r.Header.Get("Content-Type") != ContentNDJSON {
 				fail(http.StatusUnsupportedMediaType, "want gzip NDJSON")
 				return
 			}
 			b, _ := io.ReadAll(zr)
-			json.NewEncoder(w).Encode(api.IngestResponse{Stored: strings.Count(string(b), "\n")})
-		case api.Prefix + "/busy":
+			json.NewEncoder(w).Encode(IngestResponse{Stored: strings.Count(string(b), "\n")})
+		case Prefix + "/busy":
 			fail(http.StatusTooManyRequests, "slow down")
-		case api.Prefix + "/plain":
+		case Prefix + "/plain":
 			w.WriteHeader(http.StatusBadGateway)
 			io.WriteString(w, "  proxy says no \n")
-		case api.Prefix + "/garbage":
+		case Prefix + "/garbage":
 			io.WriteString(w, "not json")
 		default:
 			fail(http.StatusNotFound, "no such route")
@@ -70,14 +69,14 @@ func server(t *testing.T) *httptest.Server {
 
 func TestClientJSON(t *testing.T) {
 	srv := server(t)
-	c, err := New(srv.URL+"/", token.Parse(secret), srv.Client())
+	c, err := NewClient(srv.URL+"/", token.Parse(secret), srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.UserAgent = "client-test"
 	ctx := context.Background()
 	var got map[string]string
-	if err := c.JSON(ctx, http.MethodPost, api.Prefix+"/echo", map[string][]string{"q": {"x"}}, map[string]string{"a": "b"}, &got); err != nil {
+	if err := c.JSON(ctx, http.MethodPost, Prefix+"/echo", map[string][]string{"q": {"x"}}, map[string]string{"a": "b"}, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got["a"] != "b" || got["q"] != "x" {
@@ -90,13 +89,13 @@ func TestClientJSON(t *testing.T) {
 
 func TestClientNDJSONGzip(t *testing.T) {
 	srv := server(t)
-	c, _ := New(srv.URL, token.Parse(secret), srv.Client())
+	c, _ := NewClient(srv.URL, token.Parse(secret), srv.Client())
 	var b strings.Builder
 	zw := gzip.NewWriter(&b)
 	io.WriteString(zw, "{}\n{}\n{}\n")
 	zw.Close()
-	var ir api.IngestResponse
-	if err := c.PostNDJSONGzip(context.Background(), api.Prefix+"/results", []byte(b.String()), &ir); err != nil || ir.Stored != 3 {
+	var ir IngestResponse
+	if err := c.PostNDJSONGzip(context.Background(), Prefix+"/results", []byte(b.String()), &ir); err != nil || ir.Stored != 3 {
 		t.Errorf("stored %d, err %v; want 3, nil", ir.Stored, err)
 	}
 }
@@ -104,29 +103,29 @@ func TestClientNDJSONGzip(t *testing.T) {
 func TestClientErrors(t *testing.T) {
 	srv := server(t)
 	ctx := context.Background()
-	good, _ := New(srv.URL, token.Parse(secret), srv.Client())
-	bad, _ := New(srv.URL, token.Parse("wrong-"+secret), srv.Client())
+	good, _ := NewClient(srv.URL, token.Parse(secret), srv.Client())
+	bad, _ := NewClient(srv.URL, token.Parse("wrong-"+secret), srv.Client())
 
 	var se *StatusError
-	err := bad.GetJSON(ctx, api.Prefix+"/echo", nil, nil)
+	err := bad.GetJSON(ctx, Prefix+"/echo", nil, nil)
 	if !errors.As(err, &se) || !se.Auth() || se.Retryable() || se.Message != "missing or wrong token" || strings.Contains(err.Error(), secret) {
 		t.Errorf("wrong token: %v", err)
 	}
-	err = good.GetJSON(ctx, api.Prefix+"/busy", nil, nil)
+	err = good.GetJSON(ctx, Prefix+"/busy", nil, nil)
 	if !errors.As(err, &se) || !se.Throttled() || !Retryable(err) || !strings.Contains(err.Error(), "429 Too Many Requests: slow down") {
 		t.Errorf("throttled: %v", err)
 	}
-	err = good.GetJSON(ctx, api.Prefix+"/nowhere", nil, nil)
+	err = good.GetJSON(ctx, Prefix+"/nowhere", nil, nil)
 	if !errors.As(err, &se) || se.Status != http.StatusNotFound || se.Retryable() || se.Rejected() {
 		t.Errorf("not found: %v", err)
 	}
-	err = good.GetJSON(ctx, api.Prefix+"/plain", nil, nil)
+	err = good.GetJSON(ctx, Prefix+"/plain", nil, nil)
 	if !errors.As(err, &se) || se.Message != "proxy says no" || !se.Retryable() {
 		t.Errorf("plain 502: %v", err)
 	}
 	var v map[string]any
 	var ae *AnswerError
-	if err := good.GetJSON(ctx, api.Prefix+"/garbage", nil, &v); !errors.As(err, &ae) || Retryable(err) {
+	if err := good.GetJSON(ctx, Prefix+"/garbage", nil, &v); !errors.As(err, &ae) || Retryable(err) {
 		t.Errorf("garbage: %v", err)
 	}
 
@@ -136,18 +135,18 @@ func TestClientErrors(t *testing.T) {
 	}
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	c, _ := New(dead, token.Parse(secret), nil)
+	c, _ := NewClient(dead, token.Parse(secret), nil)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var ne *NetError
-	err = c.GetJSON(cctx, api.Prefix+"/echo", nil, nil)
+	err = c.GetJSON(cctx, Prefix+"/echo", nil, nil)
 	if !errors.As(err, &ne) || !Retryable(err) || strings.Contains(err.Error(), dead) {
 		t.Errorf("closed port: %v", err)
 	}
 
 	for _, u := range []string{"", "ftp://x", "127.0.0.1:8080", "http://"} {
-		if _, err := New(u, token.Token{}, nil); !errors.Is(err, ErrBadURL) {
-			t.Errorf("New(%q) = %v, want ErrBadURL", u, err)
+		if _, err := NewClient(u, token.Token{}, nil); !errors.Is(err, ErrBadURL) {
+			t.Errorf("NewClient(%q) = %v, want ErrBadURL", u, err)
 		}
 	}
 }

@@ -1,12 +1,4 @@
-// Package client is the plumbing every caller of the aggregator's HTTP API
-// shares: the base URL, the bearer token, JSON and gzip NDJSON bodies, and
-// errors that carry the aggregator's own api.Error message and say whether
-// a retry can help. Callers (the probe agent, the CLI, gate, sim) keep
-// their own words around these errors.
-//
-// It imports only the standard library, aggregator/api and the token
-// package, so that the probe agent stays free of cgo.
-package client
+package api
 
 import (
 	"bytes"
@@ -19,8 +11,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/catchmap/catchmap/aggregator/api"
-	"github.com/catchmap/catchmap/aggregator/server/token"
+	"github.com/catchmap/catchmap/api/token"
 )
 
 // Content types of request bodies.
@@ -55,7 +46,7 @@ type Client struct {
 // New returns a client of the aggregator at base (an http or https URL).
 // tok may be zero where the aggregator needs none; hc nil means
 // http.DefaultClient. Deadlines come from each call's context.
-func New(base string, tok token.Token, hc *http.Client) (*Client, error) {
+func NewClient(base string, tok token.Token, hc *http.Client) (*Client, error) {
 	base = strings.TrimRight(base, "/")
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -103,7 +94,7 @@ func (e *AnswerError) Unwrap() error { return e.Err }
 // reached and refused.
 type StatusError struct {
 	Status  int
-	Message string // the aggregator's api.Error text, else its body, else the status text
+	Message string // the aggregator's Error text, else its body, else the status text
 }
 
 func (e *StatusError) Error() string {
@@ -153,7 +144,7 @@ func CheckStatus(resp *http.Response) error {
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	msg := strings.TrimSpace(string(data))
-	var ae api.Error
+	var ae Error
 	if json.Unmarshal(data, &ae) == nil && ae.Error != "" {
 		msg = ae.Error
 	}
@@ -167,7 +158,7 @@ func CheckStatus(resp *http.Response) error {
 }
 
 // Do sends one request for path (below the base URL, such as
-// api.Prefix+"/targets") and returns a 2xx answer, whose body the caller
+// Prefix+"/targets") and returns a 2xx answer, whose body the caller
 // closes. body may be nil; header adds to the request's headers. Errors
 // are a *NetError or a *StatusError.
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body []byte, header http.Header) (*http.Response, error) {

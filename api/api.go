@@ -1,6 +1,13 @@
-// Package api holds the JSON shapes of the aggregator's HTTP API under
-// /api/v1, shared by the server, the probe agent and the CLI. It has no cgo
-// and no server code, so the static probe binary can import it.
+// Package api is the contract between the aggregator and everything that
+// talks to it: the JSON shapes of its HTTP API under /api/v1 and one typed
+// client of them, shared by the server, the probe agent, the simulator,
+// importers, the gate and the CLI. The client carries the base URL, the
+// bearer token, JSON and gzip NDJSON bodies, and errors that hold the
+// aggregator's own Error message and say whether a retry can help.
+//
+// It imports only the standard library, the record, the spec and the token
+// packages, so that the probe agent stays free of cgo and of the
+// aggregator's code.
 package api
 
 import (
