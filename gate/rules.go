@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
 )
 
 // Rule is one check of a current catchment against its baseline. Exactly
@@ -466,7 +467,7 @@ func (g *Region) validate() error {
 		if n.Lat == nil || n.Lon == nil {
 			return errors.New("region.near: give lat, lon and km")
 		}
-		if err := maps.ValidLatLon(*n.Lat, *n.Lon); err != nil {
+		if err := result.ValidLatLon(*n.Lat, *n.Lon); err != nil {
 			return fmt.Errorf("region.near: %w", err)
 		}
 		if !(n.Km > 0) || n.Km > 20100 {

@@ -319,7 +319,7 @@ func (s *Snapshot) validate() error {
 			return fmt.Errorf("snapshot probe %q has lat or lon but not both", p.ID)
 		}
 		if p.Lat != nil {
-			if err := maps.ValidLatLon(*p.Lat, *p.Lon); err != nil {
+			if err := result.ValidLatLon(*p.Lat, *p.Lon); err != nil {
 				return fmt.Errorf("snapshot probe %q: %w", p.ID, err)
 			}
 		}

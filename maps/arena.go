@@ -1,5 +1,7 @@
 package maps
 
+import "github.com/catchmap/catchmap/maps/summary"
+
 // rttArena keeps the RTTs that summaries bring, for every tally of a
 // Builder, in a few large chunks instead of one growing slice per tally:
 // a summary's RTTs are copied once, and a window of a million results
@@ -44,13 +46,13 @@ func (a *rttArena) add(t *siteTally, rtts []float64) {
 	for _, rtt := range rtts {
 		c[k] = rtt
 		k++
-		kept = kept && keptRTT(rtt)
+		kept = kept && summary.KeptRTT(rtt)
 	}
 	if !kept {
 		// A store may pass RTTs that Add would not keep: drop them.
 		k = off
 		for _, rtt := range rtts {
-			if keptRTT(rtt) {
+			if summary.KeptRTT(rtt) {
 				c[k] = rtt
 				k++
 			}

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/catchmap/catchmap/maps/summary"
 )
 
 // BenchmarkCatchment1M: 1,000,000 records from 5,000 probes at resolution 4,
@@ -57,16 +59,16 @@ func BenchmarkCatchmentFromSummaries(b *testing.B) {
 		probe  string
 		minute int64
 	}
-	byKey := map[key]*Summary{}
+	byKey := map[key]*summary.Summary{}
 	for i := range recs {
 		recs[i].Time = t0.Add(time.Duration(i) * 900 * time.Microsecond)
 		k := key{recs[i].Probe, recs[i].Time.Unix() / 60}
 		if byKey[k] == nil {
-			byKey[k] = &Summary{}
+			byKey[k] = &summary.Summary{}
 		}
 		byKey[k].Add(&recs[i])
 	}
-	sums := make([]*Summary, 0, len(byKey))
+	sums := make([]*summary.Summary, 0, len(byKey))
 	for _, s := range byKey {
 		sums = append(sums, s)
 	}

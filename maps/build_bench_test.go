@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sites"
 )
@@ -40,7 +41,7 @@ func airportSites() SiteLocator {
 
 // issue4Summaries are built once per test binary: they take longer than
 // any iteration.
-var issue4Summaries = sync.OnceValue(func() []*Summary {
+var issue4Summaries = sync.OnceValue(func() []*summary.Summary {
 	rng := rand.New(rand.NewPCG(1, 2))
 	type probe struct {
 		lat, lon float64
@@ -61,8 +62,8 @@ var issue4Summaries = sync.OnceValue(func() []*Summary {
 		probe  int
 		minute int64
 	}
-	byKey := map[key]*Summary{}
-	var order []*Summary
+	byKey := map[key]*summary.Summary{}
+	var order []*summary.Summary
 	gap := issue4Window / issue4Results
 	for n := range issue4Results {
 		j := n % issue4Probes
@@ -83,7 +84,7 @@ var issue4Summaries = sync.OnceValue(func() []*Summary {
 		k := key{j, r.Time.Unix() / 60}
 		s := byKey[k]
 		if s == nil {
-			s = &Summary{}
+			s = &summary.Summary{}
 			byKey[k] = s
 			order = append(order, s)
 		}

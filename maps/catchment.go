@@ -414,7 +414,7 @@ func (b *Builder) Add(r *result.Record) {
 	case r.Site != "" && !r.Suspect:
 		p.tallies = tally(p.tallies, b.sites.get(r.Site), t, r.RTTMs, true)
 	}
-	if r.Lat != nil && r.Lon != nil && ValidLatLon(*r.Lat, *r.Lon) == nil {
+	if r.Lat != nil && r.Lon != nil && result.ValidLatLon(*r.Lat, *r.Lon) == nil {
 		// Place is one value: lat and lon move together.
 		if p.lat.newer(*r.Lat, t) || t == p.lat.t && *r.Lat == p.lat.v && *r.Lon > p.lon.v {
 			p.lat = latest[float64]{*r.Lat, t, true}

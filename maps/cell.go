@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/catchmap/catchmap/probe/result"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -19,17 +20,6 @@ const (
 // UnknownCountry is the cell of records with no country.
 const UnknownCountry = "??"
 
-// ValidLatLon reports whether lat, lon is a place on Earth in degrees.
-func ValidLatLon(lat, lon float64) error {
-	if math.IsNaN(lat) || math.IsInf(lat, 0) || lat < -90 || lat > 90 {
-		return fmt.Errorf("latitude %v is not a number in [-90, 90]: fix the probe's location", lat)
-	}
-	if math.IsNaN(lon) || math.IsInf(lon, 0) || lon < -180 || lon > 180 {
-		return fmt.Errorf("longitude %v is not a number in [-180, 180]: fix the probe's location", lon)
-	}
-	return nil
-}
-
 func validRes(res int) error {
 	if res < MinRes || res > MaxRes {
 		return fmt.Errorf("H3 resolution %d is out of range: use %d to %d", res, MinRes, MaxRes)
@@ -40,7 +30,7 @@ func validRes(res int) error {
 // Cell returns the H3 cell of lat, lon at resolution res. Inputs are checked
 // first because h3's LatLngToCell silently returns an invalid cell for them.
 func Cell(lat, lon float64, res int) (h3.Cell, error) {
-	if err := ValidLatLon(lat, lon); err != nil {
+	if err := result.ValidLatLon(lat, lon); err != nil {
 		return 0, err
 	}
 	if err := validRes(res); err != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/catchmap/catchmap/probe/result"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 	"github.com/uber/h3-go/v4"
@@ -60,7 +61,7 @@ func TestGeoJSONDecodes(t *testing.T) {
 
 func checkPoint(t *testing.T, p orb.Point) {
 	t.Helper()
-	if ValidLatLon(p[1], p[0]) != nil {
+	if result.ValidLatLon(p[1], p[0]) != nil {
 		t.Errorf("point %v is off the map", p)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/catchmap/catchmap/probe/result"
 )
 
 // TestAppendJSONIsMarshal: AppendJSON writes json.Marshal's bytes, on
@@ -216,7 +218,7 @@ func TestNearestIsBruteForce(t *testing.T) {
 				lon = []float64{180, -180, 179.99999, -179.99999}[rng.IntN(4)]
 			case 2: // on a site, or its antipode
 				s := table[codes[rng.IntN(n)]]
-				if ValidLatLon(s.Lat, s.Lon) == nil {
+				if result.ValidLatLon(s.Lat, s.Lon) == nil {
 					lat, lon = s.Lat, s.Lon
 					if rng.IntN(2) == 0 {
 						lat, lon = -lat, lon-math.Copysign(180, lon)
@@ -226,7 +228,7 @@ func TestNearestIsBruteForce(t *testing.T) {
 			want, wantD := "", math.Inf(1)
 			for _, c := range codes {
 				s, ok := table[c]
-				if !ok || ValidLatLon(s.Lat, s.Lon) != nil {
+				if !ok || result.ValidLatLon(s.Lat, s.Lon) != nil {
 					continue
 				}
 				if d := distanceKm(lat, lon, s.Lat, s.Lon); d < wantD {

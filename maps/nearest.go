@@ -3,6 +3,8 @@ package maps
 import (
 	"math"
 	"sort"
+
+	"github.com/catchmap/catchmap/probe/result"
 )
 
 // siteIndex locates the sites seen in a window and finds the nearest of
@@ -27,7 +29,7 @@ func newSiteIndex(loc SiteLocator, codes []string) *siteIndex {
 		if loc == nil {
 			continue
 		}
-		if s, ok := loc.Lookup(c); ok && ValidLatLon(s.Lat, s.Lon) == nil {
+		if s, ok := loc.Lookup(c); ok && result.ValidLatLon(s.Lat, s.Lon) == nil {
 			ix.sites[k], ix.cos[k], ix.located[k] = s, math.Cos(s.Lat*rad), true
 			ix.byLat = append(ix.byLat, k)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -46,13 +47,13 @@ func TestSummariesEqualRecords(t *testing.T) {
 				byProbe[recs[i].Probe] = append(byProbe[recs[i].Probe], &recs[i])
 			}
 		}
-		var sums []*Summary
+		var sums []*summary.Summary
 		for _, rs := range byProbe {
-			s := &Summary{}
+			s := &summary.Summary{}
 			for _, r := range rs {
 				s.Add(r)
 				if rng.IntN(8) == 0 {
-					sums, s = append(sums, s), &Summary{}
+					sums, s = append(sums, s), &summary.Summary{}
 				}
 			}
 			sums = append(sums, s)
@@ -80,11 +81,11 @@ func TestSummariesEqualRecords(t *testing.T) {
 }
 
 func TestSummaryResetKeepsNothing(t *testing.T) {
-	var s Summary
+	var s summary.Summary
 	s.Add(&result.Record{Probe: "p", Target: "t", Time: t0, Site: "ams", RTTMs: 3, Country: "NL", ASN: 1,
 		Lat: ptr(1.0), Lon: ptr(2.0)})
 	s.Reset()
-	if !reflect.DeepEqual(s, Summary{Sites: s.Sites}) || len(s.Sites) != 0 {
+	if !reflect.DeepEqual(s, summary.Summary{Sites: s.Sites}) || len(s.Sites) != 0 {
 		t.Fatalf("Reset left %+v", s)
 	}
 }
@@ -94,7 +95,7 @@ func TestAddSummaryRefusesCrossingTheWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []Summary{
+	for _, s := range []summary.Summary{
 		{Target: "t", Probe: "p", Results: 1, First: t0.Add(-time.Nanosecond).UnixNano(), Last: t0.UnixNano()},
 		{Target: "t", Probe: "p", Results: 1, First: t0.UnixNano(), Last: t0.Add(time.Minute).UnixNano()},
 		{Target: "u", Probe: "p", Results: 1, First: t0.UnixNano(), Last: t0.UnixNano()},

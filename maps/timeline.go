@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -139,10 +140,10 @@ func (b *TimelineBuilder) probe(id string) int {
 // AddSummary counts the records s summarizes, as Add would count each of
 // them. s must lie wholly in the builder's target and window and inside
 // one step [From+k*Step, From+(k+1)*Step): a store rolls records up per
-// step (mapsapi.StepSummarizer), and a summary crossing a step's edge
+// step (store.StepSummarizer), and a summary crossing a step's edge
 // would have to be counted in both steps or in neither, both wrong, so it
 // is refused. Site RTTs are not used. s is not kept.
-func (b *TimelineBuilder) AddSummary(s *Summary) error {
+func (b *TimelineBuilder) AddSummary(s *summary.Summary) error {
 	if s.Results == 0 {
 		return nil
 	}

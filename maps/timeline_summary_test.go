@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -55,13 +56,13 @@ func TestTimelineSummariesEqualRecords(t *testing.T) {
 				groups[k] = append(groups[k], r)
 			}
 		}
-		var sums []*Summary
+		var sums []*summary.Summary
 		for _, rs := range groups {
-			s := &Summary{}
+			s := &summary.Summary{}
 			for _, r := range rs {
 				s.Add(r)
 				if rng.IntN(5) == 0 {
-					sums, s = append(sums, s), &Summary{}
+					sums, s = append(sums, s), &summary.Summary{}
 				}
 			}
 			sums = append(sums, s)
@@ -98,25 +99,25 @@ func TestTimelineAddSummaryRefuses(t *testing.T) {
 	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
 	for _, c := range []struct {
 		name string
-		s    Summary
+		s    summary.Summary
 		want string
 	}{
-		{"other target", Summary{Target: "u", Probe: "p", Results: 1, First: at(0), Last: at(0)}, "another target"},
-		{"before the window", Summary{Target: "t", Probe: "p", Results: 1, First: at(-time.Second), Last: at(time.Second)}, "outside the window"},
-		{"at the window's end", Summary{Target: "t", Probe: "p", Results: 1, First: at(time.Hour), Last: at(time.Hour)}, "outside the window"},
-		{"across a step", Summary{Target: "t", Probe: "p", Results: 2, First: at(59 * time.Second), Last: at(time.Minute)}, "across the step edge"},
-		{"last before first", Summary{Target: "t", Probe: "p", Results: 2, First: at(2 * time.Second), Last: at(time.Second)}, "outside the window"},
+		{"other target", summary.Summary{Target: "u", Probe: "p", Results: 1, First: at(0), Last: at(0)}, "another target"},
+		{"before the window", summary.Summary{Target: "t", Probe: "p", Results: 1, First: at(-time.Second), Last: at(time.Second)}, "outside the window"},
+		{"at the window's end", summary.Summary{Target: "t", Probe: "p", Results: 1, First: at(time.Hour), Last: at(time.Hour)}, "outside the window"},
+		{"across a step", summary.Summary{Target: "t", Probe: "p", Results: 2, First: at(59 * time.Second), Last: at(time.Minute)}, "across the step edge"},
+		{"last before first", summary.Summary{Target: "t", Probe: "p", Results: 2, First: at(2 * time.Second), Last: at(time.Second)}, "outside the window"},
 	} {
 		if err := b.AddSummary(&c.s); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
 		}
 	}
-	ok := Summary{Target: "t", Probe: "p", Results: 2, First: at(time.Minute), Last: at(2*time.Minute - 1),
-		Sites: []SiteSummary{{Site: "ams", N: 2, Last: at(2*time.Minute - 1)}}}
+	ok := summary.Summary{Target: "t", Probe: "p", Results: 2, First: at(time.Minute), Last: at(2*time.Minute - 1),
+		Sites: []summary.SiteSummary{{Site: "ams", N: 2, Last: at(2*time.Minute - 1)}}}
 	if err := b.AddSummary(&ok); err != nil {
 		t.Errorf("summary inside one step: %v", err)
 	}
-	if err := b.AddSummary(&Summary{}); err != nil {
+	if err := b.AddSummary(&summary.Summary{}); err != nil {
 		t.Errorf("empty summary: %v", err)
 	}
 	if tl := b.Build(); tl.Steps[1].Probes != 1 || tl.Steps[1].Shares["ams"] != 1 {

@@ -19,6 +19,7 @@ import (
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sites"
 )
@@ -232,7 +233,7 @@ func BenchmarkScanSummariesOnly(b *testing.B) {
 	cpu0 := cpuTime()
 	for b.Loop() {
 		n := 0
-		if err := st.ScanSummaries(context.Background(), q, func(s *maps.Summary) error { n += s.Results; return nil }); err != nil {
+		if err := st.ScanSummaries(context.Background(), q, func(s *summary.Summary) error { n += s.Results; return nil }); err != nil {
 			b.Fatal(err)
 		}
 		if n != benchResults {

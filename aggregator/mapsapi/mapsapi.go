@@ -7,7 +7,7 @@
 // Records stream from the store's Scan into the maps builders, so a window is
 // never held in memory: what a request costs in memory grows with the probes
 // and cells of the window, not with its results. When the store condenses
-// records per probe (Summarizer, StepSummarizer), catchments, diffs and
+// records per probe (store.Summarizer, store.StepSummarizer), catchments, diffs and
 // timelines read its summaries instead: the same answer from a few rows per
 // probe.
 //
@@ -26,8 +26,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sites"
@@ -56,33 +56,6 @@ const (
 	contentGeoJSON = "application/geo+json"
 	contentCSV     = "text/csv; charset=utf-8"
 )
-
-// Summarizer is what a Results backend (the store) may offer besides Scan: the records
-// of a query condensed per probe, so that a map of a long window reads a
-// few rows per probe instead of every record. Callers check for it with a
-// type assertion and fall back to Scan.
-type Summarizer interface {
-	// ScanSummaries calls fn with summaries that together hold exactly the
-	// records Scan would give for q (q.Limit must be 0), each within q's
-	// target and window, in no particular order; a probe may have several.
-	// fn's summary is only valid during the call. An error from fn stops
-	// the scan and is returned.
-	ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.Summary) error) error
-}
-
-// StepSummarizer is what a Results backend may offer for timelines: the
-// records of a query condensed per probe and step, so that a timeline reads
-// a few rows per probe and step instead of every record. Callers check for
-// it with a type assertion and fall back to Scan.
-type StepSummarizer interface {
-	// ScanStepSummaries calls fn with summaries that together hold exactly
-	// the records Scan would give for q (q.From set, q.Limit 0), each
-	// within q's target and window and within one step [q.From+k*step,
-	// q.From+(k+1)*step), in no particular order; Sites' RTTs may be left
-	// empty, since timelines do not use them. fn's summary is only valid
-	// during the call. An error from fn stops the scan and is returned.
-	ScanStepSummaries(ctx context.Context, q store.Query, step time.Duration, fn func(*maps.Summary) error) error
-}
 
 // Handler serves the maps routes. Use New; it is safe for concurrent use.
 type Handler struct {
@@ -243,7 +216,7 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 // summaries per step when the store makes them, else record by record. It
 // answers the request itself and returns false when the store fails.
 func (h *Handler) fillTimeline(w http.ResponseWriter, r *http.Request, q store.Query, step time.Duration, b *maps.TimelineBuilder) bool {
-	sm, ok := h.st.(StepSummarizer)
+	sm, ok := h.st.(store.StepSummarizer)
 	if !ok {
 		return h.scan(w, r, q, b.Add)
 	}
@@ -255,7 +228,7 @@ func (h *Handler) fillTimeline(w http.ResponseWriter, r *http.Request, q store.Q
 // the same outcome), else record by record. It answers the request itself
 // and returns false when the store fails.
 func (h *Handler) fill(w http.ResponseWriter, r *http.Request, q store.Query, b *maps.Builder) bool {
-	sm, ok := h.st.(Summarizer)
+	sm, ok := h.st.(store.Summarizer)
 	if !ok {
 		return h.scan(w, r, q, b.Add)
 	}

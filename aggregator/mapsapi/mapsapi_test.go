@@ -18,9 +18,9 @@ import (
 
 	"github.com/paulmach/orb/geojson"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sites"

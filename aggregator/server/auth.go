@@ -5,9 +5,9 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
-	"github.com/catchmap/catchmap/aggregator/store"
 )
 
 type (

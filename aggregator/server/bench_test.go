@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api"
 )
 
 // BenchmarkIngest uploads 1000-record NDJSON batches through the whole

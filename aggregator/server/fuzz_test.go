@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/config"
+	"github.com/catchmap/catchmap/api"
 )
 
 // FuzzIngest feeds arbitrary bodies to the upload reader, plain and as

@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/api"
 )
 
 // WriteJSON answers v as JSON with the given status.

@@ -17,9 +17,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
 )
 

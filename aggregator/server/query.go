@@ -11,8 +11,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
 )
 

@@ -27,16 +27,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/geo/geotest"
-	"github.com/catchmap/catchmap/aggregator/mapsapi"
-	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/internal/testutil"
-	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
 )
@@ -782,11 +781,11 @@ func TestCompaction(t *testing.T) {
 		rs = append(rs, records(3, hourAgo.Add(time.Duration(m)*time.Minute))...)
 	}
 	h.do("POST", "/api/v1/results", tok, rs)
-	sm := h.st.(mapsapi.Summarizer)
+	sm := h.st.(store.Summarizer)
 	summaries := func() int {
 		n := 0
 		if err := sm.ScanSummaries(t.Context(), store.Query{From: hourAgo, To: hourAgo.Add(time.Hour)},
-			func(*maps.Summary) error { n++; return nil }); err != nil {
+			func(*summary.Summary) error { n++; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return n

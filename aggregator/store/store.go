@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -56,6 +57,33 @@ type Results interface {
 	Targets(ctx context.Context, from, to time.Time) ([]string, error)
 	// DeleteBefore removes results older than t (retention).
 	DeleteBefore(ctx context.Context, t time.Time) (deleted int64, err error)
+}
+
+// Summarizer is what a Results backend may offer besides Scan: the records
+// of a query condensed per probe, so that a map of a long window reads a
+// few rows per probe instead of every record. Callers check for it with a
+// type assertion and fall back to Scan.
+type Summarizer interface {
+	// ScanSummaries calls fn with summaries that together hold exactly the
+	// records Scan would give for q (q.Limit must be 0), each within q's
+	// target and window, in no particular order; a probe may have several.
+	// fn's summary is only valid during the call. An error from fn stops
+	// the scan and is returned.
+	ScanSummaries(ctx context.Context, q Query, fn func(*summary.Summary) error) error
+}
+
+// StepSummarizer is what a Results backend may offer for timelines: the
+// records of a query condensed per probe and step, so that a timeline reads
+// a few rows per probe and step instead of every record. Callers check for
+// it with a type assertion and fall back to Scan.
+type StepSummarizer interface {
+	// ScanStepSummaries calls fn with summaries that together hold exactly
+	// the records Scan would give for q (q.From set, q.Limit 0), each
+	// within q's target and window and within one step [q.From+k*step,
+	// q.From+(k+1)*step), in no particular order; Sites' RTTs may be left
+	// empty, since timelines do not use them. fn's summary is only valid
+	// during the call. An error from fn stops the scan and is returned.
+	ScanStepSummaries(ctx context.Context, q Query, step time.Duration, fn func(*summary.Summary) error) error
 }
 
 // Probes keeps registered probes and the hashes of their tokens. Tokens

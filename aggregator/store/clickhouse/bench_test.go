@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/maps"
@@ -180,7 +179,7 @@ func serverCPU() (fn func() time.Duration, ok bool) {
 // summaries from the store (ScanSummaries) into maps.Builder, then Build
 // (and Compare). The catchment's JSON is returned so that the stores can
 // be checked against each other.
-func mapTimes(b *testing.B, st mapsapi.Summarizer, from, to time.Time) (catchment, diff time.Duration, results int, doc []byte) {
+func mapTimes(b *testing.B, st store.Summarizer, from, to time.Time) (catchment, diff time.Duration, results int, doc []byte) {
 	ctx := context.Background()
 	build := func(from, to time.Time) *maps.Catchment {
 		bl, err := maps.NewBuilder(maps.Options{From: from, To: to}, nil)

@@ -15,10 +15,10 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/clickhouse/chtest"
 	"github.com/catchmap/catchmap/aggregator/store/storetest"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
 )
 

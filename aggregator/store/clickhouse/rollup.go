@@ -13,7 +13,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/summarycodec"
-	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -582,7 +582,7 @@ type summaryRowKey struct {
 // bucket's records (rollup.go), so of rows made at the same moment any
 // will do.
 func (s *Store) readRollup(ctx context.Context, op string, q store.Query, picks map[string][]bucket, origin time.Time, step time.Duration,
-	all map[sumKey]*maps.Summary) error {
+	all map[sumKey]*summary.Summary) error {
 	type pick struct {
 		target string
 		bucket
@@ -650,7 +650,7 @@ func (s *Store) readRollup(ctx context.Context, op string, q store.Query, picks 
 			}
 			var (
 				dec summarycodec.Decoder
-				sum maps.Summary
+				sum summary.Summary
 			)
 			for k, v := range newest {
 				if err := dec.Decode(v.body, &sum); err != nil {
@@ -664,7 +664,7 @@ func (s *Store) readRollup(ctx context.Context, op string, q store.Query, picks 
 				}
 				mu.Lock()
 				if all[key] == nil {
-					all[key] = &maps.Summary{}
+					all[key] = &summary.Summary{}
 				}
 				all[key].Merge(&sum)
 				mu.Unlock()

@@ -12,13 +12,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/catchmap/catchmap/aggregator/store"
-	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 )
 
-// Summaries (mapsapi.Summarizer and mapsapi.StepSummarizer): ClickHouse
+// Summaries (store.Summarizer and store.StepSummarizer): ClickHouse
 // condenses a window per target, probe and visited site with one GROUP BY
 // over the deduplicated (FINAL) rows, so maps read a few rows per probe
-// instead of every record. Each field follows maps.Summary.Add:
+// instead of every record. Each field follows summary.Summary.Add:
 //
 //   - a visit is a result that succeeded (no error, no error kind), is not
 //     suspect and names a site; every other result counts in the "" group,
@@ -38,7 +38,7 @@ import (
 // time pick the wrong one. The probes flagged, if any, are read again with
 // the exact tuple comparisons.
 //
-// Go merges a probe's groups with maps.Summary.Merge, whose every field is
+// Go merges a probe's groups with summary.Summary.Merge, whose every field is
 // a sum, a maximum or a concatenation. Times are µs in the table and
 // UnixNano in summaries.
 //
@@ -98,7 +98,7 @@ type summaryRow struct {
 	mixed                  uint8
 	rttBytes               string
 	rtts                   []float64
-	part                   maps.Summary // the row as a summary, reused
+	part                   summary.Summary // the row as a summary, reused
 }
 
 // dests are the Scan destinations of a query built by summaryQuery.
@@ -118,7 +118,7 @@ func (r *summaryRow) dests(step, rtts bool) []any {
 func nanos(us uint64) int64 { return int64(us) * 1000 }
 
 // mergeInto folds the row into s, which holds the probe's other groups.
-func (r *summaryRow) mergeInto(s *maps.Summary) error {
+func (r *summaryRow) mergeInto(s *summary.Summary) error {
 	p := &r.part
 	p.Reset()
 	p.Target, p.Probe = r.target, r.probe
@@ -135,7 +135,7 @@ func (r *summaryRow) mergeInto(s *maps.Summary) error {
 				uint64(b[4])<<32|uint64(b[5])<<40|uint64(b[6])<<48|uint64(b[7])<<56))
 		}
 		// Merge copies the RTTs, so r.rtts can be reused.
-		p.Sites = append(p.Sites, maps.SiteSummary{Site: r.visit, N: int(r.n), Last: p.Last, RTTs: r.rtts})
+		p.Sites = append(p.Sites, summary.SiteSummary{Site: r.visit, N: int(r.n), Last: p.Last, RTTs: r.rtts})
 	}
 	if r.places > 0 {
 		p.HasPlace, p.PlaceAt, p.Lat, p.Lon = true, nanos(r.placeAt), r.lat, r.lon
@@ -227,19 +227,19 @@ func summaryQuery(q store.Query, only restriction, origin time.Time, step time.D
 	return query, append(stepArgs, args...)
 }
 
-// ScanSummaries implements mapsapi.Summarizer: one summary per target and
+// ScanSummaries implements store.Summarizer: one summary per target and
 // probe for the whole of q's window.
-func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.Summary) error) error {
+func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*summary.Summary) error) error {
 	if q.Limit != 0 {
 		return errors.New("clickhouse store: scan summaries: a limit cannot apply to summaries: query with Limit 0, or use Scan")
 	}
 	return s.scanSummaries(ctx, "scan summaries", q, 0, true, len(spans)-1, fn)
 }
 
-// ScanStepSummaries implements mapsapi.StepSummarizer: one summary per
+// ScanStepSummaries implements store.StepSummarizer: one summary per
 // target, probe and step [q.From+k*step, q.From+(k+1)*step) of q's window,
 // without RTTs, which timelines do not use.
-func (s *Store) ScanStepSummaries(ctx context.Context, q store.Query, step time.Duration, fn func(*maps.Summary) error) error {
+func (s *Store) ScanStepSummaries(ctx context.Context, q store.Query, step time.Duration, fn func(*summary.Summary) error) error {
 	switch {
 	case q.Limit != 0:
 		return errors.New("clickhouse store: scan step summaries: a limit cannot apply to summaries: query with Limit 0, or use Scan")
@@ -271,12 +271,12 @@ type sumKey struct {
 // scanSummaries hands fn one summary per target, probe (and step) of q:
 // the rollup's usable buckets of the spans up to top (rollup.go), and the
 // results of the rest of the window.
-func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, step time.Duration, rtts bool, top int, fn func(*maps.Summary) error) error {
+func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, step time.Duration, rtts bool, top int, fn func(*summary.Summary) error) error {
 	p, err := s.planRead(ctx, op, q, top)
 	if err != nil {
 		return err
 	}
-	all := map[sumKey]*maps.Summary{}
+	all := map[sumKey]*summary.Summary{}
 	if p.read {
 		if all, err = s.gatherAll(ctx, op, q, step, rtts, p.rest); err != nil {
 			return err
@@ -297,12 +297,12 @@ func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, ste
 // probe (and step). FINAL merges parts in one thread per query, so the
 // window is cut into slices queried at once: duplicates share their time,
 // so each slice deduplicates on its own, and Go merges a probe's slices.
-func (s *Store) gatherAll(ctx context.Context, op string, q store.Query, step time.Duration, rtts bool, only restriction) (map[sumKey]*maps.Summary, error) {
+func (s *Store) gatherAll(ctx context.Context, op string, q store.Query, step time.Duration, rtts bool, only restriction) (map[sumKey]*summary.Summary, error) {
 	parts, err := s.slices(ctx, op, q, only, step)
 	if err != nil {
 		return nil, err
 	}
-	all := map[sumKey]*maps.Summary{}
+	all := map[sumKey]*summary.Summary{}
 	mixed := map[pair]bool{}
 	if err := s.gather(ctx, op, parts, only, q.From, step, rtts, false, nil, all, mixed); err != nil {
 		return nil, err
@@ -325,12 +325,12 @@ func (s *Store) gatherAll(ctx context.Context, op string, q store.Query, step ti
 // An exact gather reads the pairs in pairs only (every pair when there are
 // too many to name) and adds only the summaries missing from all.
 func (s *Store) gather(ctx context.Context, op string, parts []store.Query, only restriction, origin time.Time, step time.Duration, rtts, exact bool,
-	pairs map[pair]bool, all map[sumKey]*maps.Summary, mixed map[pair]bool) error {
+	pairs map[pair]bool, all map[sumKey]*summary.Summary, mixed map[pair]bool) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	for _, part := range parts {
 		g.Go(func() error {
-			return s.scanSlice(gctx, op, part, only, origin, step, rtts, exact, pairs, func(sum *maps.Summary, changed bool) error {
+			return s.scanSlice(gctx, op, part, only, origin, step, rtts, exact, pairs, func(sum *summary.Summary, changed bool) error {
 				k := sumKey{pair: pair{sum.Target, sum.Probe}}
 				if step > 0 {
 					k.step = (sum.First - origin.UnixNano()) / int64(step)
@@ -341,7 +341,7 @@ func (s *Store) gather(ctx context.Context, op string, parts []store.Query, only
 					mixed[k.pair] = true
 				}
 				if all[k] == nil {
-					all[k] = &maps.Summary{}
+					all[k] = &summary.Summary{}
 				}
 				all[k].Merge(sum)
 				return nil
@@ -403,7 +403,7 @@ func (s *Store) slices(ctx context.Context, op string, q store.Query, only restr
 // target, probe (and step counted from origin), and whether any of its
 // groups was flagged mixed.
 func (s *Store) scanSlice(ctx context.Context, op string, q store.Query, only restriction, origin time.Time, step time.Duration, rtts, exact bool,
-	pairs map[pair]bool, fn func(*maps.Summary, bool) error) error {
+	pairs map[pair]bool, fn func(*summary.Summary, bool) error) error {
 	query, args := summaryQuery(q, only, origin, step, rtts, exact, pairs)
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -417,7 +417,7 @@ func (s *Store) scanSlice(ctx context.Context, op string, q store.Query, only re
 	}()
 	var (
 		r       summaryRow
-		cur     maps.Summary
+		cur     summary.Summary
 		prev    int64
 		changed bool
 	)

@@ -20,12 +20,13 @@ import (
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
 var (
-	_ mapsapi.Summarizer     = (*Store)(nil)
-	_ mapsapi.StepSummarizer = (*Store)(nil)
+	_ store.Summarizer     = (*Store)(nil)
+	_ store.StepSummarizer = (*Store)(nil)
 )
 
 // sumT0 starts the ten minutes the summary tests' records spread over.
@@ -290,7 +291,7 @@ func TestSummariesRefuse(t *testing.T) {
 	s := openStore(t, freshDSN(t))
 	defer s.Close()
 	ctx := context.Background()
-	none := func(*maps.Summary) error { t.Error("summary handed out"); return nil }
+	none := func(*summary.Summary) error { t.Error("summary handed out"); return nil }
 	from := sumT0
 	for _, c := range []struct {
 		name string
@@ -358,8 +359,8 @@ func TestSummariesTieOnOneField(t *testing.T) {
 	}
 	o := maps.Options{Target: "t", From: sumT0, To: sumT0.Add(time.Hour)}
 	q := store.Query{Target: "t", From: o.From, To: o.To}
-	got := map[string]maps.Summary{}
-	if err := s.ScanSummaries(ctx, q, func(sum *maps.Summary) error { got[sum.Probe] = *sum; return nil }); err != nil {
+	got := map[string]summary.Summary{}
+	if err := s.ScanSummaries(ctx, q, func(sum *summary.Summary) error { got[sum.Probe] = *sum; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	for probe, want := range map[string][4]any{
@@ -391,7 +392,7 @@ func sameCatchments(t *testing.T, raw, sum *Store, o maps.Options, q store.Query
 		t.Fatal(err)
 	}
 	seen := map[[2]string]bool{}
-	err = sum.ScanSummaries(ctx, q, func(s *maps.Summary) error {
+	err = sum.ScanSummaries(ctx, q, func(s *summary.Summary) error {
 		k := [2]string{s.Target, s.Probe}
 		if seen[k] {
 			t.Errorf("%s: probe %s of %s has two summaries", label, s.Probe, s.Target)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/store/summarycodec"
-	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 )
 
 // Compaction: the coarser levels of the rollup (summary.go).
@@ -165,7 +165,7 @@ func (s *Store) compactNext(ctx context.Context, l int, horizon int64) (more boo
 	ru := rollup{}
 	var (
 		dec   summarycodec.Decoder
-		sum   maps.Summary
+		sum   summary.Summary
 		probe string
 		body  sql.RawBytes
 	)

@@ -13,6 +13,7 @@ import (
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/summarycodec"
 	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -321,13 +322,13 @@ func TestStepSummariesEqualScan(t *testing.T) {
 	// On the edges, made buckets serve: fewer summaries than records.
 	q := store.Query{From: sumT0, To: sumT0.Add(12 * time.Hour)}
 	var sums, results int
-	if err := s.ScanStepSummaries(ctx, q, time.Hour, func(s *maps.Summary) error { sums++; results += s.Results; return nil }); err != nil {
+	if err := s.ScanStepSummaries(ctx, q, time.Hour, func(s *summary.Summary) error { sums++; results += s.Results; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if sums == 0 || sums > results/4 {
 		t.Errorf("a 12-hour timeline by the hour read %d summaries of %d results, want hourly ones", sums, results)
 	}
-	if err := s.ScanStepSummaries(ctx, store.Query{From: sumT0}, time.Minute, func(*maps.Summary) error { return nil }); err == nil {
+	if err := s.ScanStepSummaries(ctx, store.Query{From: sumT0}, time.Minute, func(*summary.Summary) error { return nil }); err == nil {
 		t.Error("step summaries of a window with no end: no error")
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
 )
 

@@ -13,13 +13,13 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/summarycodec"
-	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
-// Summaries (the rollup behind mapsapi.Summarizer).
+// Summaries (the rollup behind store.Summarizer).
 //
-// The summaries table holds maps.Summary values per target, probe and
+// The summaries table holds summary.Summary values per target, probe and
 // bucket of record time, at several bucket lengths (spans). Level 0 (one
 // minute) is kept by Append in the transaction that stores the records,
 // from the rows the insert actually stored, so the rollup counts each
@@ -171,7 +171,7 @@ func compareKeys(a, b rollKey) int {
 }
 
 // rollup gathers summaries to merge into the summaries table.
-type rollup map[rollKey]*maps.Summary
+type rollup map[rollKey]*summary.Summary
 
 // add folds a stored record into its level 0 bucket, unless its time is
 // beyond what is rolled up.
@@ -183,10 +183,10 @@ func (ru rollup) add(r *result.Record, t int64) {
 }
 
 // at is the summary of k, created empty when missing.
-func (ru rollup) at(k rollKey) *maps.Summary {
+func (ru rollup) at(k rollKey) *summary.Summary {
 	s := ru[k]
 	if s == nil {
-		s = &maps.Summary{}
+		s = &summary.Summary{}
 		ru[k] = s
 	}
 	return s
@@ -247,7 +247,7 @@ func (s *Store) mergeStored(ctx context.Context, tx *sql.Tx, keys []rollKey, ru 
 	}
 	defer get.Close()
 	var (
-		old   maps.Summary
+		old   summary.Summary
 		dec   summarycodec.Decoder
 		probe string
 		body  sql.RawBytes
@@ -345,19 +345,19 @@ func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, keys []rollKey, ru
 	return nil
 }
 
-// ScanSummaries implements mapsapi.Summarizer. It reads in one transaction, so
+// ScanSummaries implements store.Summarizer. It reads in one transaction, so
 // the summaries and the raw edges come from the same snapshot. Give a
 // target: without one it walks the whole summaries table.
-func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*maps.Summary) error) error {
+func (s *Store) ScanSummaries(ctx context.Context, q store.Query, fn func(*summary.Summary) error) error {
 	return s.scanSummaries(ctx, "scan summaries", q, len(spans)-1, fn)
 }
 
-// ScanStepSummaries implements mapsapi.StepSummarizer. Buckets of a level
+// ScanStepSummaries implements store.StepSummarizer. Buckets of a level
 // never cross a step's edge when the window starts on the level's edges
 // and the step is a whole number of its buckets, so the timeline reads the
 // coarsest such level; with none (a window or step off the minute), it
 // reads raw records, as Scan would.
-func (s *Store) ScanStepSummaries(ctx context.Context, q store.Query, step time.Duration, fn func(*maps.Summary) error) error {
+func (s *Store) ScanStepSummaries(ctx context.Context, q store.Query, step time.Duration, fn func(*summary.Summary) error) error {
 	const op = "scan step summaries"
 	if q.From.IsZero() || q.To.IsZero() || step <= 0 {
 		return fmt.Errorf("sqlite store: %s: need a window with both ends and a positive step, got %s to %s by %s",
@@ -376,7 +376,7 @@ func (s *Store) ScanStepSummaries(ctx context.Context, q store.Query, step time.
 
 // scanSummaries hands out the summaries of q from levels up to top (-1:
 // raw records only).
-func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, top int, fn func(*maps.Summary) error) error {
+func (s *Store) scanSummaries(ctx context.Context, op string, q store.Query, top int, fn func(*summary.Summary) error) error {
 	if q.Limit != 0 {
 		return fmt.Errorf("sqlite store: %s: a limit cannot apply to summaries: query with Limit 0, or use Scan", op)
 	}
@@ -423,7 +423,7 @@ func filters(q store.Query, col string, lo, hi int64) (string, []any) {
 }
 
 // scanRolled hands out the raw rows of [lo, hi) as one-record summaries.
-func (s *Store) scanRolled(ctx context.Context, tx *sql.Tx, q store.Query, lo, hi int64, fn func(*maps.Summary) error) error {
+func (s *Store) scanRolled(ctx context.Context, tx *sql.Tx, q store.Query, lo, hi int64, fn func(*summary.Summary) error) error {
 	if lo >= hi {
 		return nil
 	}
@@ -435,7 +435,7 @@ func (s *Store) scanRolled(ctx context.Context, tx *sql.Tx, q store.Query, lo, h
 	defer rows.Close()
 	var (
 		row rolledRow
-		sum maps.Summary
+		sum summary.Summary
 	)
 	for rows.Next() {
 		r, err := row.scan(rows)
@@ -456,14 +456,14 @@ func (s *Store) scanRolled(ctx context.Context, tx *sql.Tx, q store.Query, lo, h
 
 // scanSummaryRows hands out the stored summaries of length span in
 // [a, b).
-func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, span, a, b int64, fn func(*maps.Summary) error) error {
+func (s *Store) scanSummaryRows(ctx context.Context, tx *sql.Tx, q store.Query, span, a, b int64, fn func(*summary.Summary) error) error {
 	where, args := filters(q, "start", a, b)
 	// The target is read only when the query does not name it: every
 	// column read costs the driver an allocation a row.
 	var (
 		target, body sql.RawBytes
 		probe        string
-		sum          maps.Summary
+		sum          summary.Summary
 		dec          summarycodec.Decoder
 		lastT        string
 	)

@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
 var (
-	_ mapsapi.Summarizer     = (*Store)(nil)
-	_ mapsapi.StepSummarizer = (*Store)(nil)
+	_ store.Summarizer     = (*Store)(nil)
+	_ store.StepSummarizer = (*Store)(nil)
 )
 
 // sumT0 is a minute boundary; records spread over ten minutes after it.
@@ -256,7 +256,7 @@ func TestSummariesOfOlderSchema(t *testing.T) {
 func TestScanSummariesRefusesLimit(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
 	defer s.Close()
-	err := s.ScanSummaries(context.Background(), store.Query{Limit: 3}, func(*maps.Summary) error { return nil })
+	err := s.ScanSummaries(context.Background(), store.Query{Limit: 3}, func(*summary.Summary) error { return nil })
 	if err == nil {
 		t.Fatal("ScanSummaries with a limit: no error")
 	}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
 	"golang.org/x/sync/errgroup"

@@ -1,4 +1,4 @@
-// Package summarycodec is the byte form of a maps.Summary that the stores
+// Package summarycodec is the byte form of a summary.Summary that the stores
 // keep in their rollups (the SQLite and ClickHouse summaries tables), so
 // that both stores write and read the same bodies.
 //
@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 )
 
 // version is the first byte of a body.
@@ -29,7 +29,7 @@ const version = 1
 var ErrCorrupt = errors.New("summary body is truncated or malformed")
 
 // Append appends s's body to b.
-func Append(b []byte, s *maps.Summary) []byte {
+func Append(b []byte, s *summary.Summary) []byte {
 	b = append(b, version)
 	b = binary.AppendVarint(b, s.First)
 	b = binary.AppendVarint(b, s.Last)
@@ -168,7 +168,7 @@ func (d *Decoder) fail() {
 
 // Decode fills s from body. s's Sites and their RTTs are only valid until
 // the next Decode; Target and Probe are left for the caller.
-func (d *Decoder) Decode(body []byte, s *maps.Summary) error {
+func (d *Decoder) Decode(body []byte, s *summary.Summary) error {
 	s.Reset()
 	d.b, d.err, d.rtts = body, nil, d.rtts[:0]
 	if v := d.byte(); v != version && d.err == nil {
@@ -198,7 +198,7 @@ func (d *Decoder) Decode(body []byte, s *maps.Summary) error {
 	var spans [16]span
 	rs := spans[:0]
 	for range n {
-		x := maps.SiteSummary{Site: d.string(), N: d.int(), Last: d.varint()}
+		x := summary.SiteSummary{Site: d.string(), N: d.int(), Last: d.varint()}
 		k := d.count(8)
 		lo := len(d.rtts)
 		for range k {

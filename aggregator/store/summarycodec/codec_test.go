@@ -5,15 +5,15 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/maps/summary"
 )
 
 func TestSummaryBodyRoundTrip(t *testing.T) {
-	s := &maps.Summary{First: -5, Last: 1 << 60, Results: 9, Errors: 2, HasPlace: true, PlaceAt: 7,
+	s := &summary.Summary{First: -5, Last: 1 << 60, Results: 9, Errors: 2, HasPlace: true, PlaceAt: 7,
 		Lat: math.Copysign(0, -1), Lon: 180, Country: "NL", CountryAt: 3, ASN: math.MaxUint32, ASNAt: 4,
-		Sites: []maps.SiteSummary{{Site: "ams", N: 4, Last: 6, RTTs: []float64{1.5, 2}}, {Site: "fra", N: 3, Last: 1}}}
+		Sites: []summary.SiteSummary{{Site: "ams", N: 4, Last: 6, RTTs: []float64{1.5, 2}}, {Site: "fra", N: 3, Last: 1}}}
 	var d Decoder
-	var got maps.Summary
+	var got summary.Summary
 	if err := d.Decode(Append(nil, s), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -32,17 +32,17 @@ func TestSummaryBodyRoundTrip(t *testing.T) {
 // FuzzDecodeSummary: no body makes Decode panic, and what decodes encodes
 // back to the same bytes.
 func FuzzDecodeSummary(f *testing.F) {
-	f.Add(Append(nil, &maps.Summary{First: 1, Last: 2, Results: 1}))
-	f.Add(Append(nil, &maps.Summary{First: 1, Last: 9, Results: 3, Errors: 1, HasPlace: true, Lat: 1, Lon: 2,
-		Country: "DE", ASN: 3, Sites: []maps.SiteSummary{{Site: "ams", N: 2, Last: 9, RTTs: []float64{4}}}}))
+	f.Add(Append(nil, &summary.Summary{First: 1, Last: 2, Results: 1}))
+	f.Add(Append(nil, &summary.Summary{First: 1, Last: 9, Results: 3, Errors: 1, HasPlace: true, Lat: 1, Lon: 2,
+		Country: "DE", ASN: 3, Sites: []summary.SiteSummary{{Site: "ams", N: 2, Last: 9, RTTs: []float64{4}}}}))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var d Decoder
-		var s maps.Summary
+		var s summary.Summary
 		if err := d.Decode(body, &s); err != nil {
 			return
 		}
 		again := Append(nil, &s)
-		var s2 maps.Summary
+		var s2 summary.Summary
 		if err := d.Decode(again, &s2); err != nil {
 			t.Fatalf("re-encoded body does not decode: %v", err)
 		}

@@ -1,17 +1,19 @@
-package maps
+// Package summary condenses result records per probe and target into what
+// a catchment needs of them, so that stores can roll records up as they
+// arrive and hand maps a few summaries instead of every record. It is a
+// leaf with no cgo: the stores use it without linking H3.
+package summary
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/catchmap/catchmap/probe/result"
 )
 
 // Summary condenses the records of one probe and one target into what a
-// Builder keeps of them, so that a store can roll records up as they arrive
+// catchment (maps.Builder) keeps of them, so that a store can roll records up as they arrive
 // and serve a window as a few summaries instead of every record. Feeding a
 // Builder the summaries of a set of records (AddSummary) gives exactly the
 // catchment of feeding it the records (Add): every field merges by a sum,
@@ -54,25 +56,25 @@ func (s *Summary) Reset() {
 	*s = Summary{Sites: sites}
 }
 
-// keptRTT reports whether a result's RTT counts for medians.
-func keptRTT(rtt float64) bool { return rtt > 0 && !math.IsInf(rtt, 0) }
+// KeptRTT reports whether a result's RTT counts for medians.
+func KeptRTT(rtt float64) bool { return rtt > 0 && !math.IsInf(rtt, 0) }
 
-// visitSite is the site a record visits: "" for a failure, no site, or a
+// VisitSite is the site a record visits: "" for a failure, no site, or a
 // suspect answer, which count as results only.
-func visitSite(r *result.Record) string {
+func VisitSite(r *result.Record) string {
 	if !r.OK() || r.Suspect {
 		return ""
 	}
 	return r.Site
 }
 
-// newerPlace reports whether a place at t replaces one at at: the most
+// NewerPlace reports whether a place at t replaces one at at: the most
 // recent wins, equal times the greater latitude, then longitude.
-func newerPlace(set bool, at int64, lat, lon float64, t int64, nlat, nlon float64) bool {
+func NewerPlace(set bool, at int64, lat, lon float64, t int64, nlat, nlon float64) bool {
 	return !set || t > at || t == at && (nlat > lat || nlat == lat && nlon > lon)
 }
 
-// newerValue is latest.newer for a summary's fields.
+// newerValue is NewerPlace for a summary's other fields.
 func newerValue[T string | uint32](set bool, at int64, v T, t int64, nv T) bool {
 	return !set || t > at || t == at && nv > v
 }
@@ -91,7 +93,7 @@ func (s *Summary) Add(r *result.Record) {
 	if !r.OK() {
 		s.Errors++
 	}
-	if site := visitSite(r); site != "" {
+	if site := VisitSite(r); site != "" {
 		i := slices.IndexFunc(s.Sites, func(x SiteSummary) bool { return x.Site == site })
 		if i < 0 {
 			s.Sites = append(s.Sites, SiteSummary{Site: strings.Clone(site), Last: t})
@@ -100,12 +102,12 @@ func (s *Summary) Add(r *result.Record) {
 		x := &s.Sites[i]
 		x.N++
 		x.Last = max(x.Last, t)
-		if keptRTT(r.RTTMs) {
+		if KeptRTT(r.RTTMs) {
 			x.RTTs = append(x.RTTs, r.RTTMs)
 		}
 	}
-	if r.Lat != nil && r.Lon != nil && ValidLatLon(*r.Lat, *r.Lon) == nil &&
-		newerPlace(s.HasPlace, s.PlaceAt, s.Lat, s.Lon, t, *r.Lat, *r.Lon) {
+	if r.Lat != nil && r.Lon != nil && result.ValidLatLon(*r.Lat, *r.Lon) == nil &&
+		NewerPlace(s.HasPlace, s.PlaceAt, s.Lat, s.Lon, t, *r.Lat, *r.Lon) {
 		s.HasPlace, s.PlaceAt, s.Lat, s.Lon = true, t, *r.Lat, *r.Lon
 	}
 	if r.Country != "" && newerValue(s.Country != "", s.CountryAt, s.Country, t, r.Country) {
@@ -139,7 +141,7 @@ func (s *Summary) Merge(o *Summary) {
 		x.Last = max(x.Last, os.Last)
 		x.RTTs = append(x.RTTs, os.RTTs...)
 	}
-	if o.HasPlace && newerPlace(s.HasPlace, s.PlaceAt, s.Lat, s.Lon, o.PlaceAt, o.Lat, o.Lon) {
+	if o.HasPlace && NewerPlace(s.HasPlace, s.PlaceAt, s.Lat, s.Lon, o.PlaceAt, o.Lat, o.Lon) {
 		s.HasPlace, s.PlaceAt, s.Lat, s.Lon = true, o.PlaceAt, o.Lat, o.Lon
 	}
 	if o.Country != "" && newerValue(s.Country != "", s.CountryAt, s.Country, o.CountryAt, o.Country) {
@@ -148,82 +150,4 @@ func (s *Summary) Merge(o *Summary) {
 	if o.ASN != 0 && newerValue(s.ASN != 0, s.ASNAt, s.ASN, o.ASNAt, o.ASN) {
 		s.ASN, s.ASNAt = o.ASN, o.ASNAt
 	}
-}
-
-// AddSummary counts the records s summarizes, as Add would count each of
-// them. s must lie wholly in the builder's target and window: a store hands
-// out summaries of whole stretches of time and must split a window's edges
-// itself; a summary that crosses the window is refused, since counting it
-// or dropping it would both be wrong. s is not kept.
-func (b *Builder) AddSummary(s *Summary) error {
-	if s.Results == 0 {
-		return nil
-	}
-	o := b.opts
-	if o.Target != "" && s.Target != o.Target {
-		return fmt.Errorf("summary of target %q added to a catchment of %q: the store returned another target's rows", s.Target, o.Target)
-	}
-	if !o.From.IsZero() && s.First < o.From.UnixNano() || !o.To.IsZero() && s.Last >= o.To.UnixNano() {
-		return fmt.Errorf("summary of probe %q spans %s to %s, outside the window %s to %s: the store must split summaries at the window's edges",
-			s.Probe, time.Unix(0, s.First).UTC().Format(time.RFC3339Nano), time.Unix(0, s.Last).UTC().Format(time.RFC3339Nano),
-			o.From.Format(time.RFC3339Nano), o.To.Format(time.RFC3339Nano))
-	}
-	first, last := time.Unix(0, s.First).UTC(), time.Unix(0, s.Last).UTC()
-	if b.results == 0 {
-		b.target, b.first, b.last = strings.Clone(s.Target), first, last
-	} else {
-		// With a target set, every summary has it (checked above).
-		b.mixed = b.mixed || o.Target == "" && s.Target != b.target
-		if first.Before(b.first) {
-			b.first = first
-		}
-		if last.After(b.last) {
-			b.last = last
-		}
-	}
-	b.results += s.Results
-	p := b.probe(s.Probe)
-	p.results += s.Results
-	p.errors += s.Errors
-	for i := range s.Sites {
-		ss := &s.Sites[i]
-		if ss.N <= 0 {
-			continue
-		}
-		// Compare codes before interning: the tally is there most times.
-		var x *siteTally
-		for j := range p.tallies {
-			if p.tallies[j].site == ss.Site {
-				x = &p.tallies[j]
-				break
-			}
-		}
-		if x == nil {
-			if p.tallies == nil {
-				// Most probes reach a few sites: skip the first growths.
-				p.tallies = make([]siteTally, 0, 4)
-			}
-			p.tallies = append(p.tallies, siteTally{site: b.sites.get(ss.Site), last: ss.Last})
-			x = &p.tallies[len(p.tallies)-1]
-		}
-		x.n += ss.N
-		x.last = max(x.last, ss.Last)
-		b.rtts.add(x, ss.RTTs)
-	}
-	if s.HasPlace && ValidLatLon(s.Lat, s.Lon) == nil &&
-		newerPlace(p.lat.set, p.lat.t, p.lat.v, p.lon.v, s.PlaceAt, s.Lat, s.Lon) {
-		p.lat = latest[float64]{s.Lat, s.PlaceAt, true}
-		p.lon = latest[float64]{s.Lon, s.PlaceAt, true}
-	}
-	if s.Country != "" && p.country.newer(s.Country, s.CountryAt) {
-		v := p.country.v
-		if v != s.Country {
-			v = strings.Clone(s.Country)
-		}
-		p.country = latest[string]{v, s.CountryAt, true}
-	}
-	if s.ASN != 0 && p.asn.newer(s.ASN, s.ASNAt) {
-		p.asn = latest[uint32]{s.ASN, s.ASNAt, true}
-	}
-	return nil
 }
