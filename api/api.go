@@ -11,6 +11,10 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
 	"time"
 
 	"github.com/catchmap/catchmap/probe/spec"
@@ -72,6 +76,16 @@ type Plan struct {
 	Version string `json:"version,omitempty"`
 }
 
+// Prefixes lists the anycast prefixes of every entry of the plan, in
+// order, for the BGP events that belong on its timelines.
+func (p Plan) Prefixes() []string {
+	var out []string
+	for _, t := range p.Targets {
+		out = append(out, t.Prefixes...)
+	}
+	return out
+}
+
 // IngestResponse answers POST /api/v1/results.
 type IngestResponse struct {
 	Accepted  int `json:"accepted"`  // records in the batch
@@ -97,8 +111,38 @@ type Event struct {
 	ID     string    `json:"id,omitempty"`
 	Time   time.Time `json:"time"`
 	Prefix string    `json:"prefix"`
-	Kind   string    `json:"kind"` // announce or withdraw
+	Kind   string    `json:"kind"` // EventAnnounce or EventWithdraw
 	ASPath []uint32  `json:"as_path,omitempty"`
 	Peer   string    `json:"peer,omitempty"`
-	Source string    `json:"source,omitempty"` // mrt, bgp
+	Source string    `json:"source,omitempty"` // SourceMRT or SourceBGP
+}
+
+// MaxEvents is the most events one POST /api/v1/events may carry.
+const MaxEvents = 10_000
+
+// Event kinds and sources.
+const (
+	EventAnnounce = "announce"
+	EventWithdraw = "withdraw"
+	SourceMRT     = "mrt"
+	SourceBGP     = "bgp"
+)
+
+// DerivedID is a digest of the event and the route it is about, so that
+// importing the same file twice, or a file that overlaps what the listener
+// saw, stores each update once.
+func (e *Event) DerivedID(route netip.Prefix) string {
+	h := sha256.New()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(e.Time.UnixMicro()))
+	h.Write(b[:])
+	for _, s := range []string{e.Prefix, route.String(), e.Kind, e.Peer, e.Source} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	for _, as := range e.ASPath {
+		binary.BigEndian.PutUint32(b[:4], as)
+		h.Write(b[:4])
+	}
+	return "bgp-" + hex.EncodeToString(h.Sum(nil)[:16])
 }

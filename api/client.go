@@ -218,46 +218,39 @@ func (c *Client) GetJSON(ctx context.Context, path string, q url.Values, out any
 	return c.JSON(ctx, http.MethodGet, path, q, nil, out)
 }
 
-// PostJSON POSTs in as JSON to path and decodes the answer into out (when
-// not nil).
-func (c *Client) PostJSON(ctx context.Context, path string, in, out any) error {
-	return c.JSON(ctx, http.MethodPost, path, nil, in, out)
-}
-
 // JSON sends in (none when nil) as JSON and decodes the answer into out
 // (when not nil).
 func (c *Client) JSON(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	var body []byte
 	var header http.Header
 	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(in); err != nil {
 			return fmt.Errorf("%s %s: encoding the body: %w", method, path, err)
 		}
+		body = buf.Bytes()
 		header = http.Header{"Content-Type": {ContentJSON}}
 	}
+	_, err := c.exchange(ctx, method, path, q, body, header, out)
+	return err
+}
+
+// exchange sends one request, decodes a 2xx answer's JSON into out (when
+// not nil) and returns the answer's bytes.
+func (c *Client) exchange(ctx context.Context, method, path string, q url.Values, body []byte, header http.Header, out any) ([]byte, error) {
 	resp, err := c.Do(ctx, method, path, q, body, header)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	return c.decode(resp, method, path, out)
 }
 
-// PostNDJSONGzip POSTs gz, gzip-compressed NDJSON, to path and decodes the
-// answer into out (when not nil).
-func (c *Client) PostNDJSONGzip(ctx context.Context, path string, gz []byte, out any) error {
-	resp, err := c.Do(ctx, http.MethodPost, path, nil, gz, NDJSONGzip())
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return c.decode(resp, http.MethodPost, path, out)
-}
-
-func (c *Client) decode(resp *http.Response, method, path string, out any) error {
+func (c *Client) decode(resp *http.Response, method, path string, out any) ([]byte, error) {
 	if out == nil {
-		return nil
+		return nil, nil
 	}
 	limit := c.MaxAnswer
 	if limit <= 0 {
@@ -265,13 +258,13 @@ func (c *Client) decode(resp *http.Response, method, path string, out any) error
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return &NetError{Method: method, Path: path, Err: fmt.Errorf("reading the answer: %w", err)}
+		return nil, &NetError{Method: method, Path: path, Err: fmt.Errorf("reading the answer: %w", err)}
 	}
 	if int64(len(data)) > limit {
-		return &AnswerError{Method: method, Path: path, Err: fmt.Errorf("larger than %d bytes", limit)}
+		return nil, &AnswerError{Method: method, Path: path, Err: fmt.Errorf("larger than %d bytes", limit)}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return &AnswerError{Method: method, Path: path, Err: err}
+		return nil, &AnswerError{Method: method, Path: path, Err: err}
 	}
-	return nil
+	return data, nil
 }

@@ -94,8 +94,8 @@ func TestClientNDJSONGzip(t *testing.T) {
 	zw := gzip.NewWriter(&b)
 	io.WriteString(zw, "{}\n{}\n{}\n")
 	zw.Close()
-	var ir IngestResponse
-	if err := c.PostNDJSONGzip(context.Background(), Prefix+"/results", []byte(b.String()), &ir); err != nil || ir.Stored != 3 {
+	ir, err := c.PostEncodedResults(context.Background(), []byte(b.String()))
+	if err != nil || ir.Stored != 3 {
 		t.Errorf("stored %d, err %v; want 3, nil", ir.Stored, err)
 	}
 }

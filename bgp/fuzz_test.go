@@ -24,13 +24,13 @@ func FuzzMRT(f *testing.F) {
 	ps := anycast(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = ReadMRT(context.Background(), bytes.NewReader(data), ps, func(e api.Event) error {
-			if e.Kind != KindAnnounce && e.Kind != KindWithdraw {
+			if e.Kind != api.EventAnnounce && e.Kind != api.EventWithdraw {
 				t.Fatalf("event kind %q", e.Kind)
 			}
 			if e.Prefix != "192.0.2.0/24" && e.Prefix != "2001:db8:53::/48" {
 				t.Fatalf("event for %q, not an anycast prefix", e.Prefix)
 			}
-			if e.ID == "" || e.Source != SourceMRT || e.Time.IsZero() {
+			if e.ID == "" || e.Source != api.SourceMRT || e.Time.IsZero() {
 				t.Fatalf("event %+v lacks id, source or time", e)
 			}
 			if _, err := netip.ParseAddr(e.Peer); err != nil && e.Peer != "" {

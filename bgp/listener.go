@@ -192,12 +192,12 @@ func (l *Listener) pathEvents(ctx context.Context, paths []*gapi.Path, announced
 		}
 		// gobgp's path age has whole seconds only: two updates within a
 		// second would get one time and, being otherwise equal, one ID.
-		u := update{time: l.now(), peer: p.NeighborIp, prefix: prefix, kind: KindAnnounce, source: SourceBGP}
+		u := update{time: l.now(), peer: p.NeighborIp, prefix: prefix, kind: api.EventAnnounce, source: api.SourceBGP}
 		if a, err := netip.ParseAddr(p.NeighborIp); err == nil {
 			u.peer = a.Unmap().String()
 		}
 		if p.IsWithdraw {
-			u.kind = KindWithdraw
+			u.kind = api.EventWithdraw
 		} else if attrs, err := apiutil.GetNativePathAttributes(p); err == nil {
 			u.path = asPath(attrs)
 		}
@@ -234,8 +234,8 @@ func (l *Listener) sessionLost(peer string, announced map[string]map[netip.Prefi
 	now := l.now()
 	for prefix, names := range m {
 		for _, name := range names {
-			e := api.Event{Time: now.UTC(), Prefix: name, Kind: KindWithdraw, Peer: peer, Source: SourceBGP}
-			e.ID = eventID(e, prefix)
+			e := api.Event{Time: now.UTC(), Prefix: name, Kind: api.EventWithdraw, Peer: peer, Source: api.SourceBGP}
+			e.ID = e.DerivedID(prefix)
 			es = append(es, e)
 		}
 	}

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/internal/testutil"
 )
 
@@ -192,7 +192,7 @@ func TestListenerBird(t *testing.T) {
 	}
 	testutil.WaitFor(t, 30*time.Second, "the announcement", func() bool { return kinds() == "announce" })
 	e := events()[0]
-	if e.Prefix != "192.0.2.0/24" || e.Peer != birdAddr || e.Source != SourceBGP ||
+	if e.Prefix != "192.0.2.0/24" || e.Peer != birdAddr || e.Source != api.SourceBGP ||
 		len(e.ASPath) != 1 || e.ASPath[0] != birdAS || time.Since(e.Time) > time.Minute {
 		t.Errorf("announce event %+v: want 192.0.2.0/24 from %s, AS path [%d], source bgp, now", e, birdAddr, birdAS)
 	}

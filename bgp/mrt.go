@@ -157,9 +157,9 @@ func (st *MRTStats) record(ps *Prefixes, h mrt.MRTHeader, body []byte, fn func(a
 		peer = a.Unmap().String()
 	}
 	return routes(u, func(p netip.Prefix, withdraw bool) error {
-		up := update{time: t, peer: peer, prefix: p, kind: KindAnnounce, path: path, source: SourceMRT}
+		up := update{time: t, peer: peer, prefix: p, kind: api.EventAnnounce, path: path, source: api.SourceMRT}
 		if withdraw {
-			up.kind, up.path = KindWithdraw, nil
+			up.kind, up.path = api.EventWithdraw, nil
 		}
 		n, err := ps.events(up, fn)
 		st.Events += n

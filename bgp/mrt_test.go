@@ -127,12 +127,12 @@ func updatesMRT(t testing.TB) []byte {
 
 func wantEvents() []api.Event {
 	return []api.Event{
-		{Time: t0, Prefix: "192.0.2.0/24", Kind: KindAnnounce, ASPath: []uint32{64500, 64501}, Peer: peerIP, Source: SourceMRT},
-		{Time: t0.Add(2 * time.Second), Prefix: "192.0.2.0/24", Kind: KindAnnounce, ASPath: []uint32{64500, 4200000000}, Peer: peerIP, Source: SourceMRT},
-		{Time: t0.Add(3 * time.Second), Prefix: "2001:db8:53::/48", Kind: KindAnnounce, ASPath: []uint32{64510, 64511}, Peer: peerIP6, Source: SourceMRT},
-		{Time: t0.Add(5*time.Second + 250*time.Millisecond), Prefix: "192.0.2.0/24", Kind: KindWithdraw, Peer: peerIP, Source: SourceMRT},
-		{Time: t0.Add(6 * time.Second), Prefix: "2001:db8:53::/48", Kind: KindWithdraw, Peer: peerIP6, Source: SourceMRT},
-		{Time: t0.Add(7 * time.Second), Prefix: "192.0.2.0/24", Kind: KindAnnounce, ASPath: []uint32{64500, 64502, 4200000001}, Peer: peerIP, Source: SourceMRT},
+		{Time: t0, Prefix: "192.0.2.0/24", Kind: api.EventAnnounce, ASPath: []uint32{64500, 64501}, Peer: peerIP, Source: api.SourceMRT},
+		{Time: t0.Add(2 * time.Second), Prefix: "192.0.2.0/24", Kind: api.EventAnnounce, ASPath: []uint32{64500, 4200000000}, Peer: peerIP, Source: api.SourceMRT},
+		{Time: t0.Add(3 * time.Second), Prefix: "2001:db8:53::/48", Kind: api.EventAnnounce, ASPath: []uint32{64510, 64511}, Peer: peerIP6, Source: api.SourceMRT},
+		{Time: t0.Add(5*time.Second + 250*time.Millisecond), Prefix: "192.0.2.0/24", Kind: api.EventWithdraw, Peer: peerIP, Source: api.SourceMRT},
+		{Time: t0.Add(6 * time.Second), Prefix: "2001:db8:53::/48", Kind: api.EventWithdraw, Peer: peerIP6, Source: api.SourceMRT},
+		{Time: t0.Add(7 * time.Second), Prefix: "192.0.2.0/24", Kind: api.EventAnnounce, ASPath: []uint32{64500, 64502, 4200000001}, Peer: peerIP, Source: api.SourceMRT},
 	}
 }
 

@@ -6,23 +6,12 @@
 package bgp
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/catchmap/catchmap/api"
-)
-
-// Event kinds and sources, as api.Event spells them.
-const (
-	KindAnnounce = "announce"
-	KindWithdraw = "withdraw"
-	SourceMRT    = "mrt"
-	SourceBGP    = "bgp"
 )
 
 // Prefixes is the set of anycast prefixes whose updates become events.
@@ -85,29 +74,11 @@ func (s *Prefixes) events(u update, fn func(api.Event) error) (int, error) {
 	n := 0
 	for _, name := range s.Match(u.prefix) {
 		e := api.Event{Time: u.time.UTC(), Prefix: name, Kind: u.kind, ASPath: u.path, Peer: u.peer, Source: u.source}
-		e.ID = eventID(e, u.prefix)
+		e.ID = e.DerivedID(u.prefix)
 		if err := fn(e); err != nil {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
-}
-
-// eventID is a digest of the event, so that importing the same file twice,
-// or a file that overlaps what the listener saw, stores each update once.
-func eventID(e api.Event, route netip.Prefix) string {
-	h := sha256.New()
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(e.Time.UnixMicro()))
-	h.Write(b[:])
-	for _, s := range []string{e.Prefix, route.String(), e.Kind, e.Peer, e.Source} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	for _, as := range e.ASPath {
-		binary.BigEndian.PutUint32(b[:4], as)
-		h.Write(b[:4])
-	}
-	return "bgp-" + hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -2,12 +2,9 @@ package gate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/catchmap/catchmap/api"
@@ -29,6 +26,7 @@ func NewClient(base string, tok token.Token, hc *http.Client) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aggregator URL %q: give an http or https URL, such as https://catchmap.example:8080", base)
 	}
+	ac.MaxAnswer = MaxTimelineBytes
 	return &Client{api: ac}, nil
 }
 
@@ -36,42 +34,29 @@ func NewClient(base string, tok token.Token, hc *http.Client) (*Client, error) {
 // and refused.
 type HTTPError = api.StatusError
 
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
-	var h http.Header
-	if body != nil {
-		h = http.Header{"Content-Type": {api.ContentJSON}}
-	}
-	resp, err := c.api.Do(ctx, method, path, q, body, h)
+// explain puts an error of the API client in the gate's words, which say
+// what to check.
+func (c *Client) explain(method, path string, err error) error {
 	var ne *api.NetError
 	var he *HTTPError
 	switch {
 	case errors.As(err, &ne):
-		return nil, fmt.Errorf("aggregator %s unreachable (%s %s): %w: check --aggregator and that the aggregator runs", c.api.Host(), method, path, ne.Err)
+		return fmt.Errorf("aggregator %s unreachable (%s %s): %w: check --aggregator and that the aggregator runs", c.api.Host(), method, path, ne.Err)
 	case errors.As(err, &he) && he.Auth():
-		return nil, fmt.Errorf("%w: check the token (--token or the environment)", err)
+		return fmt.Errorf("%w: check the token (--token or the environment)", err)
 	}
-	return resp, err
-}
-
-func windowQuery(from, to time.Time) url.Values {
-	return url.Values{"from": {from.UTC().Format(time.RFC3339Nano)}, "to": {to.UTC().Format(time.RFC3339Nano)}}
+	return err
 }
 
 // Results streams the target's records in [from, to) from GET
-// /api/v1/results as NDJSON, calling fn for each as it arrives.
+// /api/v1/results, calling fn for each as it arrives.
 func (c *Client) Results(ctx context.Context, target string, from, to time.Time, fn func(*result.Record) error) error {
-	q := windowQuery(from, to)
-	q.Set("target", target)
-	q.Set("format", "ndjson")
-	resp, err := c.do(ctx, http.MethodGet, api.Prefix+"/results", q, nil)
-	if err != nil {
-		return err
+	err := c.api.Results(ctx, target, from, to, fn)
+	var ae *api.AnswerError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("reading results from the aggregator: %w", ae.Err)
 	}
-	defer resp.Body.Close()
-	if err := result.ReadNDJSON(resp.Body, fn); err != nil {
-		return fmt.Errorf("reading results from the aggregator: %w", err)
-	}
-	return nil
+	return c.explain(http.MethodGet, api.Prefix+"/results", err)
 }
 
 // MaxTimelineBytes bounds a timeline answer.
@@ -79,17 +64,17 @@ const MaxTimelineBytes = 64 << 20
 
 // Timeline fetches GET /api/v1/timeline for the target.
 func (c *Client) Timeline(ctx context.Context, target string, from, to time.Time, step time.Duration) (*maps.Timeline, error) {
-	q := windowQuery(from, to)
+	q := api.WindowQuery(from, to)
 	q.Set("target", target)
 	q.Set("step", step.String())
-	resp, err := c.do(ctx, http.MethodGet, api.Prefix+"/timeline", q, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	tl := new(maps.Timeline)
-	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxTimelineBytes)).Decode(tl); err != nil {
-		return nil, fmt.Errorf("reading the timeline from the aggregator: %w", err)
+	err := c.api.GetJSON(ctx, api.Prefix+"/timeline", q, tl)
+	var ae *api.AnswerError
+	if errors.As(err, &ae) {
+		return nil, fmt.Errorf("reading the timeline from the aggregator: %w", ae.Err)
+	}
+	if err != nil {
+		return nil, c.explain(http.MethodGet, api.Prefix+"/timeline", err)
 	}
 	return tl, nil
 }
@@ -97,18 +82,13 @@ func (c *Client) Timeline(ctx context.Context, target string, from, to time.Time
 // Annotate posts a to POST /api/v1/annotations (an admin route) and returns
 // what the aggregator stored.
 func (c *Client) Annotate(ctx context.Context, a api.Annotation) (api.Annotation, error) {
-	body, err := json.Marshal(a)
-	if err != nil {
-		return a, fmt.Errorf("encoding the annotation: %w", err)
+	got, err := c.api.Annotate(ctx, a)
+	var ae *api.AnswerError
+	if errors.As(err, &ae) {
+		return a, fmt.Errorf("reading the aggregator's answer to the annotation: %w", ae.Err)
 	}
-	resp, err := c.do(ctx, http.MethodPost, api.Prefix+"/annotations", nil, body)
 	if err != nil {
-		return a, err
-	}
-	defer resp.Body.Close()
-	var got api.Annotation
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&got); err != nil {
-		return a, fmt.Errorf("reading the aggregator's answer to the annotation: %w", err)
+		return a, c.explain(http.MethodPost, api.Prefix+"/annotations", err)
 	}
 	return got, nil
 }

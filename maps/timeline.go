@@ -62,6 +62,43 @@ type Shift struct {
 	MovedShare  float64   `json:"moved_share"`
 	ShareChange float64   `json:"share_change"`
 	Flows       []Flow    `json:"flows"`
+	// Cause is what most likely moved the catchment, when LinkCauses
+	// found one.
+	Cause *Cause `json:"cause,omitempty"`
+}
+
+// Cause is a BGP event or an operator's annotation that may explain a
+// shift.
+type Cause struct {
+	Kind string    `json:"kind"` // CauseBGP or CauseAnnotation
+	Time time.Time `json:"time"`
+	Text string    `json:"text"`
+	ID   string    `json:"id,omitempty"`
+}
+
+// Cause kinds.
+const (
+	CauseBGP        = "bgp"
+	CauseAnnotation = "annotation"
+)
+
+// LinkCauses gives every shift the latest of causes that comes before the
+// end of the shift's step and at most lookback before the shift. causes
+// must be in time order; at equal times the later one wins, so a caller
+// puts what it trusts more (an operator's own words) last.
+func (tl *Timeline) LinkCauses(causes []Cause, lookback time.Duration) {
+	step := time.Duration(tl.Step * float64(time.Second))
+	for i := range tl.Shifts {
+		sh := &tl.Shifts[i]
+		// The move happened in the shift's step at the latest.
+		end := sh.Time.Add(step)
+		j, _ := slices.BinarySearchFunc(causes, end, func(c Cause, t time.Time) int { return c.Time.Compare(t) })
+		if j == 0 || causes[j-1].Time.Before(sh.Time.Add(-lookback)) {
+			continue
+		}
+		c := causes[j-1]
+		sh.Cause = &c
+	}
 }
 
 // TimelineBuilder builds a timeline from records added one at a time,

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -74,51 +72,44 @@ func (c *Client) call(ctx context.Context, method, path string, fn func(context.
 	return err
 }
 
-func (c *Client) admJSON(ctx context.Context, method, path string, in, out any) error {
-	return c.call(ctx, method, path, func(ctx context.Context) error {
-		return c.admin.JSON(ctx, method, api.Prefix+path, nil, in, out)
-	})
-}
-
 // RegisterProbe is POST /api/v1/probes: the new probe's id and token.
 func (c *Client) RegisterProbe(ctx context.Context, reg api.ProbeRegistration) (api.ProbeCreated, error) {
 	var pc api.ProbeCreated
-	err := c.admJSON(ctx, http.MethodPost, "/probes", reg, &pc)
+	err := c.call(ctx, http.MethodPost, "/probes", func(ctx context.Context) (err error) {
+		pc, err = c.admin.RegisterProbe(ctx, reg)
+		return err
+	})
 	return pc, err
 }
 
 // PutPlan is PUT /api/v1/targets: it replaces the aggregator's plan.
 func (c *Client) PutPlan(ctx context.Context, p api.Plan) error {
-	return c.admJSON(ctx, http.MethodPut, "/targets", p, nil)
+	return c.call(ctx, http.MethodPut, "/targets", func(ctx context.Context) error {
+		_, err := c.admin.PutTargets(ctx, p)
+		return err
+	})
 }
 
 // Annotate is POST /api/v1/annotations.
 func (c *Client) Annotate(ctx context.Context, a api.Annotation) (api.Annotation, error) {
 	var got api.Annotation
-	err := c.admJSON(ctx, http.MethodPost, "/annotations", a, &got)
+	err := c.call(ctx, http.MethodPost, "/annotations", func(ctx context.Context) (err error) {
+		got, err = c.admin.Annotate(ctx, a)
+		return err
+	})
 	return got, err
 }
 
-// Upload is POST /api/v1/results with a probe's token: rs as gzip NDJSON.
+// Upload is POST /api/v1/results with a probe's token.
 func (c *Client) Upload(ctx context.Context, probe token.Token, rs []result.Record) (api.IngestResponse, error) {
-	var body bytes.Buffer
-	zw := gzip.NewWriter(&body)
-	nw := result.NewNDJSONWriter(zw)
-	for i := range rs {
-		if err := nw.Write(&rs[i]); err != nil {
-			return api.IngestResponse{}, fmt.Errorf("encoding an upload: %w", err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return api.IngestResponse{}, fmt.Errorf("compressing an upload: %w", err)
-	}
 	pc, err := c.client(c.base, probe)
 	if err != nil {
 		return api.IngestResponse{}, err
 	}
 	var ir api.IngestResponse
-	err = c.call(ctx, http.MethodPost, "/results", func(ctx context.Context) error {
-		return pc.PostNDJSONGzip(ctx, api.Prefix+"/results", body.Bytes(), &ir)
+	err = c.call(ctx, http.MethodPost, "/results", func(ctx context.Context) (err error) {
+		ir, err = pc.PostResults(ctx, rs)
+		return err
 	})
 	return ir, err
 }

@@ -5,16 +5,17 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/server"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/sites"
 	"github.com/catchmap/catchmap/web"
 )
@@ -27,7 +28,7 @@ type Options struct {
 	// Server options (config, GeoIP...) passed through to server.New.
 	Server []server.Option
 	// Gauges, when set, registers the catchment gauges for alerting (see
-	// GaugeOptions in bgp.go).
+	// GaugeOptions in gauges.go).
 	Gauges *GaugeOptions
 }
 
@@ -39,16 +40,15 @@ func New(log *slog.Logger, reg prometheus.Registerer, st store.Store, o Options)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	mh := mapsapi.New(log, st, mapsapi.Sites(o.Sites), mapsapi.WithClock(o.Now))
+	// Timeline shifts are linked to the BGP events and annotations before them.
+	causes := func(ctx context.Context, target string, from, to time.Time) ([]maps.Cause, error) {
+		return causesOf(ctx, st, target, from, to)
+	}
+	mh := mapsapi.New(log, st, mapsapi.Sites(o.Sites), mapsapi.WithClock(o.Now), mapsapi.WithCauses(causes))
 	var routes []server.Route
 	for _, r := range mh.Routes() {
-		h := r.Handler
-		if r.Pattern == "GET "+api.Prefix+"/timeline" {
-			h = withCauses(log, st, h) // shifts linked to BGP events and annotations
-		}
-		routes = append(routes, server.Route{Pattern: r.Pattern, Access: server.Read, Handler: h})
+		routes = append(routes, server.Route{Pattern: r.Pattern, Access: server.Read, Handler: r.Handler})
 	}
-	routes = append(routes, eventRoutes(log, st, o.Now)...)
 	if o.Gauges != nil {
 		if err := reg.Register(newCatchmentGauges(log, st, *o.Gauges, o.Now)); err != nil {
 			return nil, fmt.Errorf("registering the catchment gauges: %w", err)

@@ -19,13 +19,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/maps"
@@ -64,7 +64,16 @@ type Handler struct {
 	loc       maps.SiteLocator
 	now       func() time.Time
 	maxWindow time.Duration
+	causes    CauseFunc
 }
+
+// CauseFunc lists what may explain a target's shifts in [from, to): BGP
+// events and annotations, in time order (see maps.Timeline.LinkCauses).
+type CauseFunc func(ctx context.Context, target string, from, to time.Time) ([]maps.Cause, error)
+
+// CauseLookback is how long before a shift a BGP event or annotation may
+// be to count as its cause.
+const CauseLookback = time.Hour
 
 // Option configures New.
 type Option func(*Handler)
@@ -72,9 +81,8 @@ type Option func(*Handler)
 // WithClock sets the clock that default windows end at.
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
 
-// WithMaxWindow sets the longest window a request may ask for
-// (DefaultMaxWindow otherwise).
-func WithMaxWindow(d time.Duration) Option { return func(h *Handler) { h.maxWindow = d } }
+// WithCauses links every timeline shift to its likely cause, from causes.
+func WithCauses(causes CauseFunc) Option { return func(h *Handler) { h.causes = causes } }
 
 // New returns a handler reading results from st and placing site codes
 // with loc (nil locates nothing: no site distances or inflation).
@@ -125,7 +133,7 @@ func (h *Handler) catchment(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// params checked everything NewBuilder checks; a gap between the
 		// two is a bug, but still the request's parameters.
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpx.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if !h.fill(w, r, store.Query{Target: target, From: from, To: to}, b) {
@@ -164,7 +172,7 @@ func (h *Handler) diff(w http.ResponseWriter, r *http.Request) {
 		o.Target, o.From, o.To = target, win[0], win[1]
 		b, err := maps.NewBuilder(o, h.loc)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			httpx.WriteError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		if !h.fill(w, r, store.Query{Target: target, From: win[0], To: win[1]}, b) {
@@ -175,7 +183,7 @@ func (h *Handler) diff(w http.ResponseWriter, r *http.Request) {
 	d, err := maps.Compare(cs[0], cs[1])
 	if err != nil {
 		h.log.Error("compare catchments", "target", target, "err", err)
-		writeError(w, http.StatusInternalServerError, "diff: internal error comparing the windows: see the aggregator log")
+		httpx.WriteError(w, http.StatusInternalServerError, "diff: internal error comparing the windows: see the aggregator log")
 		return
 	}
 	name := filename("diff", target, fromB)
@@ -185,7 +193,7 @@ func (h *Handler) diff(w http.ResponseWriter, r *http.Request) {
 	case format == FormatCSV:
 		h.write(w, r, contentCSV, name+".csv", func(buf *bytes.Buffer) error { return maps.WriteDiffCSV(buf, d) })
 	default:
-		h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(d) })
+		h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return encodeJSON(buf, d) })
 	}
 }
 
@@ -202,14 +210,22 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := maps.NewTimelineBuilder(opts)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpx.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if !h.fillTimeline(w, r, store.Query{Target: target, From: from, To: to}, opts.Step, b) {
 		return
 	}
 	tl := b.Build()
-	h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(tl) })
+	if h.causes != nil && len(tl.Shifts) > 0 {
+		cs, err := h.causes(r.Context(), target, from.Add(-CauseLookback), to.Add(opts.Step))
+		if err != nil {
+			// The timeline stands without them.
+			h.log.Warn("timeline: shifts not linked to causes", "target", target, "err", err)
+		}
+		tl.LinkCauses(cs, CauseLookback)
+	}
+	h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return encodeJSON(buf, tl) })
 }
 
 // fillTimeline feeds the query's records to a timeline builder: as
@@ -250,15 +266,7 @@ func (h *Handler) readOK(w http.ResponseWriter, r *http.Request, q store.Query, 
 	if err == nil {
 		return true
 	}
-	switch {
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		h.log.Warn("store unavailable", "route", r.Pattern, "target", q.Target, "err", err)
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "reading results: store unavailable: retry later")
-	default:
-		h.log.Error("store scan failed", "route", r.Pattern, "target", q.Target, "err", err)
-		writeError(w, http.StatusInternalServerError, "reading results: internal store error: see the aggregator log")
-	}
+	httpx.StoreError(h.log.With("target", q.Target), w, r, "reading results", err)
 	return false
 }
 
@@ -269,7 +277,7 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, contentType, att
 	var buf bytes.Buffer
 	if err := render(&buf); err != nil {
 		h.log.Error("render map", "route", r.Pattern, "err", err)
-		writeError(w, http.StatusInternalServerError, "rendering the answer failed: see the aggregator log")
+		httpx.WriteError(w, http.StatusInternalServerError, "rendering the answer failed: see the aggregator log")
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
@@ -280,12 +288,12 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, contentType, att
 	_, _ = w.Write(buf.Bytes())
 }
 
-// writeError answers an api.Error.
-func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", contentJSON)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(api.Error{Error: msg})
+// encodeJSON is the JSON of v as every API answer writes it (see
+// httpx.WriteJSON).
+func encodeJSON(buf *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // filename builds a download name from the target and the window's start,

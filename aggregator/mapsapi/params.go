@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/maps"
 )
 
@@ -40,7 +41,7 @@ func (p *params) fail(w http.ResponseWriter) bool {
 	if p.problem == "" {
 		return false
 	}
-	writeError(w, http.StatusBadRequest, p.problem)
+	httpx.WriteError(w, http.StatusBadRequest, p.problem)
 	return true
 }
 

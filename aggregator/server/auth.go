@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
@@ -35,7 +36,7 @@ func isAdmin(ctx context.Context) bool {
 // unauthorized answers 401. The message never repeats the token sent.
 func unauthorized(w http.ResponseWriter, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="catchmap"`)
-	WriteError(w, http.StatusUnauthorized, msg)
+	httpx.WriteError(w, http.StatusUnauthorized, msg)
 }
 
 // authorize wraps h with the check its access level needs.
@@ -75,7 +76,7 @@ func (s *Server) authorize(a Access, h http.Handler) http.Handler {
 				return
 			}
 			if err != nil {
-				s.storeError(w, r, "checking the probe token", err)
+				httpx.StoreError(s.log, w, r, "checking the probe token", err)
 				return
 			}
 			r = r.WithContext(withProbe(r.Context(), p))

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,48 +9,23 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/catchmap/catchmap/aggregator/store"
-	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/aggregator/httpx"
 )
-
-// WriteJSON answers v as JSON with the given status.
-func WriteJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	// The status is sent; an encoding error now can only be a gone client.
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// WriteError answers an api.Error. msg must say what was wrong and what to
-// do; it must never carry a token.
-func WriteError(w http.ResponseWriter, code int, msg string) {
-	WriteJSON(w, code, api.Error{Error: msg})
-}
-
-// storeError answers for a failed store call: 503 (retry) when the store is
-// unavailable or the request's context ended, 404 for ErrNotFound, else 500.
-func (s *Server) storeError(w http.ResponseWriter, r *http.Request, op string, err error) {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		WriteError(w, http.StatusNotFound, op+": not found")
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		s.log.Warn("store unavailable", "op", op, "route", r.Pattern, "err", err)
-		w.Header().Set("Retry-After", "5")
-		WriteError(w, http.StatusServiceUnavailable, op+": store unavailable: nothing was changed, retry later")
-	default:
-		s.log.Error("store failed", "op", op, "route", r.Pattern, "err", err)
-		WriteError(w, http.StatusInternalServerError, op+": internal store error: see the aggregator log")
-	}
-}
 
 // maxJSONBody bounds the small JSON bodies of the admin routes.
 const maxJSONBody = 4 << 20
 
 // decodeBody reads one JSON value strictly (unknown fields are errors: these
-// bodies are written by people, and a typo must not pass silently). On
-// failure it has answered and returns false.
+// bodies are written by people, and a typo must not pass silently), of at
+// most maxJSONBody bytes. On failure it has answered and returns false.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	return decodeBodyUpTo(w, r, v, maxJSONBody, "")
+}
+
+// decodeBodyUpTo is decodeBody for bodies of up to limit bytes; hint, when
+// set, ends every refusal's message.
+func decodeBodyUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64, hint string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil && dec.More() {
@@ -61,14 +35,17 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return true
 	}
 	var mbe *http.MaxBytesError
+	if hint != "" {
+		hint = ": " + hint
+	}
 	if errors.As(err, &mbe) {
-		WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
+		httpx.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes%s", mbe.Limit, hint))
 		return false
 	}
 	if errors.Is(err, io.EOF) {
 		err = errors.New("empty body")
 	}
-	WriteError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
+	httpx.WriteError(w, http.StatusBadRequest, "bad JSON body: "+err.Error()+hint)
 	return false
 }
 

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/catchmap/catchmap/aggregator/geo"
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
@@ -332,7 +333,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		}
 		s.m.ingestResults.WithLabelValues(outcomeRejected).Add(float64(len(rs)))
 		s.log.Info("upload refused", "probe", who, "code", be.code, "err", be.msg)
-		WriteError(w, be.code, be.msg)
+		httpx.WriteError(w, be.code, be.msg)
 		return
 	}
 	addr := clientAddr(r)
@@ -348,12 +349,12 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	stored, err := s.commits.append(r.Context(), rs, touch)
 	if err != nil {
-		s.storeError(w, r, "storing results", err)
+		httpx.StoreError(s.log, w, r, "storing results", err)
 		return
 	}
 	s.m.ingestResults.WithLabelValues(outcomeStored).Add(float64(stored))
 	s.m.ingestResults.WithLabelValues(outcomeDuplicate).Add(float64(len(rs) - stored + dups))
-	WriteJSON(w, http.StatusOK, api.IngestResponse{Accepted: len(rs) + dups, Stored: stored, Duplicate: len(rs) - stored + dups})
+	httpx.WriteJSON(w, http.StatusOK, api.IngestResponse{Accepted: len(rs) + dups, Stored: stored, Duplicate: len(rs) - stored + dups})
 }
 
 // clientAddr is the address the request came from. Proxy headers are not

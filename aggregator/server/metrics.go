@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -139,7 +140,7 @@ func (j *jsonErrorWriter) WriteHeader(code int) {
 	} else if code == http.StatusMethodNotAllowed {
 		msg = "method not allowed here; allowed: " + j.Header().Get("Allow")
 	}
-	WriteError(j.ResponseWriter, code, msg)
+	httpx.WriteError(j.ResponseWriter, code, msg)
 }
 
 func (j *jsonErrorWriter) Write(b []byte) (int, error) {

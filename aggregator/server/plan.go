@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/spec"
 )
@@ -107,33 +108,33 @@ func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Targets == nil {
-		WriteError(w, http.StatusBadRequest, `targets: missing: send {"targets": [...]} (an empty list clears the plan)`)
+		httpx.WriteError(w, http.StatusBadRequest, `targets: missing: send {"targets": [...]} (an empty list clears the plan)`)
 		return
 	}
 	if err := validatePlan(&p); err != nil {
-		WriteError(w, http.StatusBadRequest, err.Error()+"; the plan was not changed")
+		httpx.WriteError(w, http.StatusBadRequest, err.Error()+"; the plan was not changed")
 		return
 	}
 	p.Refresh = 0 // the aggregator's setting, added to each probe's plan
 	p.Version = version(p.Targets, 0)
 	if err := s.st.PutPlan(r.Context(), p); err != nil {
-		s.storeError(w, r, "storing the plan", err)
+		httpx.StoreError(s.log, w, r, "storing the plan", err)
 		return
 	}
 	s.log.Info("plan replaced", "targets", len(p.Targets), "version", p.Version)
-	WriteJSON(w, http.StatusOK, p)
+	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
 func (s *Server) getTargets(w http.ResponseWriter, r *http.Request) {
 	p, err := s.st.Plan(r.Context())
 	if err != nil {
-		s.storeError(w, r, "reading the plan", err)
+		httpx.StoreError(s.log, w, r, "reading the plan", err)
 		return
 	}
 	if p.Targets == nil {
 		p.Targets = []api.Target{}
 	}
-	WriteJSON(w, http.StatusOK, p)
+	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
 // plan is GET /api/v1/plan: the entries for the calling probe, with an ETag
@@ -142,7 +143,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	pr, _ := ProbeFromContext(r.Context())
 	all, err := s.st.Plan(r.Context())
 	if err != nil {
-		s.storeError(w, r, "reading the plan", err)
+		httpx.StoreError(s.log, w, r, "reading the plan", err)
 		return
 	}
 	p := api.Plan{Targets: []api.Target{}, Refresh: s.cfg.PlanRefresh}
@@ -158,5 +159,5 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	WriteJSON(w, http.StatusOK, p)
+	httpx.WriteJSON(w, http.StatusOK, p)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/probe/result"
@@ -59,13 +60,13 @@ func (s *Server) registerProbe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := validateRegistration(&reg); err != nil {
-		WriteError(w, http.StatusBadRequest, err.Error())
+		httpx.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	tok, err := token.New()
 	if err != nil {
 		s.log.Error("registering a probe", "err", err)
-		WriteError(w, http.StatusInternalServerError, "could not generate a token: see the aggregator log")
+		httpx.WriteError(w, http.StatusInternalServerError, "could not generate a token: see the aggregator log")
 		return
 	}
 	p := api.Probe{
@@ -77,17 +78,17 @@ func (s *Server) registerProbe(w http.ResponseWriter, r *http.Request) {
 		Created: s.now().UTC(),
 	}
 	if err := s.st.CreateProbe(r.Context(), p, tok.Hash()); err != nil {
-		s.storeError(w, r, "registering the probe", err)
+		httpx.StoreError(s.log, w, r, "registering the probe", err)
 		return
 	}
 	s.log.Info("probe registered", "probe", p.ID, "name", p.Name)
-	WriteJSON(w, http.StatusCreated, api.ProbeCreated{ID: p.ID, Token: tok.Reveal()})
+	httpx.WriteJSON(w, http.StatusCreated, api.ProbeCreated{ID: p.ID, Token: tok.Reveal()})
 }
 
 func (s *Server) listProbes(w http.ResponseWriter, r *http.Request) {
 	ps, err := s.st.ListProbes(r.Context())
 	if err != nil {
-		s.storeError(w, r, "listing probes", err)
+		httpx.StoreError(s.log, w, r, "listing probes", err)
 		return
 	}
 	if ps == nil {
@@ -100,13 +101,13 @@ func (s *Server) listProbes(w http.ResponseWriter, r *http.Request) {
 			ps[i].Addr = ""
 		}
 	}
-	WriteJSON(w, http.StatusOK, ps)
+	httpx.WriteJSON(w, http.StatusOK, ps)
 }
 
 func (s *Server) revokeProbe(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := s.st.RevokeProbe(r.Context(), id); err != nil {
-		s.storeError(w, r, fmt.Sprintf("revoking probe %q", clip(id)), err)
+		httpx.StoreError(s.log, w, r, fmt.Sprintf("revoking probe %q", clip(id)), err)
 		return
 	}
 	s.log.Info("probe revoked", "probe", id)

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
@@ -89,7 +90,7 @@ func (s *Server) queryResults(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, to, err := ParseWindow(q, s.now(), defaultResultsWindow)
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, err.Error())
+		httpx.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	name := q.Get("format")
@@ -98,13 +99,13 @@ func (s *Server) queryResults(w http.ResponseWriter, r *http.Request) {
 	}
 	f, ok := formats[name]
 	if !ok {
-		WriteError(w, http.StatusBadRequest, fmt.Sprintf("bad format %q: use json, ndjson or csv", name))
+		httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("bad format %q: use json, ndjson or csv", name))
 		return
 	}
 	limit := 0
 	if v := q.Get("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
-			WriteError(w, http.StatusBadRequest, fmt.Sprintf("bad limit %q: use a whole number >= 0 (0: no limit)", v))
+			httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("bad limit %q: use a whole number >= 0 (0: no limit)", v))
 			return
 		}
 	}
@@ -126,7 +127,7 @@ func (s *Server) queryResults(w http.ResponseWriter, r *http.Request) {
 	}
 	if !sent.sent {
 		w.Header().Del("Content-Type")
-		s.storeError(w, r, "reading results", err)
+		httpx.StoreError(s.log, w, r, "reading results", err)
 		return
 	}
 	// Part of the answer is out: cut the connection so that the client sees
@@ -143,13 +144,13 @@ func (s *Server) addAnnotation(w http.ResponseWriter, r *http.Request) {
 	a.Text = strings.TrimSpace(a.Text)
 	switch {
 	case a.Text == "":
-		WriteError(w, http.StatusBadRequest, "text: empty: say what happened")
+		httpx.WriteError(w, http.StatusBadRequest, "text: empty: say what happened")
 		return
 	case len(a.Text) > maxAnnotationText:
-		WriteError(w, http.StatusBadRequest, fmt.Sprintf("text: %d bytes, more than %d", len(a.Text), maxAnnotationText))
+		httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("text: %d bytes, more than %d", len(a.Text), maxAnnotationText))
 		return
 	case strings.IndexFunc(a.Target, unicode.IsControl) >= 0 || len(a.Target) > maxTargetLen:
-		WriteError(w, http.StatusBadRequest, "target: too long or contains control characters")
+		httpx.WriteError(w, http.StatusBadRequest, "target: too long or contains control characters")
 		return
 	}
 	if a.Time.IsZero() {
@@ -158,28 +159,28 @@ func (s *Server) addAnnotation(w http.ResponseWriter, r *http.Request) {
 	a.Time = a.Time.UTC()
 	a.ID = result.NewID()
 	if err := s.st.AddAnnotation(r.Context(), a); err != nil {
-		s.storeError(w, r, "storing the annotation", err)
+		httpx.StoreError(s.log, w, r, "storing the annotation", err)
 		return
 	}
-	WriteJSON(w, http.StatusCreated, a)
+	httpx.WriteJSON(w, http.StatusCreated, a)
 }
 
 func (s *Server) annotations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, to, err := ParseWindow(q, s.now(), defaultTimelineWindow)
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, err.Error())
+		httpx.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	as, err := s.st.Annotations(r.Context(), q.Get("target"), from, to)
 	if err != nil {
-		s.storeError(w, r, "reading annotations", err)
+		httpx.StoreError(s.log, w, r, "reading annotations", err)
 		return
 	}
 	if as == nil {
 		as = []api.Annotation{}
 	}
-	WriteJSON(w, http.StatusOK, as)
+	httpx.WriteJSON(w, http.StatusOK, as)
 }
 
 // events is GET /api/v1/events: BGP events of the prefixes the plan lists
@@ -188,17 +189,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	target := q.Get("target")
 	if target == "" {
-		WriteError(w, http.StatusBadRequest, "missing target: give the plan entry's name, such as ?target=k.root-servers.net")
+		httpx.WriteError(w, http.StatusBadRequest, "missing target: give the plan entry's name, such as ?target=k.root-servers.net")
 		return
 	}
 	from, to, err := ParseWindow(q, s.now(), defaultTimelineWindow)
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, err.Error())
+		httpx.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	p, err := s.st.Plan(r.Context())
 	if err != nil {
-		s.storeError(w, r, "reading the plan", err)
+		httpx.StoreError(s.log, w, r, "reading the plan", err)
 		return
 	}
 	var t *api.Target
@@ -208,17 +209,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if t == nil {
-		WriteError(w, http.StatusNotFound, fmt.Sprintf("target %q is not in the plan: see GET /api/v1/targets", clip(target)))
+		httpx.WriteError(w, http.StatusNotFound, fmt.Sprintf("target %q is not in the plan: see GET /api/v1/targets", clip(target)))
 		return
 	}
 	es := []api.Event{}
 	if len(t.Prefixes) > 0 {
 		got, err := s.st.Events(r.Context(), t.Prefixes, from, to)
 		if err != nil {
-			s.storeError(w, r, "reading events", err)
+			httpx.StoreError(s.log, w, r, "reading events", err)
 			return
 		}
 		es = append(es, got...)
 	}
-	WriteJSON(w, http.StatusOK, es)
+	httpx.WriteJSON(w, http.StatusOK, es)
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/geo"
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
 )
@@ -133,6 +134,7 @@ func New(log *slog.Logger, reg prometheus.Registerer, st store.Store, opts ...Op
 		{"POST " + api.Prefix + "/annotations", Admin, http.HandlerFunc(s.addAnnotation)},
 		{"GET " + api.Prefix + "/annotations", Read, http.HandlerFunc(s.annotations)},
 		{"GET " + api.Prefix + "/events", Read, http.HandlerFunc(s.events)},
+		{"POST " + api.Prefix + "/events", Admin, http.HandlerFunc(s.postEvents)},
 	}
 	for _, rt := range append(routes, s.extra...) {
 		if rt.Handler == nil {
@@ -222,5 +224,5 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/geo"
 	"github.com/catchmap/catchmap/aggregator/geo/geotest"
+	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/api"
@@ -845,7 +846,7 @@ func TestServe(t *testing.T) {
 func TestExtraRoutes(t *testing.T) {
 	read, _ := token.New()
 	extra := Route{Pattern: "GET /api/v1/catchment", Access: Read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
 	})}
 	h := newHarness(t, func(c *config.Config) { c.ReadToken = read }, WithRoutes(extra))
 	resp, body := h.do("GET", "/api/v1/catchment", token.Token{}, nil)

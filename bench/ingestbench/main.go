@@ -17,7 +17,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -41,13 +40,13 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/server"
-	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/clickhouse"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -277,21 +276,30 @@ func httpIngest(ctx context.Context, st store.Store, rs []result.Record, o optio
 	if err := waitReady(ctx, c, base+"/healthz"); err != nil {
 		return timing{}, err
 	}
-	toks := make([]string, o.senders)
-	for i := range toks {
+	ac, err := api.NewClient(base, admin, c)
+	if err != nil {
+		return timing{}, err
+	}
+	senders := make([]*api.Client, o.senders)
+	for i := range senders {
 		lat, lon := 52.37, 4.9
-		var created api.ProbeCreated
-		if err := call(ctx, c, "POST", base+api.Prefix+"/probes", admin.Reveal(),
-			api.ProbeRegistration{Name: fmt.Sprintf("bench-%d", i), Lat: &lat, Lon: &lon}, &created); err != nil {
+		created, err := ac.RegisterProbe(ctx, api.ProbeRegistration{Name: fmt.Sprintf("bench-%d", i), Lat: &lat, Lon: &lon})
+		if err != nil {
 			return timing{}, fmt.Errorf("registering a probe: %w", err)
 		}
-		toks[i] = created.Token
+		if senders[i], err = api.NewClient(base, token.Parse(created.Token), c); err != nil {
+			return timing{}, err
+		}
 	}
 	// Bodies are made before the clock starts: the probes' encoding is not
 	// the aggregator's cost.
 	var bodies [][]byte
 	for lo := 0; lo < len(rs); lo += o.batch {
-		bodies = append(bodies, gzipNDJSON(rs[lo:min(lo+o.batch, len(rs))]))
+		b, err := api.EncodeResults(rs[lo:min(lo+o.batch, len(rs))])
+		if err != nil {
+			return timing{}, err
+		}
+		bodies = append(bodies, b)
 	}
 	if o.profile != "" {
 		f, err := os.Create(o.profile)
@@ -315,8 +323,8 @@ func httpIngest(ctx context.Context, st store.Store, rs []result.Record, o optio
 					if i >= len(bodies) {
 						return
 					}
-					var got api.IngestResponse
-					if err := call(ctx, c, "POST", base+api.Prefix+"/results", toks[s], bodies[i], &got); err != nil {
+					got, err := senders[s].PostEncodedResults(ctx, bodies[i])
+					if err != nil {
 						errs <- fmt.Errorf("upload %d: %w", i, err)
 						return
 					}
@@ -334,56 +342,6 @@ func httpIngest(ctx context.Context, st store.Store, rs []result.Record, o optio
 		}
 		return nil
 	})
-}
-
-func gzipNDJSON(rs []result.Record) []byte {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	enc := json.NewEncoder(zw)
-	for i := range rs {
-		_ = enc.Encode(&rs[i]) // a Record always encodes
-	}
-	_ = zw.Close()
-	return b.Bytes()
-}
-
-// call sends body (raw gzip NDJSON bytes, or a value as JSON) and decodes
-// a 2xx answer into out.
-func call(ctx context.Context, c *http.Client, method, url, tok string, body, out any) error {
-	var rd io.Reader
-	gz := false
-	switch b := body.(type) {
-	case []byte:
-		rd, gz = bytes.NewReader(b), true
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	if gz {
-		req.Header.Set("Content-Encoding", "gzip")
-		req.Header.Set("Content-Type", "application/x-ndjson")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	return json.Unmarshal(b, out)
 }
 
 // waitReady polls the health check until it answers, for at most 10s.

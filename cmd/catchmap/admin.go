@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,17 +90,13 @@ func (f *adminFlags) client(e *env, cmd string, needAdmin bool) (*adminClient, e
 	return &adminClient{cmd: cmd, api: ac}, nil
 }
 
-// do sends one request under api.Prefix with body (JSON, none when nil)
-// and decodes the answer into out (when not nil). Refusals come back as
-// exit 1 with the aggregator's message; no answer at all as exit 2.
-func (c *adminClient) do(ctx context.Context, method, path string, body []byte, out any) error {
+// call runs one call of the API client within the admin timeout.
+// Refusals come back as exit 1 with the aggregator's message; no answer at
+// all as exit 2.
+func (c *adminClient) call(ctx context.Context, fn func(context.Context, *api.Client) error) error {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	var in any
-	if body != nil {
-		in = json.RawMessage(body)
-	}
-	err := c.api.JSON(ctx, method, api.Prefix+path, nil, in, out)
+	err := fn(ctx, c.api)
 	var ne *api.NetError
 	var se *api.StatusError
 	var ae *api.AnswerError
@@ -125,6 +120,16 @@ func (c *adminClient) do(ctx context.Context, method, path string, body []byte, 
 		return &exitError{code: exitFail, msg: fmt.Sprintf("%s: the answer from %s is not what a catchmap aggregator sends (%v): check --aggregator", c.cmd, c.api.Base(), ae.Err)}
 	}
 	return usageErrorf("%s: --aggregator %q: %v", c.cmd, c.api.Base(), err)
+}
+
+// targets is GET /api/v1/targets, the plan.
+func (c *adminClient) targets(ctx context.Context) (api.Plan, error) {
+	var p api.Plan
+	err := c.call(ctx, func(ctx context.Context, ac *api.Client) (err error) {
+		p, err = ac.Targets(ctx)
+		return err
+	})
+	return p, err
 }
 
 type probesCmd struct {
@@ -176,12 +181,12 @@ func (c *probesAddCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(api.ProbeRegistration{Name: c.Name, Lat: c.Lat, Lon: c.Lon, Labels: labels})
-	if err != nil {
-		return usageErrorf("%s: %v", cmd, err) // only a NaN latitude gets here
-	}
+	reg := api.ProbeRegistration{Name: c.Name, Lat: c.Lat, Lon: c.Lon, Labels: labels}
 	var got api.ProbeCreated
-	if err := cl.do(e.ctx, http.MethodPost, "/probes", body, &got); err != nil {
+	if err := cl.call(e.ctx, func(ctx context.Context, ac *api.Client) (err error) {
+		got, err = ac.RegisterProbe(ctx, reg)
+		return err
+	}); err != nil {
 		return err
 	}
 	if c.JSON {
@@ -203,7 +208,10 @@ func (c *probesListCmd) Run(e *env) error {
 		return err
 	}
 	var ps []api.Probe
-	if err := cl.do(e.ctx, http.MethodGet, "/probes", nil, &ps); err != nil {
+	if err := cl.call(e.ctx, func(ctx context.Context, ac *api.Client) (err error) {
+		ps, err = ac.Probes(ctx)
+		return err
+	}); err != nil {
 		return err
 	}
 	if c.JSON {
@@ -261,7 +269,7 @@ func (c *probesRevokeCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := cl.do(e.ctx, http.MethodDelete, "/probes/"+url.PathEscape(id), nil, nil); err != nil {
+	if err := cl.call(e.ctx, func(ctx context.Context, ac *api.Client) error { return ac.RevokeProbe(ctx, id) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "probe %s revoked: its token no longer works\n", id)
@@ -283,8 +291,8 @@ func (c *targetsGetCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	var p api.Plan
-	if err := cl.do(e.ctx, http.MethodGet, "/targets", nil, &p); err != nil {
+	p, err := cl.targets(e.ctx)
+	if err != nil {
 		return err
 	}
 	if p.Targets == nil {
@@ -330,12 +338,11 @@ func (c *targetsPutCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return usageErrorf("%s: %s: %v", cmd, c.File, err)
-	}
 	var got api.Plan
-	if err := cl.do(e.ctx, http.MethodPut, "/targets", body, &got); err != nil {
+	if err := cl.call(e.ctx, func(ctx context.Context, ac *api.Client) (err error) {
+		got, err = ac.PutTargets(ctx, p)
+		return err
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "plan version %s: %d targets\n", got.Version, len(got.Targets))

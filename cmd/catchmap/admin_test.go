@@ -19,8 +19,9 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/server"
-	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 )
 
 // TestAdminScripts runs the admin command scripts against real aggregators.
@@ -215,7 +216,10 @@ func TestAdminClientErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = cl.do(e.ctx, http.MethodGet, "/probes", nil, nil)
+	err = cl.call(e.ctx, func(ctx context.Context, ac *api.Client) error {
+		_, err := ac.Probes(ctx)
+		return err
+	})
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(ee.msg, "cannot reach the aggregator at "+dead) {
 		t.Errorf("dead aggregator: err = %v, want exit 2 naming it", err)

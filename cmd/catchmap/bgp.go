@@ -7,17 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/app"
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/server"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/bgp"
 )
 
@@ -61,7 +60,7 @@ func (c *bgpImportCmd) Run(e *env) error {
 			if err != nil {
 				return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: reading the plan of %s: %v", cmd, c.DB, err)}
 			}
-			prefixes = planPrefixes(p)
+			prefixes = p.Prefixes()
 		}
 	case c.Aggregator != "":
 		cl, err := (&adminFlags{Aggregator: c.Aggregator, Token: c.Token}).client(e, cmd, true)
@@ -69,18 +68,14 @@ func (c *bgpImportCmd) Run(e *env) error {
 			return err
 		}
 		sink = func(ctx context.Context, es []api.Event) error {
-			body, err := json.Marshal(es)
+			return cl.call(ctx, func(ctx context.Context, ac *api.Client) error { return ac.PostEvents(ctx, es) })
+		}
+		if len(c.Prefix) == 0 {
+			p, err := cl.targets(e.ctx)
 			if err != nil {
 				return err
 			}
-			return cl.do(ctx, http.MethodPost, "/events", body, nil)
-		}
-		if len(c.Prefix) == 0 {
-			var p api.Plan
-			if err := cl.do(e.ctx, http.MethodGet, "/targets", nil, &p); err != nil {
-				return err
-			}
-			prefixes = planPrefixes(p)
+			prefixes = p.Prefixes()
 		}
 	default:
 		report = e.stderr
@@ -126,7 +121,7 @@ func importMRT(ctx context.Context, path string, ps *bgp.Prefixes, sink eventSin
 		return err
 	}
 	defer f.Close()
-	batch := make([]api.Event, 0, bgp.PostBatch)
+	batch := make([]api.Event, 0, api.MaxEvents/2)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -151,15 +146,6 @@ func importMRT(ctx context.Context, path string, ps *bgp.Prefixes, sink eventSin
 	}
 	fmt.Fprintln(report)
 	return err
-}
-
-// planPrefixes lists every target's prefixes.
-func planPrefixes(p api.Plan) []string {
-	var out []string
-	for _, t := range p.Targets {
-		out = append(out, t.Prefixes...)
-	}
-	return out
 }
 
 // serveBGPFlags override the bgp section of the configuration.

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/internal/testutil/aggtest"
 	"github.com/catchmap/catchmap/maps"

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -16,10 +14,10 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/geo"
-	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/importer/atlas"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
@@ -428,25 +426,17 @@ type uploader struct {
 const uploadTries = 5
 
 func (u *uploader) post(ctx context.Context, rs []result.Record) (int, error) {
-	var body bytes.Buffer
-	zw := gzip.NewWriter(&body)
-	nw := result.NewNDJSONWriter(zw)
-	for i := range rs {
-		if err := nw.Write(&rs[i]); err != nil {
-			return 0, err
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return 0, fmt.Errorf("compressing an upload: %w", err)
+	body, err := api.EncodeResults(rs)
+	if err != nil {
+		return 0, err
 	}
 	return backoff.Retry(ctx, func() (int, error) {
-		return u.once(ctx, body.Bytes(), len(rs))
+		return u.once(ctx, body, len(rs))
 	}, backoff.WithMaxTries(uploadTries), backoff.WithBackOff(backoff.NewExponentialBackOff()))
 }
 
 func (u *uploader) once(ctx context.Context, body []byte, n int) (int, error) {
-	var ir api.IngestResponse
-	err := u.api.PostNDJSONGzip(ctx, api.Prefix+"/results", body, &ir)
+	ir, err := u.api.PostEncodedResults(ctx, body)
 	if err == nil {
 		return ir.Stored, nil
 	}

@@ -16,8 +16,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"

@@ -155,6 +155,7 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config, opts ...Option
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	ac.UserAgent = "catchmap-probe"
+	ac.MaxAnswer = maxPlanBytes
 	a.api = ac
 	if a.measurer == nil {
 		m := probe.NewMeasurer(log, probe.WithProbeName(cfg.Name), probe.WithClock(a.clock.Now))
@@ -578,21 +579,9 @@ func pinned(s spec.Spec, ip netip.Addr, port int) spec.Spec {
 
 // fetchPlan GETs the plan and caches it in the spool directory.
 func (a *Agent) fetchPlan(ctx context.Context) (*api.Plan, error) {
-	resp, err := a.api.Send(ctx, http.MethodGet, api.Prefix+"/plan", nil, nil, nil)
+	p, body, err := a.api.AgentPlan(ctx)
 	if err != nil {
-		return nil, &httpError{kind: kindNetwork, err: err}
-	}
-	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
-		return nil, err
-	}
-	body, err := readLimited(resp, maxPlanBytes)
-	if err != nil {
-		return nil, &httpError{kind: kindNetwork, err: fmt.Errorf("read plan: %w", err)}
-	}
-	p, err := decodePlan(body)
-	if err != nil {
-		return nil, &httpError{kind: kindStatus, err: err}
+		return nil, apiError(err)
 	}
 	if string(body) != string(a.lastPlanBody) {
 		a.lastPlanBody = body
@@ -600,7 +589,7 @@ func (a *Agent) fetchPlan(ctx context.Context) (*api.Plan, error) {
 			a.log.Warn("cannot cache the plan: a restart while the aggregator is away will wait for it", "err", err)
 		}
 	}
-	return p, nil
+	return &p, nil
 }
 
 func decodePlan(body []byte) (*api.Plan, error) {

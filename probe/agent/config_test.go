@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/spec"
 	"go.yaml.in/yaml/v3"
 )
@@ -241,7 +242,7 @@ func TestStatusKinds(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		fail(rec, status, "why")
-		err := statusError(rec.Result())
+		err := apiError(api.CheckStatus(rec.Result()))
 		if got := errorKind(err); got != want {
 			t.Errorf("%d: kind %s, want %s", status, got, want)
 		}

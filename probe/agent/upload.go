@@ -1,14 +1,9 @@
 package agent
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -43,13 +38,20 @@ func errorKind(err error) string {
 	return kindNetwork
 }
 
-// statusError sorts an answer's status into an error kind, nil for 2xx.
-// The error carries the aggregator's api.Error message.
-func statusError(resp *http.Response) error {
-	err := api.CheckStatus(resp)
+// apiError sorts an error of the API client into an error kind. The error
+// carries the aggregator's api.Error message. An error that is none of the
+// client's is the agent's own request, which no retry can fix.
+func apiError(err error) error {
+	var ne *api.NetError
+	var ae *api.AnswerError
 	var se *api.StatusError
-	if !errors.As(err, &se) {
-		return err
+	switch {
+	case errors.As(err, &ne):
+		return &httpError{kind: kindNetwork, err: err}
+	case errors.As(err, &ae):
+		return &httpError{kind: kindStatus, err: err}
+	case !errors.As(err, &se):
+		return &httpError{kind: kindRejected, err: err}
 	}
 	kind := kindStatus
 	switch {
@@ -63,17 +65,6 @@ func statusError(resp *http.Response) error {
 		kind = kindServer
 	}
 	return &httpError{kind: kind, status: se.Status, err: errors.New(se.Message)}
-}
-
-func readLimited(resp *http.Response, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("answer larger than %d bytes", limit)
-	}
-	return body, nil
 }
 
 // uploadLoop uploads the spool every upload interval until ctx ends.
@@ -177,34 +168,15 @@ func (a *Agent) send(ctx context.Context, recs []result.Record) error {
 	return a.send(ctx, recs[half:])
 }
 
-// post sends one batch as gzip'd NDJSON; nil means the aggregator committed it.
+// post sends one batch; nil means the aggregator committed it.
 func (a *Agent) post(ctx context.Context, recs []result.Record) error {
-	var body bytes.Buffer
-	zw := gzip.NewWriter(&body)
-	enc := json.NewEncoder(zw)
-	for i := range recs {
-		if err := enc.Encode(&recs[i]); err != nil {
-			return &httpError{kind: kindRejected, err: fmt.Errorf("encode record %s: %w", recs[i].ID, err)}
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("compress batch: %w", err)
-	}
 	start := time.Now()
-	resp, err := a.api.Send(ctx, http.MethodPost, api.Prefix+"/results", nil, body.Bytes(), api.NDJSONGzip())
-	if err != nil {
-		err = &httpError{kind: kindNetwork, err: err}
-		a.m.uploadErrors.WithLabelValues(kindNetwork).Inc()
-		return err
-	}
-	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
+	ir, err := a.api.PostResults(ctx, recs)
+	var ae *api.AnswerError
+	if err != nil && !errors.As(err, &ae) { // 200 alone means committed; the counts are for the log
+		err = apiError(err)
 		a.m.uploadErrors.WithLabelValues(errorKind(err)).Inc()
 		return err
-	}
-	var ir api.IngestResponse
-	if body, err := readLimited(resp, 64<<10); err == nil {
-		_ = json.Unmarshal(body, &ir) // 200 alone means committed; the counts are for the log
 	}
 	a.m.uploaded.Add(float64(len(recs)))
 	a.log.Debug("uploaded", "records", len(recs), "stored", ir.Stored, "duplicate", ir.Duplicate,

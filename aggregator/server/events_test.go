@@ -1,9 +1,8 @@
-package bgp
+package server
 
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,13 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // memEvents keeps events in memory: the fuzzer exercises decoding and
 // validation, and a SQLite write per input would slow it a hundredfold.
-// The handler runs against the real store in aggregator/app's tests.
-type memEvents struct{ es []api.Event }
+// The handler runs against the real store in aggregator/app's tests. The
+// rest of the store is not there: the handler must not touch it.
+type memEvents struct {
+	store.Store
+	es []api.Event
+}
 
 func (m *memEvents) AddEvents(_ context.Context, es []api.Event) error {
 	m.es = append(m.es, es...)
@@ -31,6 +36,16 @@ func (m *memEvents) Events(context.Context, []string, time.Time, time.Time) ([]a
 
 var ingestNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// eventsHandler is POST /api/v1/events of a server on st, without the
+// access check.
+func eventsHandler(t testing.TB, st store.Store) http.Handler {
+	s, err := New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), st, WithClock(func() time.Time { return ingestNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return http.HandlerFunc(s.postEvents)
+}
+
 func post(h http.Handler, body string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/api/v1/events", strings.NewReader(body)))
@@ -39,13 +54,13 @@ func post(h http.Handler, body string) *httptest.ResponseRecorder {
 
 func TestPostEvents(t *testing.T) {
 	st := &memEvents{}
-	h := PostEventsHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), st, func() time.Time { return ingestNow })
+	h := eventsHandler(t, st)
 	w := post(h, `[{"time":"2026-11-25T11:00:00+01:00","prefix":"2001:db8:53::/48","kind":"withdraw","peer":"::ffff:192.0.2.1"}]`)
 	if w.Code != http.StatusOK || len(st.es) != 1 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	e := st.es[0]
-	if e.ID == "" || e.Source != SourceMRT || e.Peer != "192.0.2.1" || e.Time.Location() != time.UTC {
+	if e.ID == "" || e.Source != api.SourceMRT || e.Peer != "192.0.2.1" || e.Time.Location() != time.UTC {
 		t.Errorf("stored %+v: want an id, source mrt, peer unmapped, UTC time", e)
 	}
 	for body, want := range map[string]string{
@@ -73,8 +88,7 @@ func FuzzPostEvents(f *testing.F) {
 	f.Add(`{}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		st := &memEvents{}
-		h := PostEventsHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), st, func() time.Time { return ingestNow })
-		w := post(h, body)
+		w := post(eventsHandler(t, st), body)
 		switch w.Code {
 		case http.StatusOK:
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
@@ -88,7 +102,7 @@ func FuzzPostEvents(f *testing.F) {
 		}
 		for _, e := range st.es {
 			p, err := netip.ParsePrefix(e.Prefix)
-			if err != nil || p != p.Masked() || (e.Kind != KindAnnounce && e.Kind != KindWithdraw) || e.ID == "" || e.Time.After(ingestNow.Add(maxFuture)) {
+			if err != nil || p != p.Masked() || (e.Kind != api.EventAnnounce && e.Kind != api.EventWithdraw) || e.ID == "" || e.Time.After(ingestNow.Add(maxEventFuture)) {
 				t.Fatalf("stored invalid event %+v", e)
 			}
 		}
