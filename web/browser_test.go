@@ -30,7 +30,7 @@ import (
 // (apt-get install -y chromium), never the test itself.
 const chromium = "/usr/bin/chromium"
 
-// palette pins app.js's PALETTE: a site's colour must not change between
+// palette pins colours.js's PALETTE: a site's colour must not change between
 // releases, or people's reading of the map (and old screenshots) breaks.
 var palette = []string{
 	"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -40,7 +40,7 @@ var palette = []string{
 
 var latencyScale = []string{"#2c7fb8", "#41b6c4", "#e0b400", "#f08c00", "#d7301f", "#7f0000", "#9e9e9e"}
 
-// siteColours mirrors app.js's assignColours: FNV-1a of the code picks a
+// siteColours mirrors colours.js's assignColours: FNV-1a of the code picks a
 // palette slot, and a code that collides with an earlier one (in sort
 // order) takes the next free slot.
 func siteColours(codes []string) func(string) string {
@@ -541,7 +541,7 @@ const rendered = `document.body.dataset.renders >= 1 &&
 func TestBrowser(t *testing.T) {
 	chrome := newBrowser(t)
 	w := newWorld()
-	st := seedStore(t, w, w.wideRecords(t, "wide", 2500)...) // past app.js's SVG_MAX: drawn on one canvas
+	st := seedStore(t, w, w.wideRecords(t, "wide", 2500)...) // past map.js's SVG_MAX: drawn on one canvas
 	agg := serve(t, w, st, "")
 
 	t.Run("catchment", func(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package web is catchmap's browser UI: a catchment map that the aggregator
-// serves at /. Everything the page needs (its script, styles, the vendored
+// serves at /. Everything the page needs (its scripts, styles, the vendored
 // Leaflet, uPlot, topojson-client and the Natural Earth basemap) is embedded
 // here, so the page works offline and asks nothing of any other origin; the
 // data comes from the aggregator's own /api/v1 routes.
@@ -30,8 +30,9 @@ const csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-
 // answering 404 for any other path. Mount it after the API routes.
 //
 // Embedded files have no modification time, so each gets an ETag from its
-// content and "no-cache": browsers revalidate (a cheap 304) and never run
-// an old app.js against a new index.html after an upgrade.
+// content and "no-cache": browsers revalidate (a cheap 304) and never mix
+// old and new modules, or an old script with a new index.html, after an
+// upgrade.
 func Handler() http.Handler {
 	type file struct {
 		data []byte
