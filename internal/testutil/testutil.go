@@ -209,3 +209,28 @@ func Healthy(hc *http.Client, base string) error {
 	}
 	return nil
 }
+
+// Clock is a clock that stands still until Advance moves it, for code
+// that takes a clock (func() time.Time) and tests that must not wait for
+// time to pass. It is safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}

@@ -30,7 +30,8 @@ func header(name, desc, hdr string, patterns ...string) Preset {
 // Verisign names A and J sites alike: "nnn1-lon3", "rootns1-elpek3".
 const verisign = `(?i)-(?:[a-z]{2})?([a-z]{3})\d+$`
 
-// presets is the built-in table, from /work/shared/IDENTIFIERS.md. Example
+// presets is the built-in table, gathered from the operators' public
+// recordings and documentation (see the README's presets section). Example
 // answers for each, and what they must yield, are in
 // testdata/identify/presets.yaml, which the tests replay against it.
 // DNS patterns ignore case: DNS names do, and operators mix it (c01.HKG.eroot).

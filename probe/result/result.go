@@ -1,8 +1,9 @@
 // Package result defines the result record: the one schema that the probe
 // writes, the aggregator stores, and maps, exports and the gate read.
 //
-// It has no dependencies beyond the standard library so that every part of
-// catchmap, including the static probe binary, can import it.
+// It depends on nothing but the standard library and a UUID package, and
+// needs no cgo, so that every part of catchmap, including the static probe
+// binary, can import it.
 //
 // The record's file forms are here too, so that measure, exports, maps and
 // the aggregator read and write the same bytes: WriteJSON, NDJSONWriter and

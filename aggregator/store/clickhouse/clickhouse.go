@@ -65,11 +65,9 @@ var _ store.Store = (*Store)(nil)
 
 type config struct {
 	dialTimeout   time.Duration
-	maxConns      int
-	mutationWait  time.Duration
-	createMissing bool
 	querySlices   int
-	grace, margin time.Duration // of the rollup (rollup.go)
+	grace, margin time.Duration    // of the rollup (rollup.go)
+	now           func() time.Time // the rollup's clock
 }
 
 // Option tunes Open.
@@ -79,24 +77,20 @@ type Option func(*config)
 // dial_timeout, else 5s); past it the call fails with store.ErrUnavailable.
 func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
 
-// WithMaxConns sets the size of the connection pool (default: the DSN's
-// max_open_conns, else 8). A Scan holds one connection while its callback
-// runs.
-func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = max(n, 1) } }
-
-// WithMutationWait bounds how long DeleteBefore waits for ClickHouse to
-// finish deleting the rows of a partly expired day (default 5 minutes).
-func WithMutationWait(d time.Duration) Option { return func(c *config) { c.mutationWait = d } }
-
 // WithQuerySlices sets into how many time slices, queried at once, a map
 // cuts its window (default 4). ClickHouse deduplicates (FINAL) in one
 // thread per query; slices spread a map over the server's cores. 1 turns
 // slicing off.
 func WithQuerySlices(n int) Option { return func(c *config) { c.querySlices = max(n, 1) } }
 
-// WithoutCreateDatabase makes Open fail when the DSN's database does not
-// exist, instead of creating it; for accounts without CREATE DATABASE.
-func WithoutCreateDatabase() Option { return func(c *config) { c.createMissing = false } }
+// mutationWait bounds how long DeleteBefore waits for ClickHouse to finish
+// deleting the rows of a partly expired day.
+const mutationWait = 5 * time.Minute
+
+// WithClock sets the clock that the rollup's marks and snapshots read
+// (time.Now otherwise). Every instance on one database must keep clocks
+// that differ by less than the rollup's margin.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // DefaultDatabase is used when the DSN names none.
 const DefaultDatabase = "catchmap"
@@ -160,7 +154,7 @@ func parseDSN(dsn string) (*clickhouse.Options, error) {
 // and brings its schema up to date. Several instances may Open the same
 // database at once.
 func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*Store, error) {
-	cfg := config{mutationWait: 5 * time.Minute, createMissing: true, querySlices: 4, grace: defaultGrace, margin: defaultMargin}
+	cfg := config{querySlices: 4, now: time.Now, grace: defaultGrace, margin: defaultMargin}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -173,7 +167,8 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	}
 	// Options beat the DSN, which beats the defaults.
 	opt.DialTimeout = cmp.Or(cfg.dialTimeout, opt.DialTimeout, 5*time.Second)
-	opt.MaxOpenConns = cmp.Or(cfg.maxConns, opt.MaxOpenConns, 8)
+	// A Scan holds one connection while its callback runs.
+	opt.MaxOpenConns = cmp.Or(opt.MaxOpenConns, 8)
 	opt.MaxIdleConns = opt.MaxOpenConns
 	if opt.Compression == nil {
 		opt.Compression = &clickhouse.Compression{Method: defaultCompression(opt.Addr)}
@@ -183,7 +178,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 		return nil, s.wrap(ctx, "connect", err)
 	}
 	err = s.conn.Ping(ctx)
-	if isCode(err, codeUnknownDatabase) && cfg.createMissing {
+	if isCode(err, codeUnknownDatabase) {
 		if err = createDatabase(ctx, opt); err == nil {
 			err = s.conn.Ping(ctx)
 		}

@@ -367,9 +367,9 @@ func isDigits(s string) bool {
 }
 
 // waitMutations waits until the results table has no mutation left to run,
-// polling with a growing interval up to the WithMutationWait bound.
+// polling with a growing interval up to mutationWait.
 func (s *Store) waitMutations(ctx context.Context) error {
-	deadline := time.Now().Add(s.cfg.mutationWait)
+	deadline := time.Now().Add(mutationWait)
 	pause := 10 * time.Millisecond
 	for {
 		var pending uint64
@@ -382,7 +382,7 @@ func (s *Store) waitMutations(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("clickhouse store: delete old results: ClickHouse has not finished after %v: see system.mutations in database %s (%w)",
-				s.cfg.mutationWait, s.db, store.ErrUnavailable)
+				mutationWait, s.db, store.ErrUnavailable)
 		}
 		select {
 		case <-ctx.Done():

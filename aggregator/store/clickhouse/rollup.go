@@ -23,10 +23,10 @@ import (
 //
 // Compact makes a bucket (one span and start, every target at once) with
 // the summary query over results FINAL, for buckets that ended grace
-// before now: it takes snapshot = time.Now() before reading, inserts the
+// before now: it takes snapshot = now (the store's clock) before reading, inserts the
 // summary rows (made = snapshot), then one made_buckets row per target with
 // data (at = snapshot). Append marks late records: after inserting them it
-// takes tAfter = time.Now() and adds a dirty_buckets row (at = tAfter) for
+// takes tAfter = now and adds a dirty_buckets row (at = tAfter) for
 // every bucket of every span, holding one of the batch's records, that
 // ends at or before tAfter - grace + margin. A bucket of a target is usable
 // by reads iff it starts at or after the floor and its newest made mark is
@@ -94,7 +94,7 @@ func millis(t time.Time) uint64 { return uint64(max(t.UnixMilli(), 0)) }
 // re-sent after an Append failed between its insert and its marks gets
 // them then.
 func (s *Store) markLate(ctx context.Context, batches [][]result.Record) error {
-	tAfter := time.Now()
+	tAfter := s.cfg.now()
 	late := micros(tAfter.Add(s.cfg.margin - s.cfg.grace))
 	type mark struct {
 		target      string
@@ -181,6 +181,7 @@ func (s *Store) Compact(ctx context.Context, now time.Time) error {
 // compact is Compact, reporting how many target buckets it made.
 func (s *Store) compact(ctx context.Context, now time.Time) (int, error) {
 	const op = "compact summaries"
+	// The budget is of the machine's time, whatever the store's clock says.
 	deadline := time.Now().Add(compactBudget)
 	floor, err := s.rollupFloor(ctx, op)
 	if err != nil {
@@ -214,7 +215,7 @@ func (s *Store) compact(ctx context.Context, now time.Time) (int, error) {
 // buckets of span to make: those past the newest made one that hold
 // records, and the dirty ones due.
 func (s *Store) toMake(ctx context.Context, op string, span, floor uint64, now time.Time, limit uint64) ([]uint64, error) {
-	wall := time.Now()
+	wall := s.cfg.now()
 	if now.After(wall) {
 		now = wall // the exactness argument needs snapshots after end + grace on this clock
 	}
@@ -291,7 +292,7 @@ func (s *Store) toMake(ctx context.Context, op string, span, floor uint64, now t
 // makeBuckets makes the buckets of span in [a, b), every target, from
 // one snapshot, and returns how many target buckets it made.
 func (s *Store) makeBuckets(ctx context.Context, op string, span, a, b uint64) (int, error) {
-	snapshot := millis(time.Now())
+	snapshot := millis(s.cfg.now())
 	q := store.Query{From: fromMicros(a), To: fromMicros(b)}
 	all, err := s.gatherAll(ctx, op, q, time.Duration(span)*time.Microsecond, true, restriction{})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -28,10 +29,14 @@ const rollSpread = 50 * time.Hour
 // on one clock, so a short one keeps them from waiting a minute.
 const testMargin = 20 * time.Millisecond
 
-// openRollup opens a store on dsn with the test margin.
+// rollClock is the clock of the rollup tests' stores: time stands still
+// but when settle moves it on past the margin, so no test waits for it.
+var rollClock = testutil.NewClock(time.Now())
+
+// openRollup opens a store on dsn with the test margin and clock.
 func openRollup(t *testing.T, dsn string, opts ...Option) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), dsn, nil, opts...)
+	s, err := Open(context.Background(), dsn, nil, append(opts, WithClock(rollClock.Now))...)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -67,9 +72,9 @@ func rollRecords(rng *rand.Rand, prefix string, n int) []result.Record {
 	return rs
 }
 
-// settle waits until the clock is past the margin after the last
-// Append, as the margin after a late record is.
-func settle() { time.Sleep(2 * testMargin) }
+// settle moves the clock past the margin after the last Append, as the
+// margin after a late record is.
+func settle() { rollClock.Advance(2 * testMargin) }
 
 // compactAll compacts until nothing is left to make and returns how many
 // target buckets it made.
@@ -77,7 +82,7 @@ func compactAll(t *testing.T, s *Store) int {
 	t.Helper()
 	total := 0
 	for range 50 {
-		n, err := s.compact(context.Background(), time.Now())
+		n, err := s.compact(context.Background(), rollClock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +219,7 @@ func TestRollupEqualScan(t *testing.T) {
 	}
 
 	// Late records, into made buckets.
-	before := millis(time.Now())
+	before := millis(rollClock.Now())
 	late := rollRecords(rng, "late", 1500)
 	if _, err := s.Append(ctx, late); err != nil {
 		t.Fatal(err)
@@ -241,7 +246,7 @@ func TestRollupEqualScan(t *testing.T) {
 	checkRollup(t, s, rng, "re-sent batch, compacted")
 
 	cut := rollT0.Add(27*time.Hour + 17*time.Minute + 3*time.Microsecond)
-	cutAt := millis(time.Now())
+	cutAt := millis(rollClock.Now())
 	if _, err := s.DeleteBefore(ctx, cut); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +279,7 @@ func TestCompactIdempotentAndBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle()
-	n, err := s.compact(ctx, time.Now())
+	n, err := s.compact(ctx, rollClock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +295,7 @@ func TestCompactIdempotentAndBounded(t *testing.T) {
 		return [2]uint64{countRows(t, s, `SELECT count() FROM summaries`), countRows(t, s, `SELECT count() FROM made_buckets`)}
 	}
 	was := rows()
-	if n, err := s.compact(ctx, time.Now()); err != nil || n != 0 {
+	if n, err := s.compact(ctx, rollClock.Now()); err != nil || n != 0 {
 		t.Fatalf("compaction after everything is made made %d, %v", n, err)
 	}
 	if now := rows(); now != was {
@@ -326,7 +331,7 @@ func TestCompactConcurrently(t *testing.T) {
 	for i, s := range []*Store{a, b} {
 		wg.Go(func() {
 			for range 3 {
-				if _, err := s.compact(ctx, time.Now()); err != nil {
+				if _, err := s.compact(ctx, rollClock.Now()); err != nil {
 					errs <- err
 					return
 				}
@@ -347,7 +352,7 @@ func TestCompactConcurrently(t *testing.T) {
 	settle()
 	for _, s := range []*Store{a, b} {
 		wg.Go(func() {
-			if _, err := s.compact(ctx, time.Now()); err != nil {
+			if _, err := s.compact(ctx, rollClock.Now()); err != nil {
 				t.Error(err)
 			}
 		})
