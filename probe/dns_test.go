@@ -531,13 +531,7 @@ func TestDNSPoolIdleTimeout(t *testing.T) {
 	for _, pc := range conns {
 		p.put(addr, pc)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for p.idleTo(addr.String()) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("idle sockets still kept 5s after a 50ms idle timeout")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "idle sockets reaped after a 50ms idle timeout", func() bool { return p.idleTo(addr.String()) == 0 })
 	for _, pc := range conns {
 		if _, err := pc.co.Write([]byte{0}); !errors.Is(err, net.ErrClosed) {
 			t.Errorf("write on a reaped socket: %v, want net.ErrClosed", err)

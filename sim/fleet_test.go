@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -116,20 +117,16 @@ func TestRunDemoStops(t *testing.T) {
 	if backfilled < 30*9 {
 		t.Errorf("backfill stored %d results, want about 300", backfilled)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.WaitForNil(t, 20*time.Second, "the scenario's changes as annotations", func() error {
 		as, err := st.Annotations(t.Context(), sim.DefaultTarget, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(as) >= 2 {
-			break
+		if len(as) < 2 {
+			return fmt.Errorf("%d annotations", len(as))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d annotations within 20 s, want the scenario's changes", len(as))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	select {
 	case err := <-done:

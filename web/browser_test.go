@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log"
@@ -23,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/maps"
 )
 
@@ -118,17 +120,24 @@ func userDataDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-			if os.RemoveAll(dir) == nil {
-				time.Sleep(200 * time.Millisecond)
-				if _, err := os.Stat(dir); os.IsNotExist(err) {
-					return
-				}
-			} else {
-				time.Sleep(100 * time.Millisecond)
+		gone := 0 // removals in a row that found nothing left to remove
+		_, err := testutil.Poll(5*time.Second, func() error {
+			if err := os.RemoveAll(dir); err != nil {
+				gone = 0
+				return err
 			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				gone = 0
+				return errors.New("written again after removal")
+			}
+			if gone++; gone < 3 {
+				return errors.New("not yet gone for long")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Logf("could not remove Chromium's profile %s: %v", dir, err)
 		}
-		t.Logf("could not remove Chromium's profile %s", dir)
 	})
 	return dir
 }
@@ -206,20 +215,16 @@ func (tb *tab) eval(t testing.TB, expr string, res any) {
 // wait polls a JavaScript condition until it holds or the timeout passes.
 func (tb *tab) wait(t testing.TB, what, cond string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	testutil.WaitForNil(t, timeout, what+" ("+cond+")", func() error {
 		var ok bool
 		tb.eval(t, "!!("+cond+")", &ok)
 		if ok {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			var errs []string
-			tb.eval(t, "window.catchmapErrors || []", &errs)
-			t.Fatalf("waited %v for %s (%s); page errors: %q; browser errors: %q", timeout, what, cond, errs, tb.browserErrors())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		var errs []string
+		tb.eval(t, "window.catchmapErrors || []", &errs)
+		return fmt.Errorf("page errors: %q; browser errors: %q", errs, tb.browserErrors())
+	})
 }
 
 func (tb *tab) browserErrors() []string {
@@ -939,12 +944,13 @@ func TestBrowser(t *testing.T) {
 		// Live: the page polls on its own, without reloading.
 		var navs int
 		tb.eval(t, "performance.getEntriesByType('navigation').length", &navs)
-		deadline := start.Add(25 * time.Second)
 		// 8: the mode switches, the brush, the probe toggles, the pin and live.
-		for countCatchment() <= before+8 && time.Now().Before(deadline) {
-			time.Sleep(200 * time.Millisecond)
-		}
-		if countCatchment() <= before+8 {
+		if _, err := testutil.Poll(time.Until(start.Add(25*time.Second)), func() error {
+			if countCatchment() <= before+8 {
+				return errors.New("no new catchment request")
+			}
+			return nil
+		}); err != nil {
 			t.Errorf("no poll of the catchment within %v", time.Since(start).Round(time.Second))
 		}
 		var url0 string

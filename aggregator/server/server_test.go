@@ -759,12 +759,8 @@ func TestRetention(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { h.srv.retain(ctx, time.Hour); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for h.count() != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	<-done
+	defer func() { cancel(); <-done }()
+	testutil.WaitFor(t, 10*time.Second, "retention of the old results", func() bool { return h.count() == 1 })
 	if n := h.count(); n != 1 {
 		t.Errorf("%d records after retention, want 1", n)
 	}
@@ -797,12 +793,8 @@ func TestCompaction(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { h.srv.compact(ctx, time.Hour); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for summaries() != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	<-done
+	defer func() { cancel(); <-done }()
+	testutil.WaitFor(t, 10*time.Second, "compaction of the hour", func() bool { return summaries() == 1 })
 	if n := summaries(); n != 1 {
 		t.Errorf("%d summaries of the hour after compaction, want 1", n)
 	}
@@ -817,21 +809,8 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- h.srv.Serve(ctx, ln) }()
-	url := "http://" + ln.Addr().String() + "/healthz"
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	base := "http://" + ln.Addr().String()
+	testutil.WaitForNil(t, 10*time.Second, "the server ready", func() error { return testutil.Healthy(http.DefaultClient, base) })
 	cancel()
 	select {
 	case err := <-served:

@@ -22,6 +22,7 @@ import (
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
+	"github.com/catchmap/catchmap/internal/testutil"
 )
 
 // TestAdminScripts runs the admin command scripts against real aggregators.
@@ -84,19 +85,8 @@ func cmdAggregator(ts *testscript.TestScript, neg bool, args []string) {
 	})
 	url := "http://" + ln.Addr().String()
 	// The listener accepts already; wait until the server answers too.
-	deadline := time.Now().Add(serverStartTimeout)
-	for {
-		resp, err := http.Get(url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("aggregator %s not healthy within %s: %v", args[0], serverStartTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := testutil.Poll(serverStartTimeout, func() error { return testutil.Healthy(http.DefaultClient, url) }); err != nil {
+		ts.Fatalf("aggregator %s not healthy within %s: %v", args[0], serverStartTimeout, err)
 	}
 	ts.Setenv(args[0], url)
 }

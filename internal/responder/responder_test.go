@@ -3,12 +3,9 @@ package responder
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,20 +18,7 @@ import (
 // TestMain fails the package when goroutines outlive the tests: every
 // server a test starts must be shut down.
 func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			fmt.Fprintf(os.Stderr, "goroutine leak: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testutil.Main(m, "catchmap/internal/responder.", "github.com/miekg/dns.", "net/http.(*Server)")
 }
 
 func query(name string, class uint16, nsid bool) *dns.Msg {

@@ -86,6 +86,17 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // the last error, which should say the state seen last.
 func WaitForNil(t testing.TB, timeout time.Duration, what string, cond func() error) time.Duration {
 	t.Helper()
+	took, err := Poll(timeout, cond)
+	if err != nil {
+		t.Fatalf("%s: not within %s: %v", what, timeout, err)
+	}
+	return took
+}
+
+// Poll is WaitForNil for callers that are not a testing.TB (a testscript
+// command): it returns how long cond took to return nil, or cond's last
+// error once timeout has passed.
+func Poll(timeout time.Duration, cond func() error) (time.Duration, error) {
 	start := time.Now()
 	deadline := start.Add(timeout)
 	// Short pauses first, so that a quick condition costs little time, then
@@ -94,10 +105,10 @@ func WaitForNil(t testing.TB, timeout time.Duration, what string, cond func() er
 	for {
 		err := cond()
 		if err == nil {
-			return time.Since(start)
+			return time.Since(start), nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
+			return time.Since(start), err
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, maxPoll)

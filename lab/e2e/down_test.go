@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/lab"
 )
 
@@ -35,17 +36,13 @@ func TestDownAfterInterruptedUp(t *testing.T) {
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "forward.ready")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			up.Process.Kill()
-			up.Wait()
-			t.Fatal("lab up made no links in 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := testutil.Poll(30*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(dir, "forward.ready"))
+		return err
+	}); err != nil {
+		up.Process.Kill()
+		up.Wait()
+		t.Fatal("lab up made no links in 30s")
 	}
 	up.Process.Kill()
 	up.Wait()

@@ -32,6 +32,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/lab"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
@@ -45,12 +46,11 @@ const (
 	// target is the plan entry and the records' target: the entry has no
 	// name of its own, because agents stamp records with the entry's
 	// target, not its name.
-	target       = "192.0.2.53"
-	adminToken   = "lab-e2e-admin-token-0123456789abcdef"
-	aggPort      = "8080"
-	metricsPort  = "9464"
-	waitTimeout  = 60 * time.Second
-	pollInterval = 250 * time.Millisecond
+	target      = "192.0.2.53"
+	adminToken  = "lab-e2e-admin-token-0123456789abcdef"
+	aggPort     = "8080"
+	metricsPort = "9464"
+	waitTimeout = 60 * time.Second
 )
 
 // runPrefix names this run's namespaces: not the default, so that a lab
@@ -359,19 +359,13 @@ func (h *harness) startAggregator() {
 // waitFor polls cond until it holds, failing the test after waitTimeout.
 func (h *harness) waitFor(what string, cond func() (bool, string)) time.Time {
 	h.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	why := ""
-	for {
-		ok, w := cond()
-		if ok {
-			return time.Now()
+	testutil.WaitForNil(h.t, waitTimeout, what, func() error {
+		if ok, why := cond(); !ok {
+			return errors.New(why)
 		}
-		why = w
-		if time.Now().After(deadline) {
-			h.t.Fatalf("waited %s for %s: %s", waitTimeout, what, why)
-		}
-		time.Sleep(pollInterval)
-	}
+		return nil
+	})
+	return time.Now()
 }
 
 // api calls the aggregator with the admin token; out, when set, gets the
