@@ -1,0 +1,73 @@
+package atlastest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// get sends a GET to the fake and decodes the JSON answer.
+func get(t *testing.T, url, auth string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v: %s", url, err, b)
+	}
+	return resp.StatusCode, v
+}
+
+func TestFake(t *testing.T) {
+	probes := `[{"id": 1, "country_code": "NL"}, {"id": 2}, {"id": 3}]`
+	s := New(t, Options{Probes: []byte(probes)})
+
+	code, v := get(t, s.URL+"/api/v2/probes/?id__in=1,3&page_size=1", "")
+	if code != 200 || v["count"] != float64(2) || !strings.HasPrefix(v["next"].(string), s.URL+"/api/v2/probes/?") || v["previous"] != nil {
+		t.Errorf("first page: %d %v", code, v)
+	}
+	code, v = get(t, v["next"].(string), "Key "+s.Key)
+	if res := v["results"].([]any); code != 200 || v["next"] != nil || v["previous"] == nil || len(res) != 1 || res[0].(map[string]any)["id"] != float64(3) {
+		t.Errorf("second page: %d %v", code, v)
+	}
+
+	for _, tc := range []struct {
+		url, auth string
+		code      int
+		detail    string
+	}{
+		{"/api/v2/probes/", "Bearer " + s.Key, 401, "The API key is not valid."},
+		{"/api/v2/probes/", "Key nope", 401, "The API key is not valid."},
+		{"/api/v2/probes/?id__in=1,x", "", 400, "There were problems with your request"},
+		{"/api/v2/measurements/5/results/?start=yesterday", "", 400, "There were problems with your request"},
+		{"/api/v2/measurements/5/results/", "", 404, "No Measurement matches the given query."},
+		{"/api/v2/measurements/5/", "", 404, "No Measurement matches the given query."},
+	} {
+		code, v := get(t, s.URL+tc.url, tc.auth)
+		e, _ := v["error"].(map[string]any)
+		if code != tc.code || e["status"] != float64(tc.code) || e["detail"] != tc.detail || e["title"] != http.StatusText(tc.code) {
+			t.Errorf("%s with %q: %d %v", tc.url, tc.auth, code, v)
+		}
+	}
+	_, v = get(t, s.URL+"/api/v2/measurements/5/results/?start=yesterday", "")
+	errs := v["error"].(map[string]any)["errors"].([]any)
+	if src := errs[0].(map[string]any)["source"].(map[string]any); src["parameter"] != "start" {
+		t.Errorf("the error names %v, want the parameter start", src)
+	}
+}
