@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/catchmap/catchmap/probe"
+	"github.com/catchmap/catchmap/probe/spec"
 	"github.com/miekg/dns"
 )
 
@@ -98,7 +98,7 @@ var (
 // QueryFor is the question id expects an answer to, in Atlas's words, so
 // that the measurement asks what the converter will read: a preset's
 // question, or the one a spec gives.
-func QueryFor(id *probe.Identifier) (Query, error) {
+func QueryFor(id *spec.Identifier) (Query, error) {
 	q, err := id.DNSQuestion()
 	if err != nil {
 		return Query{}, err

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/fleet/atlas/atlastest"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // TestSpecRequests checks the bodies a plan entry becomes against
@@ -207,16 +207,16 @@ func TestCreateCount(t *testing.T) {
 
 func TestQueryFor(t *testing.T) {
 	for _, tc := range []struct {
-		spec probe.Spec
+		spec spec.Spec
 		want Query
 	}{
-		{probe.Spec{Preset: "k-root"}, HostnameBind},
-		{probe.Spec{Preset: "quad9"}, IDServer},
-		{probe.Spec{Preset: "opendns"}, Query{Class: "IN", Type: "TXT", Name: "debug.opendns.com"}},
-		{probe.Spec{QName: "whoami.example.", QClass: "IN", QType: "TXT"}, Query{Class: "IN", Type: "TXT", Name: "whoami.example"}},
+		{spec.Spec{Preset: "k-root"}, HostnameBind},
+		{spec.Spec{Preset: "quad9"}, IDServer},
+		{spec.Spec{Preset: "opendns"}, Query{Class: "IN", Type: "TXT", Name: "debug.opendns.com"}},
+		{spec.Spec{QName: "whoami.example.", QClass: "IN", QType: "TXT"}, Query{Class: "IN", Type: "TXT", Name: "whoami.example"}},
 	} {
 		tc.spec.Method = result.MethodDNS
-		id, err := probe.NewIdentifier(&tc.spec)
+		id, err := spec.NewIdentifier(&tc.spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func TestQueryFor(t *testing.T) {
 			t.Errorf("%+v: %+v, %v; want %+v", tc.spec, got, err, tc.want)
 		}
 	}
-	id, err := probe.NewIdentifier(&probe.Spec{Method: result.MethodDNS, QName: "x.", QClass: "HS", QType: "TXT"})
+	id, err := spec.NewIdentifier(&spec.Spec{Method: result.MethodDNS, QName: "x.", QClass: "HS", QType: "TXT"})
 	if err != nil {
 		t.Fatal(err)
 	}

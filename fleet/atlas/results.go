@@ -11,8 +11,8 @@ import (
 	"time"
 
 	atlasimport "github.com/catchmap/catchmap/importer/atlas"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Results calls fn with each result of measurement id whose timestamp is
@@ -62,9 +62,9 @@ func (c *Client) Results(ctx context.Context, id int64, start, stop time.Time, f
 // SourceOptions configure a Source.
 type SourceOptions struct {
 	// Ident reads the site out of each answer: build it with
-	// probe.NewIdentifier from the plan entry's spec, so that the
+	// spec.NewIdentifier from the plan entry's spec, so that the
 	// question it expects is the one the measurement asks.
-	Ident *probe.Identifier
+	Ident *spec.Identifier
 	// Target names every record; empty: each result's dst_name.
 	Target string
 	// Geo places, by public address, the probes Atlas has no location

@@ -13,13 +13,13 @@ import (
 
 	"github.com/catchmap/catchmap/fleet/atlas/atlastest"
 	atlasimport "github.com/catchmap/catchmap/importer/atlas"
-	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
-func kRootIdent(t testing.TB) *probe.Identifier {
+func kRootIdent(t testing.TB) *spec.Identifier {
 	t.Helper()
-	id, err := probe.NewIdentifier(&probe.Spec{Method: result.MethodDNS, Preset: "k-root"})
+	id, err := spec.NewIdentifier(&spec.Spec{Method: result.MethodDNS, Preset: "k-root"})
 	if err != nil {
 		t.Fatal(err)
 	}
