@@ -3,7 +3,6 @@ package bgp
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -21,6 +20,7 @@ import (
 // rewrites the generated ones).
 func FuzzMRT(f *testing.F) {
 	f.Add(updatesMRT(f))
+	f.Add(addPathMRT(f))
 	ps := anycast(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = ReadMRT(context.Background(), bytes.NewReader(data), ps, func(e api.Event) error {
@@ -42,7 +42,7 @@ func FuzzMRT(f *testing.F) {
 }
 
 // TestFuzzSeeds writes the generated seeds with -update: the whole update
-// file, and each of its records alone.
+// files, and each of their records alone.
 func TestFuzzSeeds(t *testing.T) {
 	if !*updateFiles {
 		t.Skip("run with -update to rewrite the generated FuzzMRT seeds")
@@ -51,12 +51,12 @@ func TestFuzzSeeds(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	data := updatesMRT(t)
-	seeds := map[string][]byte{"updates": data, "empty": {}, "gzip_header": {0x1f, 0x8b, 8, 0}}
-	for i, off := 0, 0; off+12 <= len(data); i++ {
-		n := 12 + int(binary.BigEndian.Uint32(data[off+8:]))
-		seeds[fmt.Sprintf("record_%d", i+1)] = slices.Clone(data[off : off+n])
-		off += n
+	seeds := map[string][]byte{"empty": {}, "gzip_header": {0x1f, 0x8b, 8, 0}}
+	for prefix, data := range map[string][]byte{"": updatesMRT(t), "addpath_": addPathMRT(t)} {
+		seeds[prefix+"updates"] = data
+		for i, r := range mrtRecords(data) {
+			seeds[fmt.Sprintf("%srecord_%d", prefix, i+1)] = slices.Clone(r)
+		}
 	}
 	for name, b := range seeds {
 		body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(b)) + ")\n"

@@ -26,8 +26,17 @@ const (
 	birdAddr   = "127.0.0.2" // bird's end of the session; loopback only
 )
 
-// needBird finds bird and birdc: missing, the test fails in CI (where the
-// README's test command installs bird2) and is skipped elsewhere.
+// unavailable skips the test, or fails it in CI, whose test command (see
+// the README) runs as root with bird2 installed.
+func unavailable(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must run this test: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// needBird finds bird and birdc.
 func needBird(t *testing.T) (bird, birdc string) {
 	t.Helper()
 	var err error
@@ -35,24 +44,16 @@ func needBird(t *testing.T) (bird, birdc string) {
 		birdc, err = exec.LookPath("birdc")
 	}
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("bird2 is required in CI (apt-get install -y bird2): %v", err)
-		}
-		t.Skipf("bird2 not installed (apt-get install -y bird2): %v", err)
+		unavailable(t, "bird2 is not installed (apt-get install -y bird2): %v", err)
 	}
 	return bird, birdc
 }
 
-// startBird runs bird in the foreground with its own config and control
-// socket, announcing 192.0.2.0/24 from its static protocol "anycast" to
-// catchmap's listener on 127.0.0.1:port. It is killed in Cleanup.
+// startBird runs bird announcing 192.0.2.0/24 from its static protocol
+// "anycast" to catchmap's listener on 127.0.0.1:port.
 func startBird(t *testing.T, port int) (birdc func(args ...string) string, stop func()) {
 	t.Helper()
-	birdBin, birdcBin := needBird(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "bird.conf")
-	sock := filepath.Join(dir, "bird.ctl")
-	cfg := fmt.Sprintf(`log stderr all;
+	return runBird(t, "", fmt.Sprintf(`log stderr all;
 router id %[1]s;
 protocol device { }
 protocol static anycast {
@@ -69,12 +70,28 @@ protocol bgp catchmap {
 	error wait time 1, 2;
 	ipv4 { import none; export all; };
 }
-`, birdAddr, testutil.FreePort(t, birdAddr), birdAS, port, catchmapAS)
+`, birdAddr, testutil.FreePort(t, birdAddr), birdAS, port, catchmapAS))
+}
+
+// runBird runs bird in the foreground with configuration cfg and its own
+// control socket, in network namespace ns unless that is "". It is killed
+// in Cleanup, which logs its output if the test failed.
+func runBird(t *testing.T, ns, cfg string) (birdc func(args ...string) string, stop func()) {
+	t.Helper()
+	birdBin, birdcBin := needBird(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "bird.conf")
+	sock := filepath.Join(dir, "bird.ctl")
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	args := []string{birdBin, "-c", conf, "-s", sock, "-f"}
+	if ns != "" {
+		// ip netns exec execs bird in place: the process is bird.
+		args = append([]string{"ip", "netns", "exec", ns}, args...)
+	}
 	var out lockedBuffer
-	cmd := exec.Command(birdBin, "-c", conf, "-s", sock, "-f")
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting bird: %v", err)
@@ -89,11 +106,15 @@ protocol bgp catchmap {
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("bird output:\n%s", out.String())
+			t.Logf("bird %s output:\n%s", ns, out.String())
 		}
 	})
+	// The socket's file appears before bird accepts on it.
 	testutil.WaitFor(t, 10*time.Second, "bird's control socket", func() bool {
-		_, err := os.Stat(sock)
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
 		return err == nil
 	})
 	birdc = func(args ...string) string {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,15 +33,25 @@ const (
 
 var t0 = time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)
 
-// record serialises one BGP4MP message with gobgp's MRT writer.
-func record(t testing.TB, at time.Time, sub mrt.MRTSubTypeBGP4MP, peer string, msg *bgp.BGPMessage) []byte {
+// as4Subtypes are the BGP4MP message subtypes with 4-byte AS numbers.
+var as4Subtypes = []mrt.MRTSubTypeBGP4MP{mrt.MESSAGE_AS4, mrt.MESSAGE_AS4_LOCAL, mrt.MESSAGE_AS4_ADDPATH, mrt.MESSAGE_AS4_LOCAL_ADDPATH}
+
+// record serialises one BGP4MP message with gobgp's MRT writer; opts are
+// for the BGP message (path identifiers), which the writer would encode
+// without. msg keeps the length of its first serialisation: use a fresh
+// one per record.
+func record(t testing.TB, at time.Time, sub mrt.MRTSubTypeBGP4MP, peer string, msg *bgp.BGPMessage, opts ...*bgp.MarshallingOption) []byte {
 	t.Helper()
 	local := "203.0.113.1"
 	if strings.Contains(peer, ":") {
 		local = "2001:db8:ffff::1"
 	}
-	as4 := sub == mrt.MESSAGE_AS4
-	body := mrt.NewBGP4MPMessage(64500, collectorAS, 0, peer, local, as4, msg)
+	payload, err := msg.Serialize(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := mrt.NewBGP4MPMessage(64500, collectorAS, 0, peer, local, slices.Contains(as4Subtypes, sub), nil)
+	body.BGPMessagePayload = payload
 	m, err := mrt.NewMRTMessage(uint32(at.Unix()), mrt.BGP4MP, sub, body)
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +61,17 @@ func record(t testing.TB, at time.Time, sub mrt.MRTSubTypeBGP4MP, peer string, m
 		t.Fatal(err)
 	}
 	return b
+}
+
+// mrtRecords splits well-formed MRT data into its records.
+func mrtRecords(data []byte) [][]byte {
+	var rs [][]byte
+	for len(data) >= mrt.MRT_COMMON_HEADER_LEN {
+		n := mrt.MRT_COMMON_HEADER_LEN + int(binary.BigEndian.Uint32(data[8:]))
+		rs = append(rs, data[:n])
+		data = data[n:]
+	}
+	return rs
 }
 
 // extended turns a BGP4MP record into BGP4MP_ET with the microseconds
