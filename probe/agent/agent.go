@@ -90,7 +90,7 @@ type Agent struct {
 	client        *http.Client
 	api           *api.Client // a client of cfg.Aggregator over the client above
 	resolver      *net.Resolver
-	spool         *spool.Spool
+	spool         *spool.Typed[result.Record]
 	allow         *Allowlist
 	limiter       *rate.Limiter
 	sem           chan struct{}
@@ -196,16 +196,16 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config, opts ...Option
 			return nil, fmt.Errorf("probe agent: register metrics: %w", err)
 		}
 	}
-	sp, err := spool.Open(log, reg, cfg.Spool, cfg.SpoolMaxBytes)
+	sp, err := spool.Open(log, reg, cfg.Spool, spool.Options{MaxBytes: cfg.SpoolMaxBytes, Subsystem: "probe", Now: a.clock.Now})
 	if err != nil {
 		return nil, err
 	}
-	a.spool = sp
+	a.spool = spool.Results(sp)
 	return a, nil
 }
 
 // Spool returns the agent's spool.
-func (a *Agent) Spool() *spool.Spool { return a.spool }
+func (a *Agent) Spool() *spool.Typed[result.Record] { return a.spool }
 
 // Run measures and uploads until ctx ends, then drains: measurements in
 // flight finish and are spooled, and one last upload runs, bounded by the
@@ -238,6 +238,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.closeMeasurer(); err != nil {
 			a.log.Warn("closing the measurer's sockets", "err", err)
 		}
+	}
+	if err := a.spool.Close(); err != nil {
+		a.log.Warn("closing the spool", "err", err)
 	}
 	a.log.Info("probe agent stopped", "spooled", a.spool.Len())
 	return nil
@@ -496,9 +499,9 @@ func (a *Agent) store(recs []result.Record) {
 		}
 		a.m.results.WithLabelValues(recs[i].Method, outcome).Inc()
 	}
-	if err := a.spool.Put(recs); err != nil {
-		a.log.Error("results lost: cannot spool them", "records", len(recs), "err", err)
-	}
+	// What the spool cannot keep it counts, and logs once a minute at most:
+	// a line a Put would flood the log when the disk is full.
+	_ = a.spool.Put(recs)
 }
 
 // pin applies the allowlist to a spec. It returns the specs to measure

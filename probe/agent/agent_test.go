@@ -156,7 +156,8 @@ func TestHourOfDowntime(t *testing.T) {
 
 // TestKilledAndRestarted SIGKILLs an agent in a child process while it
 // spools, then runs a new agent on the same spool: everything the child
-// spooled reaches the aggregator.
+// spooled (offered in uploads the aggregator refused) reaches the
+// aggregator.
 func TestKilledAndRestarted(t *testing.T) {
 	ag, srv := newAggregator(t, tcpPlan(tcpTarget(t), 5*time.Millisecond, 3))
 	ag.resultsStatus.Store(http.StatusServiceUnavailable) // keep it all in the spool
@@ -173,7 +174,7 @@ func TestKilledAndRestarted(t *testing.T) {
 			_ = cmd.Wait()
 		}
 	})
-	testutil.WaitFor(t, waitTimeout, "child spooled 30 segments", func() bool { return segmentFiles(t, dir) >= 30 })
+	testutil.WaitFor(t, waitTimeout, "child offered 30 spooled records", func() bool { return len(ag.offeredIDs()) >= 30 })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -181,20 +182,23 @@ func TestKilledAndRestarted(t *testing.T) {
 	_ = cmd.Wait()
 
 	// What the child left, read as a restart would.
-	sp, err := spool.Open(quiet(), prometheus.NewRegistry(), dir, 0)
+	sp, err := spool.Open(quiet(), prometheus.NewRegistry(), dir, spool.Options{Subsystem: "probe"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := sp.Peek(1 << 20)
+	b, err := spool.Results(sp).Peek(1 << 20)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = sp.Close()
 	left := map[string]bool{}
 	for _, rec := range b.Records {
 		left[rec.ID] = true
 	}
-	if len(left) < 30 {
-		t.Fatalf("child left %d records", len(left))
+	for id := range ag.offeredIDs() {
+		if !left[id] {
+			t.Fatalf("record %s the child had spooled is not in its spool", id)
+		}
 	}
 
 	ag.resultsStatus.Store(0)
@@ -216,6 +220,27 @@ func TestKilledAndRestarted(t *testing.T) {
 	}
 	if tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(tmps) != 0 {
 		t.Errorf("temp files left: %v", tmps)
+	}
+}
+
+// TestUpgradeUploadsOldSpool: an agent upgraded in place uploads the spool
+// its older version left, one NDJSON file per Put, and deletes it.
+func TestUpgradeUploadsOldSpool(t *testing.T) {
+	ag, srv := newAggregator(t, api.Plan{Version: "v1"})
+	cfg := testConfig(t, srv.URL)
+	if err := os.CopyFS(cfg.Spool, os.DirFS("../spool/testdata/oldspool")); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, cfg)
+	old := map[string]bool{"old-0-0": true, "old-1-0": true, "old-1-1": true, "old-2-0": true, "old-2-1": true, "old-2-2": true}
+	testutil.WaitFor(t, waitTimeout, "the old spool uploaded", func() bool { return len(ag.stored()) == len(old) })
+	r.stop(t)
+	sameIDs(t, old, ag.stored())
+	if left, _ := filepath.Glob(filepath.Join(cfg.Spool, "*-*.ndjson")); len(left) != 0 || r.a.Spool().Len() != 0 {
+		t.Fatalf("old segments left after the upload: %v, %d records", left, r.a.Spool().Len())
+	}
+	if got := ag.records()[0]; got.Site != "fra" || got.RTTMs != 12.5 {
+		t.Fatalf("old record uploaded as %+v", got)
 	}
 }
 
@@ -272,13 +297,17 @@ func TestRejectedBatchQuarantined(t *testing.T) {
 	produced := rec.produced()
 	delete(produced, poison)
 	sameIDs(t, produced, ag.stored())
-	data, err := os.ReadFile(filepath.Join(cfg.Spool, spool.QuarantineFile))
+	f, err := os.Open(filepath.Join(cfg.Spool, spool.QuarantineFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, bad := spool.Decode(data)
-	if len(q) != 1 || bad != 0 || q[0].ID != poison {
-		t.Fatalf("quarantine holds %d records (%d bad), want just the poison %s", len(q), bad, poison)
+	defer f.Close()
+	var q []string
+	if err := result.ReadNDJSON(f, func(r *result.Record) error { q = append(q, r.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0] != poison {
+		t.Fatalf("quarantine holds %v, want just the poison %s", q, poison)
 	}
 	if got := r.metric("catchmap_probe_upload_errors_total", "kind", "rejected"); got < 1 || got > 10 {
 		t.Fatalf("%v rejected uploads: splitting a batch of 16 takes at most log2(16)+1", got)

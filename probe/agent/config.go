@@ -79,7 +79,8 @@ type Config struct {
 	Name string `yaml:"name"`
 	// Spool is the directory that keeps results until the aggregator has them.
 	Spool string `yaml:"spool"`
-	// SpoolMaxBytes bounds the spool; the oldest results go first when full.
+	// SpoolMaxBytes bounds the disk space of the spool; the oldest results
+	// go first when full.
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
 	// Allow lists what plan entries may measure: prefixes (192.0.2.0/24),
 	// addresses, host names (dns.example.net) and host suffixes

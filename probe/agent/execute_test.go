@@ -6,14 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/catchmap/catchmap/internal/testutil"
+	"github.com/catchmap/catchmap/probe/spool/spooltest"
 )
 
 // TestExecuteServesMetrics runs the agent as the commands do, with
@@ -78,28 +77,23 @@ func TestExecuteCheck(t *testing.T) {
 
 // TestFullDiskKeepsNewest runs the agent with its spool on a tiny tmpfs
 // while the aggregator is away: the disk fills, the oldest results go, the
-// agent goes on, and what is left arrives when the aggregator is back.
+// agent measures on, and what is left arrives when the aggregator is back.
+// Every result is uploaded or counted as dropped, and the drops make a line
+// a minute in the log, not one a result.
 func TestFullDiskKeepsNewest(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs for a real out-of-space error")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
-		t.Skipf("cannot mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := spooltest.Tmpfs(t, 256<<10)
 	ag, srv := newAggregator(t, tcpPlan(tcpTarget(t), time.Millisecond, 4))
 	ag.resultsStatus.Store(503)
 	rec := newRecorder()
 	cfg := testConfig(t, srv.URL)
 	cfg.Spool = dir
 	cfg.SpoolMaxBytes = 64 << 20 // far above the disk: only ENOSPC stops it
-	r := start(t, cfg, WithMeasurer(rec))
+	var logs testutil.Buffer
+	began := time.Now()
+	r := startLogged(t, slog.New(slog.NewTextHandler(&logs, nil)), cfg, WithMeasurer(rec))
 	testutil.WaitFor(t, waitTimeout, "records dropped on a full disk", func() bool { return r.metric("catchmap_probe_spool_dropped_total") > 0 })
+	measured := rec.calls.Load()
+	testutil.WaitFor(t, waitTimeout, "measuring on a full disk", func() bool { return rec.calls.Load() >= measured+100 })
 	ag.resultsStatus.Store(0)
 	testutil.WaitFor(t, waitTimeout, "uploads resume", func() bool { return len(ag.stored()) > 0 })
 	r.stop(t)
@@ -108,5 +102,9 @@ func TestFullDiskKeepsNewest(t *testing.T) {
 	if lost := float64(len(produced) - len(stored)); lost > dropped {
 		t.Fatalf("%d produced, %d stored, but only %v counted as dropped", len(produced), len(stored), dropped)
 	}
-	t.Logf("%d produced, %d stored, %v dropped", len(produced), len(stored), dropped)
+	lines := strings.Count(logs.String(), "spool: dropped records")
+	if took := time.Since(began); took < time.Minute && lines > 2 {
+		t.Fatalf("%d drop lines in %s, want the first and the one at the stop", lines, took)
+	}
+	t.Logf("%d produced, %d stored, %v dropped, %d drop lines", len(produced), len(stored), dropped, lines)
 }

@@ -25,7 +25,7 @@ type Flags struct {
 	Token          Token         `help:"Probe token from the aggregator's registration. Prefer the environment variable: flags show in ps." placeholder:"TOKEN" env:"CATCHMAP_TOKEN"`
 	Name           string        `help:"Probe name stamped on records (default: the host name)."`
 	Spool          string        `help:"Directory that keeps results until the aggregator has them (default /var/lib/catchmap-probe/spool)." type:"path" placeholder:"DIR"`
-	SpoolMaxBytes  int64         `help:"Spool bound in bytes; when full the oldest results go first (default 268435456)." placeholder:"BYTES"`
+	SpoolMaxBytes  int64         `help:"Disk space the spool may take, in bytes; when full the oldest results go first (default 268435456)." placeholder:"BYTES"`
 	Allow          []string      `help:"What the plan may measure: prefixes (192.0.2.0/24), addresses, host names, *.suffixes. Repeat or comma-separate. Unset allows everything." placeholder:"PREFIX|HOST"`
 	MaxRate        float64       `help:"Most measurements per second (default 10)." placeholder:"N"`
 	Burst          int           `help:"Measurements that may start at once within --max-rate (default: --max-rate rounded up)." placeholder:"N"`

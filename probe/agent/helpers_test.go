@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,13 +48,14 @@ type aggregator struct {
 	mu         sync.Mutex
 	seen       map[string]int
 	recs       map[string]result.Record
+	offered    map[string]bool // ids in uploads answered with resultsStatus
 	duplicates int
 	badHeaders []string
 }
 
 func newAggregator(t *testing.T, plan api.Plan) (*aggregator, *httptest.Server) {
 	t.Helper()
-	ag := &aggregator{t: t, seen: map[string]int{}, recs: map[string]result.Record{}}
+	ag := &aggregator{t: t, seen: map[string]int{}, recs: map[string]result.Record{}, offered: map[string]bool{}}
 	ag.plan.Store(&plan)
 	ag.poison.Store("")
 	srv := httptest.NewServer(ag) // listens on 127.0.0.1:0 and is ready on return
@@ -87,11 +88,20 @@ func (ag *aggregator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/plan":
 		_ = json.NewEncoder(w).Encode(ag.plan.Load())
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/results":
+		recs, ok := ag.readBatch(w, r)
+		if !ok {
+			return
+		}
 		if s := ag.resultsStatus.Load(); s != 0 {
+			ag.mu.Lock()
+			for _, rec := range recs {
+				ag.offered[rec.ID] = true
+			}
+			ag.mu.Unlock()
 			fail(w, int(s), "test says no")
 			return
 		}
-		ag.ingest(w, r)
+		ag.ingest(w, recs)
 	default:
 		fail(w, http.StatusNotFound, "no such route")
 	}
@@ -102,7 +112,8 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	_ = json.NewEncoder(w).Encode(api.Error{Error: msg})
 }
 
-func (ag *aggregator) ingest(w http.ResponseWriter, r *http.Request) {
+// readBatch reads an upload, answering 400 (and ok false) when it is bad.
+func (ag *aggregator) readBatch(w http.ResponseWriter, r *http.Request) (recs []result.Record, ok bool) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-ndjson" {
 		ag.badHeader("content-type " + ct)
 	}
@@ -113,25 +124,28 @@ func (ag *aggregator) ingest(w http.ResponseWriter, r *http.Request) {
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
 			fail(w, http.StatusBadRequest, "bad gzip")
-			return
+			return nil, false
 		}
 		body = zr
 	}
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var recs []result.Record
 	for sc.Scan() {
 		var rec result.Record
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || rec.ID == "" {
 			fail(w, http.StatusBadRequest, "bad record")
-			return
+			return nil, false
 		}
 		recs = append(recs, rec)
 	}
 	if sc.Err() != nil {
 		fail(w, http.StatusBadRequest, sc.Err().Error())
-		return
+		return nil, false
 	}
+	return recs, true
+}
+
+func (ag *aggregator) ingest(w http.ResponseWriter, recs []result.Record) {
 	poison := ag.poison.Load().(string)
 	for _, rec := range recs {
 		if rec.ID == poison {
@@ -179,6 +193,14 @@ func (ag *aggregator) stored() map[string]bool {
 		out[id] = true
 	}
 	return out
+}
+
+// offeredIDs are the ids of the uploads refused with resultsStatus: what
+// the agent had spooled.
+func (ag *aggregator) offeredIDs() map[string]bool {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	return maps.Clone(ag.offered)
 }
 
 // recorder wraps the real measurer and remembers the id of every record it
@@ -278,9 +300,15 @@ type running struct {
 
 func start(t *testing.T, cfg Config, opts ...Option) *running {
 	t.Helper()
+	return startLogged(t, quiet(), cfg, opts...)
+}
+
+// startLogged is start with the agent's logger.
+func startLogged(t *testing.T, log *slog.Logger, cfg Config, opts ...Option) *running {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts = append([]Option{WithBackoff(10*time.Millisecond, 100*time.Millisecond)}, opts...)
-	a, err := New(quiet(), reg, cfg, opts...)
+	a, err := New(log, reg, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,18 +463,4 @@ func (c *fakeClock) Waiters() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
-}
-
-func segmentFiles(t *testing.T, dir string) int {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".ndjson") && e.Name() != "quarantine.ndjson" {
-			n++
-		}
-	}
-	return n
 }
