@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/catchmap/catchmap/internal/termtext"
 )
 
 // summary is the one-line verdict every format leads with.
@@ -35,21 +37,24 @@ func window(s Side) string {
 // with its measured value, limit and verdict, then the reasons.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "target %s\nbaseline %s\ncurrent  %s\n\n", r.Target, window(r.Baseline), window(r.Current))
+	// Site codes, targets and rule names come from data and files: none
+	// may drive the terminal.
+	p := termtext.Printable
+	fmt.Fprintf(&b, "target %s\nbaseline %s\ncurrent  %s\n\n", p(r.Target), window(r.Baseline), window(r.Current))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tMEASURED\tLIMIT\tRESULT")
 	for _, o := range r.Outcomes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.Rule, o.Measured, o.Limit, o.Status.Word())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p(o.Rule), p(o.Measured), p(o.Limit), o.Status.Word())
 	}
 	tw.Flush()
 	b.WriteByte('\n')
 	for _, o := range r.Outcomes {
 		if o.Detail != "" {
-			fmt.Fprintf(&b, "%s %s: %s\n", o.Status.Word(), o.Rule, o.Detail)
+			fmt.Fprintf(&b, "%s %s: %s\n", o.Status.Word(), p(o.Rule), p(o.Detail))
 		}
 	}
 	if len(r.Flows) > 0 {
-		fmt.Fprintf(&b, "moved: %s\n", flowWords(r.Flows, 10))
+		fmt.Fprintf(&b, "moved: %s\n", p(flowWords(r.Flows, 10)))
 	}
 	b.WriteString(r.summary() + "\n")
 	_, err := io.WriteString(w, b.String())

@@ -3,6 +3,7 @@ package maps
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -214,8 +215,12 @@ func appendCSVField[S string | []byte](b []byte, s S) []byte {
 	return append(b, '"')
 }
 
-// appendNum appends v as strconv.FormatFloat(v, 'f', -1, 64) does.
+// appendNum appends v as strconv.FormatFloat(v, 'f', -1, 64) does, and
+// nothing for NaN and infinities: an empty cell, as for an unknown.
 func appendNum(b []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return b
+	}
 	if r, ok := appendShortDecimal(b, v); ok {
 		return r
 	}

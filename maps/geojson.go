@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/catchmap/catchmap/internal/jsonx"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 	"github.com/uber/h3-go/v4"
@@ -82,7 +83,7 @@ func WriteGeoJSON(w io.Writer, c *Catchment) error {
 // featureOf makes a feature whose properties are v's JSON fields, so the
 // GeoJSON and the JSON API can never name a field differently.
 func featureOf(g orb.Geometry, kind string, v any) (*geojson.Feature, error) {
-	b, err := json.Marshal(v)
+	b, err := jsonx.AppendHTML(nil, v)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s properties: %w", kind, err)
 	}

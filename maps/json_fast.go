@@ -8,13 +8,16 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/catchmap/catchmap/internal/jsonx"
 )
 
-// AppendJSON appends the JSON of c to b: the bytes json.Marshal(c) gives,
-// which the API serves, written directly. encoding/json reaches each of a
+// AppendJSON appends the JSON of c to b: the bytes json.Marshal(c) gives
+// (jsonx.AppendHTML, with null for a float that is not a number), which the
+// API serves, written directly. encoding/json reaches each of a
 // large catchment's fields by reflection and sorts every cell's maps
 // through it, which took longer than computing the catchment. The types
-// keep their json tags, so json.Marshal stays the definition;
+// keep their json tags, so encoding/json stays the definition;
 // TestAppendJSONIsMarshal holds the two together.
 func (c *Catchment) AppendJSON(b []byte) ([]byte, error) { return c.appendJSON(b, true) }
 
@@ -113,8 +116,8 @@ func (cs *CellStat) AppendJSONFields(b []byte) ([]byte, error) {
 }
 
 // jsonWriter appends JSON as encoding/json writes it (HTML-safe strings,
-// ES6 numbers, sorted map keys), keeping the first error: encoding/json
-// refuses NaN and infinities, and so does it.
+// ES6 numbers, sorted map keys), with null for NaN and infinities, keeping
+// the first error (a time beyond year 9999).
 type jsonWriter struct {
 	b   []byte
 	err error
@@ -195,31 +198,15 @@ func (e *jsonWriter) time(key string, t time.Time) {
 	e.b = append(e.b, j...)
 }
 
-// float is encoding/json's float64 encoding: ES6 number to string.
+// float is encoding/json's float64 encoding (ES6 number to string), and
+// null for NaN and infinities, as jsonx writes them: a map is never refused
+// for a value.
 func (e *jsonWriter) float(f float64) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		if e.err == nil {
-			e.err = fmt.Errorf("json: unsupported value: %s", strconv.FormatFloat(f, 'g', -1, 64))
-		}
-		e.b = append(e.b, '0') // keeps the rest well formed; the error says it is not
-		return
-	}
 	if b, ok := appendShortDecimal(e.b, f); ok {
 		e.b = b
 		return
 	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	e.b = strconv.AppendFloat(e.b, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 to e-9
-		if n := len(e.b); n >= 4 && e.b[n-4] == 'e' && e.b[n-3] == '-' && e.b[n-2] == '0' {
-			e.b[n-2] = e.b[n-1]
-			e.b = e.b[:n-1]
-		}
-	}
+	e.b = jsonx.AppendFloat(e.b, f, 64)
 }
 
 // appendShortDecimal appends f as strconv.AppendFloat(b, f, 'f', -1, 64)

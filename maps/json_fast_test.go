@@ -7,9 +7,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/catchmap/catchmap/internal/jsonx"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -65,14 +67,38 @@ func TestAppendJSONIsMarshal(t *testing.T) {
 	}
 }
 
-func TestAppendJSONRefusesWhatMarshalRefuses(t *testing.T) {
+// TestAppendJSONNullsNonFinite: a NaN or an infinity, which encoding/json
+// refuses, is null in a catchment's JSON, GeoJSON and as an empty CSV cell:
+// an encoder never fails on a value (two records of rtt_ms 1e308 once made
+// every map of their window answer 500).
+func TestAppendJSONNullsNonFinite(t *testing.T) {
 	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
-		c := &Catchment{Cells: []CellStat{{Shares: map[string]float64{"ams": v}}}}
-		if _, err := json.Marshal(c); err == nil {
-			t.Fatalf("json.Marshal took %v", v)
+		c := &Catchment{Target: "t", By: ByCountry, RTTP50: &v, Cells: []CellStat{{Cell: "NL", Site: "ams", Share: 1,
+			Shares: map[string]float64{"ams": v}, RTTP50: &v, ErrorShare: v}},
+			Sites: []SiteStat{{Site: "ams", Share: v, RTTP50: &v}}}
+		got, err := c.AppendJSON(nil)
+		if err != nil {
+			t.Fatalf("AppendJSON of %v: %v", v, err)
 		}
-		if _, err := c.AppendJSON(nil); err == nil {
-			t.Errorf("AppendJSON took %v", v)
+		want, err := jsonx.AppendHTML(nil, c)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("AppendJSON of %v:\n got %s\nwant %s (%v)", v, got, want, err)
+		}
+		var back struct {
+			RTTP50 *float64 `json:"rtt_p50_ms"`
+			Cells  []struct {
+				Shares map[string]*float64 `json:"shares"`
+			} `json:"cells"`
+		}
+		if err := json.Unmarshal(got, &back); err != nil || back.RTTP50 != nil || back.Cells[0].Shares["ams"] != nil {
+			t.Fatalf("%v: %s: want null, %v", v, got, err)
+		}
+		if _, err := c.AppendGeoJSON(nil); err != nil {
+			t.Errorf("AppendGeoJSON of %v: %v", v, err)
+		}
+		var csv bytes.Buffer
+		if err := WriteCellsCSV(&csv, c); err != nil || strings.Contains(csv.String(), "Inf") || strings.Contains(csv.String(), "NaN") {
+			t.Errorf("WriteCellsCSV of %v: %v\n%s", v, err, csv.String())
 		}
 	}
 	c := &Catchment{From: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}

@@ -113,6 +113,16 @@ type TimelineBuilder struct {
 	steps []map[int][]siteTally // nil until a step gets a record
 }
 
+// StepCount is how many steps of step cover window, in integers: a step
+// near the largest duration must not overflow into zero steps.
+func StepCount(window, step time.Duration) int64 {
+	n := int64(window / step)
+	if window%step != 0 {
+		n++
+	}
+	return n
+}
+
 // NewTimelineBuilder checks opts and returns an empty builder.
 func NewTimelineBuilder(opts TimelineOptions) (*TimelineBuilder, error) {
 	if opts.Step == 0 {
@@ -131,7 +141,7 @@ func NewTimelineBuilder(opts TimelineOptions) (*TimelineBuilder, error) {
 	if !(opts.Threshold > 0 && opts.Threshold <= 1) {
 		return nil, fmt.Errorf("shift threshold %v is out of range: use a share in (0, 1]", opts.Threshold)
 	}
-	n := (opts.To.Sub(opts.From) + opts.Step - 1) / opts.Step
+	n := StepCount(opts.To.Sub(opts.From), opts.Step)
 	if n > MaxSteps {
 		return nil, fmt.Errorf("timeline of %d steps is too long (max %d): use a longer step or a shorter window", n, MaxSteps)
 	}

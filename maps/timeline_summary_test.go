@@ -2,6 +2,7 @@ package maps
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -122,5 +123,34 @@ func TestTimelineAddSummaryRefuses(t *testing.T) {
 	}
 	if tl := b.Build(); tl.Steps[1].Probes != 1 || tl.Steps[1].Shares["ams"] != 1 {
 		t.Errorf("step 1 after the summary: %+v, want one probe at ams", tl.Steps[1])
+	}
+}
+
+// TestStepNearMaxDuration: a step near the longest time.Duration makes one
+// step, not zero (the ceiling once overflowed int64 and AddSummary
+// panicked).
+func TestStepNearMaxDuration(t *testing.T) {
+	from := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for _, step := range []time.Duration{math.MaxInt64, math.MaxInt64 - 1, 2562047*time.Hour + 47*time.Minute + 16*time.Second} {
+		if n := StepCount(time.Hour, step); n != 1 {
+			t.Errorf("StepCount(1h, %v) = %d, want 1", step, n)
+		}
+		b, err := NewTimelineBuilder(TimelineOptions{Target: "t", From: from, To: from.Add(time.Hour), Step: step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s summary.Summary
+		s.Add(&result.Record{ID: "a", Time: from.Add(time.Minute), Probe: "p", Target: "t", Method: result.MethodDNS, Site: "ams", RTTMs: 3})
+		if err := b.AddSummary(&s); err != nil {
+			t.Fatal(err)
+		}
+		if tl := b.Build(); len(tl.Steps) != 1 || tl.Steps[0].Probes != 1 {
+			t.Errorf("step %v: steps %+v", step, tl.Steps)
+		}
+	}
+	for w, want := range map[time.Duration]int64{time.Minute: 1, 61 * time.Second: 2, 2 * time.Minute: 2} {
+		if n := StepCount(w, time.Minute); n != want {
+			t.Errorf("StepCount(%v, 1m) = %d, want %d", w, n, want)
+		}
 	}
 }

@@ -5,26 +5,29 @@ package httpx
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/internal/jsonx"
 )
 
-// WriteJSON answers v as JSON with code. Text stays as it is (no \u003c
-// for <): the API is not embedded in HTML, and a record's bytes are then
-// the same on every path.
+// WriteJSON answers v as JSON with code, in jsonx's encoding: text stays as
+// it is (the API is not embedded in HTML, and a record's bytes are then the
+// same on every path) and a float no JSON number can hold is null.
 func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	b, err := jsonx.Append(nil, v)
+	if err != nil {
+		// Only a value with no JSON form at all (a channel) gets here: a bug.
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed: see the aggregator log"}`)
+	}
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	// The status is sent; an encoding error now can only be a gone client.
-	_ = enc.Encode(v)
+	// The status is sent; a write error now can only be a gone client.
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // WriteError answers an api.Error. msg must say what was wrong and what to

@@ -18,7 +18,6 @@ package mapsapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -28,6 +27,7 @@ import (
 	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/internal/jsonx"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sites"
@@ -288,12 +288,16 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, contentType, att
 	_, _ = w.Write(buf.Bytes())
 }
 
-// encodeJSON is the JSON of v as every API answer writes it (see
-// httpx.WriteJSON).
+// encodeJSON is the JSON of a map document: json.Marshal's, as the
+// catchment's fast writer gives it, with null for a float that is not a
+// number rather than a failed answer.
 func encodeJSON(buf *bytes.Buffer, v any) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	b, err := jsonx.AppendHTML(buf.AvailableBuffer(), v)
+	if err != nil {
+		return err
+	}
+	buf.Write(append(b, '\n'))
+	return nil
 }
 
 // filename builds a download name from the target and the window's start,

@@ -1,6 +1,7 @@
 package mapsapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -311,6 +312,7 @@ func TestParamErrors(t *testing.T) {
 		{"/api/v1/timeline?target=k&step=500ms", "step=\"500ms\" is not allowed: use a duration of 1s or more"},
 		{"/api/v1/timeline?target=k&step=1s&from=2026-02-01T00:00:00Z", "steps in the window: at most 100000"},
 		{"/api/v1/timeline?target=k&threshold=0", "threshold=\"0\""},
+		{"/api/v1/timeline?target=k&step=2562047h47m16s", "step=\"2562047h47m16s\" is longer than the window"},
 		{"/api/v1/timeline", "missing parameter target"},
 	} {
 		resp, body := get(t, srv, c.path)
@@ -363,5 +365,35 @@ func TestStoreErrors(t *testing.T) {
 	resp, body := get(t, srv, "/api/v1/catchment?target=k")
 	if resp.StatusCode < 500 || strings.Contains(string(body), "sql") {
 		t.Errorf("closed store: %s %s", resp.Status, body)
+	}
+}
+
+// TestHugeRTTsStillMap: records that got past ingest with an RTT near the
+// largest float (their median is +Inf) do not break the maps of their
+// window: every format answers 200, JSON with null, CSV with an empty cell.
+func TestHugeRTTsStillMap(t *testing.T) {
+	recs := fixture()
+	for i := range recs {
+		if recs[i].Probe == "p-sin1" {
+			recs[i].RTTMs = 1e308
+		}
+	}
+	srv := newServer(t, newStore(t, recs))
+	for _, path := range []string{
+		"/api/v1/catchment?target=k-root&from=" + t0.Format(time.RFC3339) + "&to=" + now.Format(time.RFC3339),
+		"/api/v1/catchment?target=k-root&format=geojson&from=" + t0.Format(time.RFC3339) + "&to=" + now.Format(time.RFC3339),
+		"/api/v1/catchment?target=k-root&format=csv&from=" + t0.Format(time.RFC3339) + "&to=" + now.Format(time.RFC3339),
+		"/api/v1/diff?target=k-root&a_from=" + t0.Format(time.RFC3339) + "&a_to=" + t0.Add(15*time.Minute).Format(time.RFC3339) +
+			"&b_from=" + t0.Add(15*time.Minute).Format(time.RFC3339) + "&b_to=" + now.Format(time.RFC3339),
+		"/api/v1/timeline?target=k-root&step=5m&from=" + t0.Format(time.RFC3339) + "&to=" + now.Format(time.RFC3339),
+	} {
+		resp, body := get(t, srv, path)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s %s", path, resp.Status, body)
+			continue
+		}
+		if bytes.Contains(body, []byte("Inf")) || bytes.Contains(body, []byte("NaN")) {
+			t.Errorf("GET %s: the answer prints a non-number: %s", path, body)
+		}
 	}
 }

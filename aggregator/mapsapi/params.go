@@ -2,7 +2,6 @@ package mapsapi
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -169,9 +168,11 @@ func (p *params) step(window time.Duration) time.Duration {
 	case err != nil || d < time.Second:
 		p.bad("parameter step=%s is not allowed: use a duration of 1s or more, e.g. 30s, 1m, 1h", quote(s))
 		return maps.DefaultStep
-	case window > 0 && math.Ceil(float64(window)/float64(d)) > maps.MaxSteps:
+	case window > 0 && d > window:
+		p.bad("parameter step=%s is longer than the window (%s): use a step of at most the window", quote(s), window)
+	case window > 0 && maps.StepCount(window, d) > maps.MaxSteps:
 		p.bad("parameter step=%s makes %d steps in the window: at most %d are allowed, use a longer step or a shorter window",
-			quote(s), int64(math.Ceil(float64(window)/float64(d))), maps.MaxSteps)
+			quote(s), maps.StepCount(window, d), maps.MaxSteps)
 	}
 	return d
 }

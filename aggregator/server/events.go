@@ -11,6 +11,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/probe/result"
 )
 
 // Limits of POST /api/v1/events beside api.MaxEvents.
@@ -81,8 +82,8 @@ func checkEvent(e *api.Event, limit time.Time) error {
 	if len(e.ASPath) > maxASPath {
 		return fmt.Errorf("as_path: %d ASNs, more than %d", len(e.ASPath), maxASPath)
 	}
-	if len(e.ID) > maxIDLen || strings.IndexFunc(e.ID, unicode.IsControl) >= 0 {
-		return fmt.Errorf("id: longer than %d characters or contains control characters", maxIDLen)
+	if len(e.ID) > result.MaxIDBytes || strings.IndexFunc(e.ID, unicode.IsControl) >= 0 {
+		return fmt.Errorf("id: longer than %d characters or contains control characters", result.MaxIDBytes)
 	}
 	if e.ID == "" {
 		e.ID = e.DerivedID(p)

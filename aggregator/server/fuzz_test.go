@@ -51,7 +51,7 @@ func FuzzIngest(f *testing.F) {
 		}
 		ids := map[string]bool{}
 		for i := range rs {
-			if err := validate(&rs[i], now, cfg.MaxFuture.D()); err != nil {
+			if err := rs[i].Validate(now, cfg.MaxFuture.D()); err != nil {
 				t.Fatalf("accepted an invalid record: %v", err)
 			}
 			if ids[rs[i].ID] {

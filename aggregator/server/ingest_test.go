@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -16,95 +14,6 @@ import (
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/probe/result"
 )
-
-// fullRecord sets every field, so that a field the fast decoder forgets
-// shows as a difference from encoding/json.
-func fullRecord() result.Record {
-	lat, lon := -33.92, 18.42
-	return result.Record{ID: "0196f0c2-7a51-7c1e-9a0b-5f1e2d3c4b5a", Time: time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.FixedZone("", 7200)),
-		Probe: "atlas-6001", Target: "https://example.com/ü", Method: result.MethodHTTP, AF: 6, Addr: "2001:db8::1",
-		Identity: "cpt1 — Kapstadt", Site: "cpt", RTTMs: 1.25e-3, Error: "x", ErrorKind: result.KindHTTPStatus,
-		Lat: &lat, Lon: &lon, Country: "ZA", ASN: 4294967295, Suspect: true,
-		DNS:  &result.DNS{QName: "a.", QClass: "IN", QType: "TXT", Rcode: "NOERROR", NSID: "n", TCP: true, Size: -1},
-		HTTP: &result.HTTP{Status: 503, DNSMs: 1, ConnectMs: 2, TLSMs: 3, FirstByteMs: 4, TotalMs: 5, Proto: "HTTP/2.0"},
-		Ping: &result.Ping{Sent: 3, Received: 2, Loss: 0.3333333333333333, MinMs: 1, AvgMs: 2, MaxMs: 3, StddevMs: 0.5}}
-}
-
-func TestDecodeFast(t *testing.T) {
-	full, _ := json.Marshal(fullRecord())
-	arr, _ := json.Marshal(records(3, time.Now()))
-	for _, c := range []struct {
-		name string
-		body string
-		fast bool // decodeFast must take it
-	}{
-		{"ndjson", string(ndjson(records(3, time.Now()))), true},
-		{"array", " \r\n" + string(arr) + "\n", true},
-		{"every field", string(full), true},
-		{"no separator", string(full) + string(full), true},
-		{"empty object", `{}`, true},
-		{"unknown field", `{"id":"a","colour":"blue"}`, false},
-		{"escape", `{"id":"a\"b"}`, false},
-		{"escaped key", `{"\u0069d":"a"}`, false},
-		{"null", `{"id":"a","lat":null}`, false},
-		{"case-folded key", `{"ID":"a"}`, false},
-		{"repeated key", `{"id":"a","id":"b"}`, false},
-		{"repeated object", `{"dns":{"qname":"a"},"dns":{"qtype":"b"}}`, false},
-		{"float in int", `{"af":4.0}`, false},
-		{"asn too big", `{"asn":4294967296}`, false},
-		{"negative asn", `{"asn":-1}`, false},
-		{"huge float", `{"rtt_ms":1e999}`, false},
-		{"bad number", `{"rtt_ms":01}`, false},
-		{"invalid UTF-8", "{\"site\":\"\xff\"}", false},
-		{"control char", "{\"site\":\"a\tb\"}", false},
-		{"bad time", `{"time":"yesterday"}`, false},
-		{"empty array", `[]`, false},
-		{"trailing comma", `[{},]`, false},
-		{"garbage after", `[{}] x`, false},
-		{"not an object", `[1]`, false},
-		{"cut", `{"id":"a"`, false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := decodeFast(c.body, 100)
-			if c.fast != (err == nil) {
-				t.Fatalf("fast path took it: %v, want %v (err %v)", err == nil, c.fast, err)
-			}
-			if err != nil && !errors.Is(err, errSlow) {
-				t.Fatalf("error %v, want errSlow", err)
-			}
-			want, werr := decodeBatch(strings.NewReader(c.body), 100)
-			if err == nil && (werr != nil || !reflect.DeepEqual(got, want)) {
-				t.Errorf("fast %+v\nslow %+v (%v)", got, want, werr)
-			}
-		})
-	}
-}
-
-// FuzzDecodeFast: whatever the fast decoder accepts, encoding/json decodes
-// to the same records.
-func FuzzDecodeFast(f *testing.F) {
-	full, _ := json.Marshal(fullRecord())
-	f.Add(string(full))
-	f.Add(string(ndjson(records(2, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))))
-	f.Add(`[{"id":"a","af":-0,"rtt_ms":-0.0e+0},{"asn":0,"suspect":false}]`)
-	f.Add(`{"lat":1E5,"lon":-1.5e-3,"dns":{},"http":{"status":0},"ping":{"loss":1}}`)
-	f.Fuzz(func(t *testing.T, body string) {
-		got, err := decodeFast(body, 20)
-		if err != nil {
-			if !errors.Is(err, errSlow) {
-				t.Fatalf("error %v, want errSlow", err)
-			}
-			return
-		}
-		want, err := decodeBatch(strings.NewReader(body), 20)
-		if err != nil {
-			t.Fatalf("fast path accepted what encoding/json refuses: %v", err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("fast %+v\nslow %+v", got, want)
-		}
-	})
-}
 
 // TestIngestAdmin: the admin token uploads records under their own probe
 // and place (imports); a probe token still stamps its own.
@@ -140,7 +49,7 @@ func TestIngestAdmin(t *testing.T) {
 		name, probe, want string
 	}{
 		{"empty probe", "", "record 0 (id"},
-		{"long probe", strings.Repeat("p", maxProbeLen+1), "probe: 129 bytes, more than 128"},
+		{"long probe", strings.Repeat("p", result.MaxProbeBytes+1), "probe: 129 bytes, more than 128"},
 	} {
 		rs := records(1, now)
 		rs[0].Probe = c.probe
@@ -243,5 +152,64 @@ func TestCommitterCancelled(t *testing.T) {
 		if err != nil || (p.LastSeen != nil) != want {
 			t.Errorf("probe %s: last seen %v, %v; want touched %v", id, p.LastSeen, err, want)
 		}
+	}
+}
+
+// TestIngestContract: every field is bounded at ingest, and a refusal
+// names the record and its field (issue: a 15 MB identity was stored,
+// rtt_ms 1e308 broke every map, year 1 was taken, invalid UTF-8 became
+// U+FFFD and a bad time said only "parsing time").
+func TestIngestContract(t *testing.T) {
+	h := newHarness(t, nil)
+	_, tok := h.register("ams-1", nil, nil, nil)
+	now := time.Now()
+	with := func(f func(*result.Record)) []result.Record {
+		rs := records(2, now)
+		f(&rs[1])
+		return rs
+	}
+	nsid := func(s string) func(*result.Record) {
+		return func(r *result.Record) { r.DNS.NSID = s }
+	}
+	for _, c := range []struct {
+		name string
+		body any
+		hdr  []string
+		code int
+		want string
+	}{
+		{"identity", with(func(r *result.Record) { r.Identity = strings.Repeat("i", 4097) }), nil, 400, "record 1 (id"},
+		{"identity field", with(func(r *result.Record) { r.Identity = strings.Repeat("i", 4097) }), nil, 400, "identity: 4097 bytes, more than 4096"},
+		{"site", with(func(r *result.Record) { r.Site = strings.Repeat("s", 65) }), nil, 400, "site: 65 bytes, more than 64"},
+		{"target", with(func(r *result.Record) { r.Target = strings.Repeat("t", 1025) }), nil, 400, "target: 1025 bytes, more than 1024"},
+		{"error", with(func(r *result.Record) { r.Error = strings.Repeat("e", 1025) }), nil, 400, "error: 1025 bytes, more than 1024"},
+		{"nsid", with(nsid(strings.Repeat("n", 4097))), nil, 400, "dns.nsid: 4097 bytes"},
+		{"huge rtt", with(func(r *result.Record) { r.RTTMs = 1e308 }), nil, 400, "rtt_ms: 1e+308: must be a number from 0 to 600000"},
+		{"rtt above the maximum", with(func(r *result.Record) { r.RTTMs = 600_000.5 }), nil, 400, "rtt_ms: 600000.5"},
+		{"loss", with(func(r *result.Record) { r.Ping = &result.Ping{Sent: 3, Loss: 1.5} }), nil, 400, "ping.loss: 1.5: a share, from 0 to 1"},
+		{"phase", with(func(r *result.Record) { r.HTTP = &result.HTTP{Status: 200, TotalMs: -2} }), nil, 400, "http.total_ms: -2"},
+		{"status", with(func(r *result.Record) { r.HTTP = &result.HTTP{Status: 1000} }), nil, 400, "http.status: 1000"},
+		{"year 1", with(func(r *result.Record) { r.Time = time.Date(1, 6, 1, 0, 0, 0, 0, time.UTC) }), nil, 400, "time: 0001-06-01T00:00:00Z is before 2000-01-01"},
+		{"bad time", `{"id":"a","time":"yesterday","target":"t","method":"dns"}`, nil, 400, `record 0: time: "yesterday" is not an RFC 3339 time`},
+		{"bad time, slow path", `{"id":"a\u0062","time":"noon","target":"t","method":"dns"}`, nil, 400, `record 0: time: "noon" is not an RFC 3339 time`},
+		{"invalid UTF-8", "{\"id\":\"a\xff\",\"time\":\"2026-01-01T00:00:00Z\",\"target\":\"t\",\"method\":\"dns\"}", nil, 400, "record 0: id: not valid UTF-8"},
+		{"invalid UTF-8, slow path", "[{\"id\":\"b\"},{\"id\":\"\\u0061\",\"site\":\"a\xff\"}]", nil, 400, "record 1: site: not valid UTF-8"},
+		{"content type", records(1, now), []string{"Content-Type", "text/plain"}, 415, `Content-Type "text/plain"`},
+		{"form", records(1, now), []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "send application/json"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := h.do("POST", "/api/v1/results", tok, c.body, c.hdr...)
+			h.want(c.code, resp, body)
+			if !strings.Contains(errMsg(body), c.want) {
+				t.Errorf("answer %s does not contain %q", body, c.want)
+			}
+			if n := h.count(); n != 0 {
+				t.Errorf("%d records stored from a refused upload", n)
+			}
+		})
+	}
+	for _, ct := range []string{"application/json", "application/x-ndjson", "application/json; charset=utf-8"} {
+		resp, body := h.do("POST", "/api/v1/results", tok, records(1, now), "Content-Type", ct)
+		h.want(http.StatusOK, resp, body)
 	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,47 +29,38 @@ type recordWriter interface {
 	Close() error
 }
 
-// Output formats of GET /api/v1/results.
+// CSVColumns are the header of the CSV export: the record's CSV columns
+// (result.CSVHeader) that the export documents, in its order. They are
+// part of the API: add columns at the end only.
+var CSVColumns = []string{
+	"id", "time", "probe", "target", "method", "af", "addr", "identity", "site", "rtt_ms",
+	"error", "error_kind", "lat", "lon", "country", "asn", "suspect",
+	"dns_qname", "dns_qclass", "dns_qtype", "dns_rcode", "dns_nsid", "dns_tcp", "dns_size",
+	"http_status", "http_proto", "http_total_ms",
+	"ping_sent", "ping_received", "ping_loss", "ping_min_ms", "ping_avg_ms", "ping_max_ms",
+}
+
+// Output formats of GET /api/v1/results, all written by the record's own
+// encoders.
 var formats = map[string]struct {
 	contentType string
 	new         func(io.Writer) recordWriter
 }{
-	"json":   {"application/json", func(w io.Writer) recordWriter { return &jsonArrayWriter{w: w, enc: json.NewEncoder(w)} }},
-	"ndjson": {"application/x-ndjson", func(w io.Writer) recordWriter { return ndjsonWriter{json.NewEncoder(w)} }},
-	"csv":    {"text/csv; charset=utf-8", func(w io.Writer) recordWriter { return NewCSVWriter(w) }},
+	"json":   {"application/json", func(w io.Writer) recordWriter { return result.NewJSONArrayWriter(w) }},
+	"ndjson": {"application/x-ndjson", func(w io.Writer) recordWriter { return closeless{result.NewNDJSONWriter(w)} }},
+	"csv": {"text/csv; charset=utf-8", func(w io.Writer) recordWriter {
+		cw, _ := result.NewCSVWriterOf(w, CSVColumns) // TestCSVColumns: every name is the record's
+		return csvWriter{cw}
+	}},
 }
 
-type jsonArrayWriter struct {
-	w   io.Writer
-	enc *json.Encoder
-	n   int
-}
+type closeless struct{ *result.NDJSONWriter }
 
-func (j *jsonArrayWriter) Write(r *result.Record) error {
-	sep := ",\n"
-	if j.n == 0 {
-		sep = "[\n"
-	}
-	j.n++
-	if _, err := io.WriteString(j.w, sep); err != nil {
-		return err
-	}
-	return j.enc.Encode(r)
-}
+func (closeless) Close() error { return nil }
 
-func (j *jsonArrayWriter) Close() error {
-	end := "]\n"
-	if j.n == 0 {
-		end = "[]\n"
-	}
-	_, err := io.WriteString(j.w, end)
-	return err
-}
+type csvWriter struct{ *result.CSVWriter }
 
-type ndjsonWriter struct{ enc *json.Encoder }
-
-func (n ndjsonWriter) Write(r *result.Record) error { return n.enc.Encode(r) }
-func (n ndjsonWriter) Close() error                 { return nil }
+func (c csvWriter) Close() error { return c.Flush() }
 
 // sentWriter notes whether anything reached the client, to know whether an
 // error can still be answered with a status.
@@ -149,7 +139,7 @@ func (s *Server) addAnnotation(w http.ResponseWriter, r *http.Request) {
 	case len(a.Text) > maxAnnotationText:
 		httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("text: %d bytes, more than %d", len(a.Text), maxAnnotationText))
 		return
-	case strings.IndexFunc(a.Target, unicode.IsControl) >= 0 || len(a.Target) > maxTargetLen:
+	case strings.IndexFunc(a.Target, unicode.IsControl) >= 0 || len(a.Target) > result.MaxTargetBytes:
 		httpx.WriteError(w, http.StatusBadRequest, "target: too long or contains control characters")
 		return
 	}

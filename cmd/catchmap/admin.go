@@ -20,6 +20,7 @@ import (
 
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
+	"github.com/catchmap/catchmap/internal/termtext"
 )
 
 // The admin commands (probes, targets) drive an aggregator's API. They exit
@@ -228,8 +229,8 @@ func (c *probesListCmd) Run(e *env) error {
 		if p.LastSeen != nil {
 			seen = p.LastSeen.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, mapText(p.Name), coord(p.Lat), coord(p.Lon),
-			mapText(labelList(p.Labels)), seen, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, termtext.Printable(p.Name), coord(p.Lat), coord(p.Lon),
+			termtext.Printable(labelList(p.Labels)), seen, status)
 	}
 	return tw.Flush()
 }
@@ -347,7 +348,7 @@ func (c *targetsPutCmd) Run(e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "plan version %s: %d targets\n", got.Version, len(got.Targets))
 	for _, t := range got.Targets {
-		fmt.Fprintf(e.stdout, "  %s\t%s %s every %s\n", mapText(t.Name), t.Method, mapText(t.Target), t.Interval.D())
+		fmt.Fprintf(e.stdout, "  %s\t%s %s every %s\n", termtext.Printable(t.Name), t.Method, termtext.Printable(t.Target), t.Interval.D())
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/catchmap/catchmap/internal/termtext"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -113,7 +114,7 @@ func (c *diffCmd) local(e *env, ts [4]time.Time) (*maps.Diff, error) {
 // the cells whose site changed.
 func diffWriteTable(w io.Writer, d *maps.Diff) error {
 	fmt.Fprintf(w, "%s by %s%s\nA %s .. %s  rtt p50 %s\nB %s .. %s  rtt p50 %s\n",
-		mapText(d.Target), d.By, mapRes(d.By, d.Resolution),
+		termtext.Printable(d.Target), d.By, mapRes(d.By, d.Resolution),
 		d.FromA.Format(time.RFC3339), d.ToA.Format(time.RFC3339), mapMs(d.RTTP50A),
 		d.FromB.Format(time.RFC3339), d.ToB.Format(time.RFC3339), mapMs(d.RTTP50B))
 	fmt.Fprintf(w, "moved: %d of %d probes served in both windows, %s weighted\n\n", d.MovedProbes, d.Probes, mapPercent(d.MovedShare))
@@ -122,13 +123,13 @@ func diffWriteTable(w io.Writer, d *maps.Diff) error {
 		rows   [][]string
 	}{{header: "FROM\tTO\tPROBES"}, {header: "SITE\tSHARE A\tSHARE B"}, {header: "CHANGED CELL\tFROM\tTO"}}
 	for _, f := range d.Flows {
-		sections[0].rows = append(sections[0].rows, []string{mapText(f.From), mapText(f.To), strconv.Itoa(f.Probes)})
+		sections[0].rows = append(sections[0].rows, []string{termtext.Printable(f.From), termtext.Printable(f.To), strconv.Itoa(f.Probes)})
 	}
 	for _, s := range d.Sites {
-		sections[1].rows = append(sections[1].rows, []string{mapText(s.Site), mapPercent(s.ShareA), mapPercent(s.ShareB)})
+		sections[1].rows = append(sections[1].rows, []string{termtext.Printable(s.Site), mapPercent(s.ShareA), mapPercent(s.ShareB)})
 	}
 	for _, cc := range d.CellsChanged {
-		sections[2].rows = append(sections[2].rows, []string{mapText(cc.Cell), mapDash(cc.From), mapDash(cc.To)})
+		sections[2].rows = append(sections[2].rows, []string{termtext.Printable(cc.Cell), mapDash(cc.From), mapDash(cc.To)})
 	}
 	for i, sec := range sections {
 		if i > 0 {

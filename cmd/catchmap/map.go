@@ -14,11 +14,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
+	"github.com/catchmap/catchmap/internal/termtext"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/sites"
@@ -137,7 +137,7 @@ func (s *mapSource) fetch(e *env, cmd, path string, q url.Values, w io.Writer) e
 		if se.Auth() {
 			hint = " (give a read token with --token or $CATCHMAP_TOKEN)"
 		}
-		return fmt.Errorf("%s: the aggregator answered %d %s: %s%s", cmd, se.Status, http.StatusText(se.Status), mapText(mapClip(se.Message, 500)), hint)
+		return fmt.Errorf("%s: the aggregator answered %d %s: %s%s", cmd, se.Status, http.StatusText(se.Status), termtext.Printable(mapClip(se.Message, 500)), hint)
 	case errors.As(err, &ne):
 		if ctx.Err() != nil && e.ctx.Err() == nil {
 			return fmt.Errorf("%s: the aggregator at %s did not answer within %s: try a shorter window or a longer --timeout", cmd, s.Aggregator, s.Timeout)
@@ -295,12 +295,12 @@ func mapWriteJSON(w io.Writer, v any) error {
 // mapWriteTable writes one line per cell, then one per site.
 func mapWriteTable(w io.Writer, c *maps.Catchment) error {
 	fmt.Fprintf(w, "%s %s .. %s, by %s%s: %d probes (%d unlocated, %d unserved), %d results, rtt p50 %s\n\n",
-		mapText(c.Target), c.From.Format(time.RFC3339), c.To.Format(time.RFC3339), c.By, mapRes(c.By, c.Resolution),
+		termtext.Printable(c.Target), c.From.Format(time.RFC3339), c.To.Format(time.RFC3339), c.By, mapRes(c.By, c.Resolution),
 		c.Probes, c.Unlocated, c.Unserved, c.Results, mapMs(c.RTTP50))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CELL\tSITE\tSHARE\tPROBES\tP50\tP90\tCONFIDENCE")
 	for _, cs := range c.Cells {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", mapText(cs.Cell), mapDash(cs.Site), mapPercent(cs.Share),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", termtext.Printable(cs.Cell), mapDash(cs.Site), mapPercent(cs.Share),
 			cs.Probes, mapMs(cs.RTTP50), mapMs(cs.RTTP90), cs.Confidence)
 	}
 	if err := tw.Flush(); err != nil {
@@ -310,7 +310,7 @@ func mapWriteTable(w io.Writer, c *maps.Catchment) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SITE\tSHARE\tPROBES\tCELLS\tP50\tNAME")
 	for _, s := range c.Sites {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", mapText(s.Site), mapPercent(s.Share), s.Probes, s.Cells,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", termtext.Printable(s.Site), mapPercent(s.Share), s.Probes, s.Cells,
 			mapMs(s.RTTP50), mapDash(s.Name))
 	}
 	return tw.Flush()
@@ -336,18 +336,7 @@ func mapDash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return mapText(s)
-}
-
-// mapText keeps text from results files and servers from driving the
-// terminal or breaking the table: control and blank characters become '?'.
-func mapText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == ' ' || (unicode.IsGraphic(r) && !unicode.IsSpace(r)) {
-			return r
-		}
-		return '?'
-	}, s)
+	return termtext.Printable(s)
 }
 
 func mapClip(s string, n int) string {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/paulmach/orb/geojson"
 
@@ -249,6 +250,43 @@ func TestMapErrors(t *testing.T) {
 		code, _, stderr := runMap(t, nil, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
 			t.Errorf("catchmap %s: exit %d, want %d with %q:\n%s", strings.Join(c.args, " "), code, c.code, c.want, stderr)
+		}
+	}
+}
+
+// TestMapTableHostileText: site codes, countries and targets from a results
+// file reach the terminal escaped: no C0 or C1 control and no bidi control
+// is printed raw, so a hostile site name cannot rewrite the screen.
+func TestMapTableHostileText(t *testing.T) {
+	rs := mapFixture()[:6]
+	hostile := []string{"ams\x1b[2J", "fra\u009b31m", "sin\u202egnp", "x\u0007\u2066y"}
+	for i := range rs {
+		rs[i].Site = hostile[i%len(hostile)]
+		rs[i].Country = "N\x1bL"
+	}
+	var buf bytes.Buffer
+	w := result.NewNDJSONWriter(&buf)
+	for i := range rs {
+		if err := w.Write(&rs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := filepath.Join(t.TempDir(), "hostile.ndjson")
+	if err := os.WriteFile(in, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, by := range []string{"h3", "country"} {
+		code, out, errOut := runMap(t, nil, "map", "--input", in, "--target", "k-root", "--by", by, "--format", "table")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		if i := strings.IndexFunc(out, func(r rune) bool {
+			return r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r))
+		}); i >= 0 {
+			t.Errorf("--by %s: the table prints %q raw:\n%q", by, out[i:i+1], out)
+		}
+		if !strings.Contains(out, `ams\x1b[2J`) || !strings.Contains(out, `sin\u202egnp`) {
+			t.Errorf("--by %s: the escaped site codes are missing:\n%s", by, out)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -76,18 +77,36 @@ func CSVHeader() []string {
 	return h
 }
 
-// CSVWriter writes records as CSV rows under a CSVHeader header line, one
-// record at a time. Rows are buffered: call Flush when done (and from time
-// to time in a long stream).
+// CSVWriter writes records as CSV rows under a header line of their
+// columns, one record at a time. Rows are buffered: call Flush when done
+// (and from time to time in a long stream).
 type CSVWriter struct {
 	w      *csv.Writer
+	cols   []*column
 	header bool
 	row    []string
 }
 
-// NewCSVWriter returns a CSVWriter on w.
+// NewCSVWriter returns a CSVWriter on w of every column, in CSVHeader's
+// order.
 func NewCSVWriter(w io.Writer) *CSVWriter {
-	return &CSVWriter{w: csv.NewWriter(w), row: make([]string, len(csvColumns))}
+	cw, _ := NewCSVWriterOf(w, CSVHeader()) // every name is known
+	return cw
+}
+
+// NewCSVWriterOf returns a CSVWriter on w of the named columns, in that
+// order: an export with a documented column list of its own. A name that
+// is no column of CSVHeader is an error.
+func NewCSVWriterOf(w io.Writer, names []string) (*CSVWriter, error) {
+	cw := &CSVWriter{w: csv.NewWriter(w), row: make([]string, len(names))}
+	for _, n := range names {
+		i := slices.IndexFunc(csvColumns, func(c column) bool { return c.name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("CSV column %q: no such column of the record (see result.CSVHeader)", n)
+		}
+		cw.cols = append(cw.cols, &csvColumns[i])
+	}
+	return cw, nil
 }
 
 func (cw *CSVWriter) writeHeader() error {
@@ -95,7 +114,10 @@ func (cw *CSVWriter) writeHeader() error {
 		return nil
 	}
 	cw.header = true
-	if err := cw.w.Write(CSVHeader()); err != nil {
+	for i, c := range cw.cols {
+		cw.row[i] = c.name
+	}
+	if err := cw.w.Write(cw.row); err != nil {
 		return fmt.Errorf("write CSV header: %w", err)
 	}
 	return nil
@@ -106,7 +128,7 @@ func (cw *CSVWriter) Write(r *Record) error {
 	if err := cw.writeHeader(); err != nil {
 		return err
 	}
-	for i, c := range csvColumns {
+	for i, c := range cw.cols {
 		cw.row[i] = c.get(r)
 	}
 	if err := cw.w.Write(cw.row); err != nil {
@@ -308,13 +330,11 @@ var (
 		},
 	}
 	floatCodec = codec[float64]{
-		// 'f' with -1 precision is the shortest text that reads back to
-		// the same float: no rounding on a round trip.
-		format: func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) },
+		format: formatFloat,
 		parse:  parseFloat,
 	}
 	optFloatCodec = codec[*float64]{
-		format: func(f *float64) string { return strconv.FormatFloat(*f, 'f', -1, 64) },
+		format: func(f *float64) string { return formatFloat(*f) },
 		parse: func(s string) (*float64, error) {
 			f, err := parseFloat(s)
 			return &f, err
@@ -331,6 +351,16 @@ var (
 		},
 	}
 )
+
+// formatFloat is the shortest text that reads back to the same float ('f'
+// with -1 precision: no rounding on a round trip), and empty for NaN and
+// infinities, which no number in a spreadsheet can hold.
+func formatFloat(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
 
 // parseFloat refuses NaN and infinities: JSON cannot carry them, so a CSV
 // row holding one could not be stored or exported again.

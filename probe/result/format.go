@@ -10,19 +10,72 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"unicode"
+
+	"github.com/catchmap/catchmap/internal/jsonx"
+	"github.com/catchmap/catchmap/internal/termtext"
 )
+
+// The record's JSON is jsonx's: encoding/json's bytes, with text as it is
+// ("<" and "&" stay readable: identities are text from the network, and
+// nothing here is embedded in HTML) and null for a float no JSON number can
+// hold. Every writer below, and the aggregator's answers, write it so.
 
 // WriteJSON writes rs as one indented JSON array, for people and for tools
 // that want a single document. An empty slice is written as [], not null.
 func WriteJSON(w io.Writer, rs []Record) error {
-	if rs == nil {
-		rs = []Record{}
+	aw := &JSONArrayWriter{w: w, indent: true}
+	for i := range rs {
+		if err := aw.Write(&rs[i]); err != nil {
+			return err
+		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false) // as NewNDJSONWriter: identities stay readable
-	if err := enc.Encode(rs); err != nil {
+	return aw.Close()
+}
+
+// JSONArrayWriter streams records as one JSON array, a record a line.
+type JSONArrayWriter struct {
+	w      io.Writer
+	indent bool
+	n      int
+	buf    []byte
+}
+
+// NewJSONArrayWriter returns a writer of one array to w; Close ends it.
+func NewJSONArrayWriter(w io.Writer) *JSONArrayWriter { return &JSONArrayWriter{w: w} }
+
+// Write writes one record.
+func (aw *JSONArrayWriter) Write(r *Record) error {
+	b := append(aw.buf[:0], ",\n"...)
+	if aw.n == 0 {
+		b = append(b[:0], "[\n"...)
+	}
+	if aw.indent {
+		b = append(b, "  "...)
+	}
+	rec, err := jsonx.Append(nil, r)
+	if err != nil {
+		return fmt.Errorf("write JSON result %s: %w", r.ID, err)
+	}
+	if aw.indent {
+		var ind bytes.Buffer
+		_ = json.Indent(&ind, rec, "  ", "  ") // rec is valid JSON
+		rec = ind.Bytes()
+	}
+	aw.buf = append(b, rec...)
+	aw.n++
+	if _, err := aw.w.Write(aw.buf); err != nil {
+		return fmt.Errorf("write JSON results: %w", err)
+	}
+	return nil
+}
+
+// Close ends the array: [] when no record was written.
+func (aw *JSONArrayWriter) Close() error {
+	end := "\n]\n"
+	if aw.n == 0 {
+		end = "[]\n"
+	}
+	if _, err := io.WriteString(aw.w, end); err != nil {
 		return fmt.Errorf("write JSON results: %w", err)
 	}
 	return nil
@@ -30,24 +83,30 @@ func WriteJSON(w io.Writer, rs []Record) error {
 
 // NDJSONWriter writes one record per line (newline-delimited JSON), so a
 // long export or a probe's spool streams without holding every record.
-type NDJSONWriter struct{ enc *json.Encoder }
+type NDJSONWriter struct {
+	w   io.Writer
+	buf []byte
+}
 
 // NewNDJSONWriter returns a writer that writes records to w.
-func NewNDJSONWriter(w io.Writer) *NDJSONWriter {
-	enc := json.NewEncoder(w)
-	// Identities are text from the network; keep "<" and "&" readable
-	// rather than \u003c: NDJSON is not embedded in HTML.
-	enc.SetEscapeHTML(false)
-	return &NDJSONWriter{enc: enc}
-}
+func NewNDJSONWriter(w io.Writer) *NDJSONWriter { return &NDJSONWriter{w: w} }
 
 // Write writes one record and its newline.
 func (nw *NDJSONWriter) Write(r *Record) error {
-	if err := nw.enc.Encode(r); err != nil {
+	b, err := jsonx.Append(nw.buf[:0], r)
+	if err != nil {
+		return fmt.Errorf("write NDJSON result %s: %w", r.ID, err)
+	}
+	nw.buf = append(b, '\n')
+	if _, err := nw.w.Write(nw.buf); err != nil {
 		return fmt.Errorf("write NDJSON result %s: %w", r.ID, err)
 	}
 	return nil
 }
+
+// AppendJSON appends the record's JSON, without a newline: what each
+// writer above writes of it.
+func (r *Record) AppendJSON(b []byte) ([]byte, error) { return jsonx.Append(b, r) }
 
 // MaxLineBytes bounds one NDJSON line on reading, so a corrupt or hostile
 // file cannot make a reader hold an unbounded line in memory. Real records
@@ -70,8 +129,8 @@ func ReadNDJSON(r io.Reader, fn func(*Record) error) error {
 		if len(b) == 0 {
 			continue
 		}
-		rec := new(Record)
-		if err := json.Unmarshal(b, rec); err != nil {
+		rec, err := DecodeRecord(b)
+		if err != nil {
 			return fmt.Errorf("NDJSON line %d is not a result record: %w", line, err)
 		}
 		if err := fn(rec); err != nil {
@@ -101,13 +160,13 @@ func WriteTable(w io.Writer, rs []Record, siteName func(code string) string) err
 	fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	for i := range rs {
 		r := &rs[i]
-		row := []string{printable(r.Target), orDash(r.Addr), r.Method, orDash(r.Site)}
+		row := []string{termtext.Printable(r.Target), orDash(r.Addr), r.Method, orDash(r.Site)}
 		if siteName != nil {
 			name := ""
 			if r.Site != "" {
 				name = siteName(r.Site)
 			}
-			row = append(row, orDash(printable(name)))
+			row = append(row, orDash(termtext.Printable(name)))
 		}
 		rtt := "-"
 		if r.RTTMs > 0 {
@@ -125,7 +184,7 @@ func WriteTable(w io.Writer, rs []Record, siteName func(code string) string) err
 				errText += ": " + r.Error
 			}
 		}
-		row = append(row, orDash(printable(r.Identity)), rtt, printable(errText))
+		row = append(row, orDash(termtext.Printable(r.Identity)), rtt, termtext.Printable(errText))
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
@@ -139,14 +198,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// printable escapes what a terminal would interpret (control characters,
-// tabs, newlines) and leaves ordinary text, including non-ASCII, alone.
-func printable(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
-		return s
-	}
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
 }

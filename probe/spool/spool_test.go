@@ -371,15 +371,26 @@ func mustPeekAfterPut(t *testing.T, s *Spool) *Batch {
 	return mustPeek(t, s, 1)
 }
 
+// failCodec cannot encode a record whose id is "bad".
+type failCodec struct{ JSON[result.Record] }
+
+func (c failCodec) Encode(r *result.Record) ([]byte, error) {
+	if r.ID == "bad" {
+		return nil, errors.New("no encoding")
+	}
+	return c.JSON.Encode(r)
+}
+
 func TestTypedResults(t *testing.T) {
 	dir := t.TempDir()
-	rs := Results(open(t, dir, 0))
+	s := open(t, dir, 0)
 	in := results(3, "n")
-	in[1].RTTMs = math.NaN() // JSON has no NaN
-	err := rs.Put(in)
+	in[1].ID = "bad"
+	err := NewTyped[result.Record](s, failCodec{}).Put(in)
 	if err == nil || !strings.Contains(err.Error(), "record 2 of 3 cannot be encoded") {
 		t.Fatalf("Put with an unencodable record: %v", err)
 	}
+	rs := Results(s)
 	if value(rs.dropped) != 1 || rs.Len() != 2 {
 		t.Fatalf("dropped %v, len %d; want 1, 2", value(rs.dropped), rs.Len())
 	}
@@ -402,6 +413,16 @@ func TestTypedResults(t *testing.T) {
 	}
 	if n := value(rs.corrupt); n != 2 {
 		t.Fatalf("undecodable records counted %v, want 2", n)
+	}
+	// A value JSON has no number for is kept, as null: the record is not
+	// lost for it.
+	nan := results(1, "nan")
+	nan[0].RTTMs = math.NaN()
+	if err := rs.Put(nan); err != nil {
+		t.Fatalf("Put of a NaN RTT: %v", err)
+	}
+	if b, err := rs.Peek(10); err != nil || ids(b.Records) != "nan-0000" || b.Records[0].RTTMs != 0 {
+		t.Fatalf("NaN record back as %+v, %v", b, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/catchmap/catchmap/internal/jsonx"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -21,8 +22,8 @@ type JSON[T any] struct {
 	Check func(*T) error
 }
 
-// Encode marshals rec.
-func (c JSON[T]) Encode(rec *T) ([]byte, error) { return json.Marshal(rec) }
+// Encode marshals rec, as catchmap writes JSON everywhere (jsonx).
+func (c JSON[T]) Encode(rec *T) ([]byte, error) { return jsonx.Marshal(rec) }
 
 // Decode unmarshals data and checks the record.
 func (c JSON[T]) Decode(data []byte) (T, error) {
@@ -46,14 +47,23 @@ type Typed[T any] struct {
 // NewTyped puts records of type T, through c, on s.
 func NewTyped[T any](s *Spool, c Codec[T]) *Typed[T] { return &Typed[T]{Spool: s, codec: c} }
 
-// Results is the probe agent's spool of result records.
-func Results(s *Spool) *Typed[result.Record] {
-	return NewTyped(s, JSON[result.Record]{Check: func(r *result.Record) error {
-		if r.ID == "" {
-			return errors.New("result record without an id")
-		}
-		return nil
-	}})
+// Results is the probe agent's spool of result records, in the record's
+// own JSON encoding and decoding.
+func Results(s *Spool) *Typed[result.Record] { return NewTyped[result.Record](s, recordCodec{}) }
+
+type recordCodec struct{}
+
+func (recordCodec) Encode(r *result.Record) ([]byte, error) { return r.AppendJSON(nil) }
+
+func (recordCodec) Decode(data []byte) (result.Record, error) {
+	r, err := result.DecodeRecord(data)
+	if err != nil {
+		return result.Record{}, err
+	}
+	if r.ID == "" {
+		return result.Record{}, errors.New("result record without an id")
+	}
+	return *r, nil
 }
 
 // TypedBatch is a Batch of records of T.

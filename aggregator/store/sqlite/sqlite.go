@@ -75,6 +75,13 @@ func Open(ctx context.Context, path string, log *slog.Logger, opts ...Option) (*
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Created owner-only: it holds the token hashes. SQLite gives the WAL
+	// and shared-memory files the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: create %s: %w", path, err)
+	}
+	f.Close()
 	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=on", cfg.busyTimeout.Milliseconds())
 	// BEGIN IMMEDIATE takes the write lock up front, where busy_timeout
 	// waits for it; a deferred transaction upgrading later could fail at

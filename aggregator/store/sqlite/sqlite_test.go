@@ -362,3 +362,25 @@ func TestLockedIsUnavailable(t *testing.T) {
 		t.Fatalf("append after the lock is gone: %d, %v", n, err)
 	}
 }
+
+// TestFilesOwnerOnly: a new database, its WAL and its shared memory are
+// created 0600 whatever the umask, since they hold the token hashes.
+func TestFilesOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "catchmap.db")
+	s := open(t, path)
+	defer s.Close()
+	if _, err := s.Append(context.Background(), batch("perm", 3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %o, want 600", filepath.Base(f), m)
+		}
+	}
+}

@@ -16,9 +16,9 @@ import (
 	"github.com/catchmap/catchmap/aggregator/app"
 	"github.com/catchmap/catchmap/aggregator/config"
 	"github.com/catchmap/catchmap/aggregator/server"
-	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/aggregator/store/sqlite"
+	"github.com/catchmap/catchmap/api/token"
 )
 
 // Aggregator is one served aggregator; t.Cleanup stops it.
