@@ -126,6 +126,11 @@ type aggregator struct {
 	url    string
 	store  []string // flags that select its store and database
 	config string   // file passed with --config, if any
+	// args are more flags of serve, such as --tls-cert; client checks its
+	// health (http.DefaultClient when nil), and must speak as those flags
+	// ask.
+	args   []string
+	client *http.Client
 	p      *proc
 	runs   int
 }
@@ -156,12 +161,17 @@ func (a *aggregator) start() time.Duration {
 	if a.config != "" {
 		args = append(args, "--config", a.config)
 	}
+	args = append(args, a.args...)
 	a.p = start(t, fmt.Sprintf("aggregator (run %d)", a.runs), catchmapBin, []string{"CATCHMAP_ADMIN_TOKEN=" + adminToken}, args...)
+	hc := a.client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
 	return testutil.WaitForNil(t, startTimeout, "aggregator healthy at "+a.url, func() error {
 		if a.p.exited() {
 			t.Fatalf("aggregator exited while starting: %v", a.p.err)
 		}
-		return testutil.Healthy(http.DefaultClient, a.url)
+		return testutil.Healthy(hc, a.url)
 	})
 }
 
@@ -264,16 +274,17 @@ type agent struct {
 	aggURL  string
 	tok     string
 	spool   string
-	metrics string // address of its /metrics
+	metrics string   // address of its /metrics
+	args    []string // more flags, such as --ca-file
 	p       *proc
 	runs    int
 }
 
 // startAgent runs catchmap-probe against aggURL with tok, the token given
-// as the environment variable the help recommends.
-func startAgent(t *testing.T, name, aggURL, tok string) *agent {
+// as the environment variable the help recommends, and more flags args.
+func startAgent(t *testing.T, name, aggURL, tok string, args ...string) *agent {
 	t.Helper()
-	ag := &agent{name: name, aggURL: aggURL, tok: tok, spool: filepath.Join(t.TempDir(), "spool")}
+	ag := &agent{name: name, aggURL: aggURL, tok: tok, spool: filepath.Join(t.TempDir(), "spool"), args: args}
 	ag.start(t)
 	return ag
 }
@@ -286,6 +297,7 @@ func (ag *agent) start(t *testing.T) {
 	ag.metrics = testutil.FreeAddr(t, "127.0.0.1")
 	args := []string{"--log-level", "debug", "--aggregator", ag.aggURL, "--name", ag.name, "--spool", ag.spool,
 		"--metrics-listen", ag.metrics, "--upload-interval", "1s"}
+	args = append(args, ag.args...)
 	ag.p = start(t, fmt.Sprintf("agent %s (run %d)", ag.name, ag.runs), probeBin, []string{"CATCHMAP_TOKEN=" + ag.tok}, args...)
 	testutil.WaitForNil(t, startTimeout, "agent "+ag.name+" serving /metrics", func() error {
 		if ag.p.exited() {

@@ -38,6 +38,10 @@ type Config struct {
 	// TLSCert and TLSKey turn on HTTPS; both or neither.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// TLSClientCA, when set, holds the CA certificates (PEM) that sign the
+	// probes' client certificates: the HTTPS handshake then fails for any
+	// client without one. Tokens are still required.
+	TLSClientCA string `yaml:"tls_client_ca"`
 	// RetentionDays drops results older than this many days; 0 keeps all.
 	RetentionDays int `yaml:"retention_days"`
 	// GeoIPCity and GeoIPASN are MaxMind (or compatible) mmdb files used to
@@ -136,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls_cert, tls_key: give both (HTTPS) or neither (HTTP)")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		return errors.New("tls_client_ca: client certificates are checked over HTTPS only: give tls_cert and tls_key too, or remove tls_client_ca")
 	}
 	if c.RetentionDays < 0 {
 		return fmt.Errorf("retention_days: %d is negative: give a number of days, or 0 to keep every result", c.RetentionDays)

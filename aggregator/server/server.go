@@ -10,7 +10,7 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +27,7 @@ import (
 	"github.com/catchmap/catchmap/aggregator/httpx"
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/api"
+	"github.com/catchmap/catchmap/internal/tlsfiles"
 )
 
 // Access says who may call a route.
@@ -163,10 +164,11 @@ const (
 	shutdownTimeout   = 20 * time.Second
 )
 
-// Serve answers on ln (over TLS when the configuration names a certificate)
-// and runs retention and compaction, until ctx ends; then it shuts down gracefully, letting
-// running requests finish for a while. It returns nil after a clean
-// shutdown.
+// Serve answers on ln (over TLS when the configuration names a
+// certificate: it reads the TLS files first, and fails on a wrong one
+// before it answers) and runs retention and compaction, until ctx ends;
+// then it shuts down gracefully, letting running requests finish for a
+// while. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -179,11 +181,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		cert, err := tlsfiles.KeyPair("tls_cert (--tls-cert)", s.cfg.TLSCert, "tls_key (--tls-key)", s.cfg.TLSKey)
 		if err != nil {
-			return fmt.Errorf("loading TLS certificate %s and key %s: %w", s.cfg.TLSCert, s.cfg.TLSKey, err)
+			return err
 		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		var clientCAs *x509.CertPool
+		if s.cfg.TLSClientCA != "" {
+			if clientCAs, err = tlsfiles.Pool("tls_client_ca (--tls-client-ca)", s.cfg.TLSClientCA); err != nil {
+				return err
+			}
+		}
+		hs.TLSConfig = tlsfiles.Server(cert, clientCAs)
 	}
 
 	mctx, stopMaintenance := context.WithCancel(ctx)

@@ -4,23 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/csv"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +27,8 @@ import (
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
 	"github.com/catchmap/catchmap/internal/testutil"
+	"github.com/catchmap/catchmap/internal/testutil/testpki"
+	"github.com/catchmap/catchmap/internal/tlsfiles"
 	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
@@ -842,14 +835,9 @@ func TestExtraRoutes(t *testing.T) {
 
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	if err := os.WriteFile(dir+"/cert.pem", certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir+"/key.pem", keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, func(c *config.Config) { c.TLSCert, c.TLSKey = dir+"/cert.pem", dir+"/key.pem" })
+	ca := testpki.NewCA(t, "catchmap")
+	cert, key := ca.Server(t).Write(t, dir, "server")
+	h := newHarness(t, func(c *config.Config) { c.TLSCert, c.TLSKey = cert, key })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -863,9 +851,7 @@ func TestServeTLS(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 	}()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsfiles.Client(ca.Pool(), nil)}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	resp, err := client.Get("https://" + ln.Addr().String() + "/healthz")
 	if err != nil {
@@ -877,29 +863,33 @@ func TestServeTLS(t *testing.T) {
 	}
 }
 
-// selfSigned makes a certificate for 127.0.0.1.
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+// TestServeTLSFiles checks that Serve reads the TLS files before it
+// answers, and that its errors name the setting of a wrong file.
+func TestServeTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "catchmap")
+	cert, key := ca.Server(t).Write(t, dir, "server")
+	_, otherKey := ca.Server(t).Write(t, dir, "other")
+	missing := dir + "/missing.pem"
+	for _, c := range []struct {
+		name                      string
+		cert, key, clientCA, want string
+	}{
+		{"missing client CA", cert, key, missing, "tls_client_ca (--tls-client-ca): open " + missing + ": no such file or directory"},
+		{"client CA not PEM", cert, key, key, `tls_client_ca (--tls-client-ca) ` + key + `: holds a "PRIVATE KEY" PEM block`},
+		{"missing cert", missing, key, "", "tls_cert (--tls-cert): open " + missing},
+		{"key of another cert", cert, otherKey, "", "tls_cert (--tls-cert) " + cert + " and tls_key (--tls-key) " + otherKey + ": tls: private key does not match public key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, func(cfg *config.Config) { cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA = c.cert, c.key, c.clientCA })
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			if err := h.srv.Serve(t.Context(), ln); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Serve = %v, want an error saying %q", err, c.want)
+			}
+		})
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "catchmap test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
 }

@@ -26,8 +26,9 @@ type serveCmd struct {
 	Listen        string `help:"Address to serve on (default 127.0.0.1:8080)." placeholder:"HOST:PORT"`
 	DB            string `name:"db" help:"SQLite database file (default ./catchmap.db)." placeholder:"FILE"`
 	Store         string `name:"store" help:"Store DSN, overrides --db: clickhouse://user:pass@host:9000/db (native protocol; several instances may share it) or sqlite:///path/file.db." placeholder:"DSN"`
-	TLSCert       string `name:"tls-cert" help:"TLS certificate (PEM) to serve HTTPS; needs --tls-key." placeholder:"FILE"`
+	TLSCert       string `name:"tls-cert" help:"TLS certificate (PEM) to serve HTTPS; needs --tls-key. Read at start-up: restart after renewing it." placeholder:"FILE"`
 	TLSKey        string `name:"tls-key" help:"TLS private key (PEM)." placeholder:"FILE"`
+	TLSClientCA   string `name:"tls-client-ca" help:"CA certificates (PEM) that sign the probes' client certificates: HTTPS then refuses every client without one (admin tools, scrapers and health checks too); tokens are still required. Needs --tls-cert. Read at start-up: restart after changing it." placeholder:"FILE"`
 	RetentionDays *int   `name:"retention-days" help:"Delete results older than this many days (default 0: keep all)." placeholder:"DAYS"`
 	GeoIPCity     string `name:"geoip-city" help:"GeoLite2/GeoIP2 City mmdb, to place probes registered without a location." placeholder:"FILE"`
 	GeoIPASN      string `name:"geoip-asn" help:"GeoLite2 ASN mmdb, to fill the probes' ASN." placeholder:"FILE"`
@@ -57,6 +58,7 @@ func (c *serveCmd) config(e *env) (config.Config, error) {
 		dst  *string
 	}{
 		{c.Listen, &cfg.Listen}, {c.DB, &cfg.DB}, {c.TLSCert, &cfg.TLSCert}, {c.TLSKey, &cfg.TLSKey},
+		{c.TLSClientCA, &cfg.TLSClientCA},
 		{c.GeoIPCity, &cfg.GeoIPCity}, {c.GeoIPASN, &cfg.GeoIPASN},
 	} {
 		if o.flag != "" {
@@ -127,7 +129,7 @@ func (c *serveCmd) Run(e *env) error {
 		scheme = "https"
 	}
 	e.log.Info("aggregator serving", "url", scheme+"://"+ln.Addr().String(), "db", cfg.DB,
-		"retention_days", cfg.RetentionDays, "read_token", !cfg.ReadToken.IsZero())
+		"retention_days", cfg.RetentionDays, "read_token", !cfg.ReadToken.IsZero(), "client_certificates", cfg.TLSClientCA != "")
 	if err := serveWithBGP(e, cfg.BGP, st, srv, ln); err != nil {
 		return err
 	}

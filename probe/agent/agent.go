@@ -134,11 +134,15 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config, opts ...Option
 		return nil, err
 	}
 	allow, _ := ParseAllowlist(cfg.Allow) // validated above
+	tc, err := cfg.TLS()
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
 		log:            log,
 		cfg:            cfg,
 		clock:          realClock{},
-		client:         &http.Client{Timeout: time.Minute},
+		client:         newHTTPClient(tc),
 		resolver:       net.DefaultResolver,
 		allow:          allow,
 		limiter:        rate.NewLimiter(rate.Limit(cfg.MaxRate), cfg.Burst),
@@ -222,6 +226,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Warn("no allowlist (--allow): every plan entry is measured, whatever the aggregator asks")
 	}
 	a.log.Info("probe agent starting", "aggregator", a.cfg.Aggregator, "token", a.cfg.Token, "name", a.cfg.Name,
+		"ca_file", a.cfg.CAFile, "cert_file", a.cfg.CertFile,
 		"spool", a.cfg.Spool, "spooled", a.spool.Len(), "allow", a.allow.String(), "max_rate", a.cfg.MaxRate,
 		"concurrency", a.cfg.Concurrency)
 

@@ -75,6 +75,13 @@ type Config struct {
 	Aggregator string `yaml:"aggregator"`
 	// Token authenticates the probe; prefer $CATCHMAP_TOKEN to the file.
 	Token Token `yaml:"token"`
+	// CAFile is the PEM certificate of a private CA that signs the
+	// aggregator's certificate, trusted instead of the system's CAs.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate and its key (PEM),
+	// for an aggregator that checks them; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// Name is stamped on records as their probe field; the host name by default.
 	Name string `yaml:"name"`
 	// Spool is the directory that keeps results until the aggregator has them.
@@ -174,6 +181,14 @@ func (c *Config) Validate() error {
 		bad("aggregator: missing: set --aggregator or aggregator: in the config, e.g. https://catchmap.example.net")
 	} else if u, err := url.Parse(c.Aggregator); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("aggregator: %q is not an http(s) URL such as https://catchmap.example.net", c.Aggregator)
+	} else if u.Scheme == "http" && (c.CAFile != "" || c.CertFile != "" || c.KeyFile != "") {
+		bad("aggregator: %q is plain http, yet --ca-file, --cert-file or --key-file is set: use the aggregator's https URL", c.Aggregator)
+	}
+	if c.CertFile != "" && c.KeyFile == "" {
+		bad("key_file: missing: --cert-file needs --key-file, the private key of the client certificate")
+	}
+	if c.KeyFile != "" && c.CertFile == "" {
+		bad("cert_file: missing: --key-file needs --cert-file, the client certificate of that key")
 	}
 	if c.Token == "" {
 		bad("token: missing: set $CATCHMAP_TOKEN (or --token) to the token the aggregator gave at registration")

@@ -23,6 +23,9 @@ type Flags struct {
 	Check          bool          `help:"Check the configuration and exit."`
 	Aggregator     string        `help:"Aggregator base URL, e.g. https://catchmap.example.net." placeholder:"URL" env:"CATCHMAP_AGGREGATOR"`
 	Token          Token         `help:"Probe token from the aggregator's registration. Prefer the environment variable: flags show in ps." placeholder:"TOKEN" env:"CATCHMAP_TOKEN"`
+	CAFile         string        `name:"ca-file" help:"PEM certificate of the private CA that signs the aggregator's certificate, trusted instead of the system's CAs. Read at start-up: restart after replacing it." type:"path" placeholder:"FILE"`
+	CertFile       string        `name:"cert-file" help:"Client certificate (PEM), for an aggregator that checks them (serve --tls-client-ca); needs --key-file. Read at start-up: restart after renewing it." type:"path" placeholder:"FILE"`
+	KeyFile        string        `name:"key-file" help:"Private key (PEM) of --cert-file." type:"path" placeholder:"FILE"`
 	Name           string        `help:"Probe name stamped on records (default: the host name)."`
 	Spool          string        `help:"Directory that keeps results until the aggregator has them (default /var/lib/catchmap-probe/spool)." type:"path" placeholder:"DIR"`
 	SpoolMaxBytes  int64         `help:"Disk space the spool may take, in bytes; when full the oldest results go first (default 268435456)." placeholder:"BYTES"`
@@ -55,6 +58,9 @@ func (f *Flags) Load() (Config, error) {
 	set(&c.Name, f.Name)
 	set(&c.Spool, f.Spool)
 	set(&c.MetricsListen, f.MetricsListen)
+	set(&c.CAFile, f.CAFile)
+	set(&c.CertFile, f.CertFile)
+	set(&c.KeyFile, f.KeyFile)
 	if f.Token != "" {
 		c.Token = f.Token
 	}
@@ -95,6 +101,9 @@ func (f *Flags) Execute(ctx context.Context, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	if f.Check {
+		if _, err := cfg.TLS(); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "config OK: aggregator %s, spool %s, allow %d entries\n", cfg.Aggregator, cfg.Spool, len(cfg.Allow))
 		return nil
 	}

@@ -47,7 +47,7 @@ func apiError(err error) error {
 	var se *api.StatusError
 	switch {
 	case errors.As(err, &ne):
-		return &httpError{kind: kindNetwork, err: err}
+		return &httpError{kind: kindNetwork, err: tlsHint(err)}
 	case errors.As(err, &ae):
 		return &httpError{kind: kindStatus, err: err}
 	case !errors.As(err, &se):
