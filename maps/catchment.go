@@ -31,11 +31,7 @@ import (
 )
 
 // Binnings for Options.By.
-const (
-	ByH3      = "h3"
-	ByCountry = "country"
-	ByASN     = "asn"
-)
+const ()
 
 // Defaults for Options.
 const (
@@ -113,7 +109,7 @@ type Options struct {
 	// From (inclusive) and To (exclusive) bound the window; zero leaves
 	// that side open, and the output then shows the first/last record time.
 	From, To time.Time
-	// By is ByH3 (default), ByCountry or ByASN.
+	// By is one of Groupings: ByH3 (default), ByCountry, ByASN...
 	By string
 	// Res is the H3 resolution, 1..7; 0 means DefaultRes and ResBase means 0.
 	Res int
@@ -128,10 +124,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.By == "" {
 		o.By = ByH3
 	}
-	switch o.By {
-	case ByH3, ByCountry, ByASN:
-	default:
-		return o, fmt.Errorf("unknown binning %q: use %s, %s or %s", o.By, ByH3, ByCountry, ByASN)
+	if groupingOf(o.By) == nil {
+		return o, fmt.Errorf("unknown binning %q: use one of %s", o.By, strings.Join(Groupings(), ", "))
 	}
 	switch o.Res {
 	case 0:
@@ -687,19 +681,7 @@ func (w *buildWorker) probe(i int, p *probeState) {
 	} else {
 		w.unserved++
 	}
-	switch o.By {
-	case ByH3:
-		if p.lat.set {
-			h, err := Cell(p.lat.v, p.lon.v, o.Res)
-			if err == nil { // place was validated in Add
-				pr.Cell, f.h3 = h.String(), h
-			}
-		}
-	case ByCountry:
-		pr.Cell = CountryCell(p.country.v)
-	case ByASN:
-		pr.Cell = ASNCell(p.asn.v)
-	}
+	pr.Cell, f.h3 = groupingOf(o.By).cell(p, o.Res)
 	if p.lat.set && f.site >= 0 && w.ix.located[f.site] {
 		cosLat := math.Cos(p.lat.v * rad)
 		_, nd, _ := w.ix.nearest(p.lat.v, p.lon.v, cosLat)

@@ -147,7 +147,7 @@ func (p *params) binning(o *maps.Options) {
 	if res == 0 {
 		o.Res = maps.ResBase
 	}
-	o.By = p.enum("by", maps.ByH3, maps.ByH3, maps.ByCountry, maps.ByASN)
+	o.By = p.enum("by", maps.ByH3, maps.Groupings()...)
 }
 
 // confidence reads min_probes and dominance.

@@ -10,9 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/alecthomas/kong"
 	"github.com/catchmap/catchmap/internal/cliutil"
+	"github.com/catchmap/catchmap/maps"
+	"github.com/catchmap/catchmap/probe/result"
 )
 
 // Exit statuses shared by every command.
@@ -80,7 +84,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var c cli
 	kctx, code := cliutil.Parse(&c, "catchmap",
 		"Anycast catchment measurement: which site answers each part of the world, how fast, and what the last BGP change did to that.",
-		args, stdout, stderr)
+		args, stdout, stderr, kong.Vars{"methods": strings.Join(result.Methods, ","), "groupings": strings.Join(maps.Groupings(), ",")})
 	if kctx == nil {
 		return code
 	}

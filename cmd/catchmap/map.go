@@ -39,7 +39,7 @@ type mapSource struct {
 	Token      string        `help:"Read token for the aggregator, when it requires one (default: $CATCHMAP_TOKEN)." placeholder:"TOKEN"`
 	Input      string        `help:"NDJSON results file (catchmap measure --format ndjson, or GET /api/v1/results?format=ndjson) to compute from locally; - reads stdin." placeholder:"FILE" type:"path"`
 	Res        int           `help:"H3 resolution, 0 (continents) to 7 (cities)." default:"3"`
-	By         string        `help:"Bin probes by h3 cell, country or asn." enum:"h3,country,asn" default:"h3"`
+	By         string        `help:"Bin probes into cells by one of: ${groupings}." enum:"${groupings}" default:"h3"`
 	Sites      string        `help:"YAML file of your own site codes, for distances with --input (the aggregator uses its own)." placeholder:"FILE" type:"path"`
 	Timeout    time.Duration `help:"Time limit for asking the aggregator." default:"60s"`
 }

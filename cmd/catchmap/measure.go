@@ -26,7 +26,7 @@ const (
 type measureCmd struct {
 	Targets []string `arg:"" optional:"" name:"target" help:"What to measure: host, host:port, [v6]:port, or a URL for --method http."`
 
-	Method      string        `help:"Measurement method: dns (CHAOS TXT/NSID), http (header or body), icmp (echo) or tcp (connect)." enum:"dns,http,icmp,tcp" default:"dns"`
+	Method      string        `help:"Measurement method, one of ${methods}: dns asks CHAOS TXT and NSID, http reads a header or the body, icmp echoes, tcp connects." enum:"${methods}" default:"dns"`
 	Preset      string        `help:"Site identification preset for the service (see catchmap presets)." placeholder:"NAME"`
 	SiteRegex   string        `help:"Regexp whose first capture group is the site code in the identity (overrides the preset's)." placeholder:"REGEXP"`
 	Port        int           `help:"Port, when the target names none (default: 53 dns, 443 tcp, the URL's for http)."`

@@ -35,17 +35,18 @@ func (f LogFlags) Logger(w io.Writer) *slog.Logger {
 // name. It returns the parse to run, or nil and the exit status when the
 // command is already done: after --help, or with ExitUsage after bad usage,
 // with the message and usage on stderr. kong exits nowhere, so tests can
-// run commands in-process.
-func Parse(cli any, name, description string, args []string, stdout, stderr io.Writer) (*kong.Context, int) {
+// run commands in-process. opts add to kong's options (such as kong.Vars
+// for the ${name}s of help texts and enums).
+func Parse(cli any, name, description string, args []string, stdout, stderr io.Writer, opts ...kong.Option) (*kong.Context, int) {
 	exited := -1
-	parser, err := kong.New(cli,
+	parser, err := kong.New(cli, append([]kong.Option{
 		kong.Name(name),
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exited = code }),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	}, opts...)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: internal error building the command line: %v\n", name, err)
 		return nil, ExitUsage

@@ -57,7 +57,7 @@ func reference(t *testing.T, v any, html bool) []byte {
 func samples() []any {
 	s := sample{Embedded: Embedded{E1: 3}, Name: "<a&b> \u2028 \x01 é", When: time.Date(2026, 12, 4, 1, 2, 3, 4, time.FixedZone("x", 3600)),
 		Addr: netip.MustParseAddr("2001:db8::1"), Every: time.Minute, Shares: map[string]float64{"z": 1e-7, "a": 0.5, "m": 1e21},
-		ByN: map[int]string{10: "x", 2: "y"}, Inner: &inner{F: -0.0, P: ptr(123456789.125), Raw: []byte{0, 255}},
+		ByN: map[int]string{10: "x", 2: "y"}, Inner: &inner{F: math.Copysign(0, -1), P: ptr(123456789.125), Raw: []byte{0, 255}},
 		List: []inner{{F: 1e-300}, {F: math.MaxFloat64, S: "\ufffd"}}, Any: map[string]any{"k": []any{1.5, "s", nil, true}},
 		NoTag: true, F32: 3.4e-7, U: 7, private: 1}
 	return []any{s, &s, sample{}, []sample{s, {}}, nil, 0.1 + 0.2, "plain", map[string]*inner{"n": nil}}

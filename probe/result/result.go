@@ -129,6 +129,66 @@ type Ping struct {
 	StddevMs float64 `json:"stddev_ms"`
 }
 
+// The details groups, and the columns: the record flattened, in the order
+// of the CSV files (their names are part of catchmap's public interface,
+// README). The stores make their tables from the same list. A new method's
+// details are a struct, a pointer to it in Record, a group and its columns
+// here.
+var (
+	dnsDetails  = newDetails("dns", func(r *Record) **DNS { return &r.DNS })
+	httpDetails = newDetails("http", func(r *Record) **HTTP { return &r.HTTP })
+	pingDetails = newDetails("ping", func(r *Record) **Ping { return &r.Ping })
+)
+
+// Empty cells mean "not set": a zero RTT or phase time is written empty, so
+// a spreadsheet average over rtt_ms is not dragged down by failures. A
+// details group is present when any of its cells is set; dns_tcp,
+// http_status and ping_sent are always written in a present group so that
+// reading gives back the same record.
+var columns = []Column{
+	col("id", top(func(r *Record) *string { return &r.ID }), text, false),
+	col("time", top(func(r *Record) *time.Time { return &r.Time }), timeCodec, false),
+	col("probe", top(func(r *Record) *string { return &r.Probe }), text, false),
+	col("target", top(func(r *Record) *string { return &r.Target }), text, false),
+	col("method", top(func(r *Record) *string { return &r.Method }), text, false),
+	col("af", top(func(r *Record) *int { return &r.AF }), intCodec, false),
+	col("addr", top(func(r *Record) *string { return &r.Addr }), text, false),
+	col("identity", top(func(r *Record) *string { return &r.Identity }), text, false),
+	col("site", top(func(r *Record) *string { return &r.Site }), text, false),
+	col("rtt_ms", top(func(r *Record) *float64 { return &r.RTTMs }), floatCodec, true),
+	col("error", top(func(r *Record) *string { return &r.Error }), text, false),
+	col("error_kind", top(func(r *Record) *ErrorKind { return &r.ErrorKind }), kindCodec, false),
+	col("lat", top(func(r *Record) **float64 { return &r.Lat }), optFloatCodec, true),
+	col("lon", top(func(r *Record) **float64 { return &r.Lon }), optFloatCodec, true),
+	col("country", top(func(r *Record) *string { return &r.Country }), text, false),
+	col("asn", top(func(r *Record) *uint32 { return &r.ASN }), uint32Codec, true),
+	col("suspect", top(func(r *Record) *bool { return &r.Suspect }), boolCodec, false),
+
+	col("dns_qname", in(dnsDetails, func(d *DNS) *string { return &d.QName }), text, false),
+	col("dns_qclass", in(dnsDetails, func(d *DNS) *string { return &d.QClass }), text, false),
+	col("dns_qtype", in(dnsDetails, func(d *DNS) *string { return &d.QType }), text, false),
+	col("dns_rcode", in(dnsDetails, func(d *DNS) *string { return &d.Rcode }), text, false),
+	col("dns_nsid", in(dnsDetails, func(d *DNS) *string { return &d.NSID }), text, false),
+	col("dns_tcp", in(dnsDetails, func(d *DNS) *bool { return &d.TCP }), boolCodec, false),
+	col("dns_size", in(dnsDetails, func(d *DNS) *int { return &d.Size }), intCodec, true),
+
+	col("http_status", in(httpDetails, func(h *HTTP) *int { return &h.Status }), intCodec, false),
+	col("http_dns_ms", in(httpDetails, func(h *HTTP) *float64 { return &h.DNSMs }), floatCodec, true),
+	col("http_connect_ms", in(httpDetails, func(h *HTTP) *float64 { return &h.ConnectMs }), floatCodec, true),
+	col("http_tls_ms", in(httpDetails, func(h *HTTP) *float64 { return &h.TLSMs }), floatCodec, true),
+	col("http_first_byte_ms", in(httpDetails, func(h *HTTP) *float64 { return &h.FirstByteMs }), floatCodec, true),
+	col("http_total_ms", in(httpDetails, func(h *HTTP) *float64 { return &h.TotalMs }), floatCodec, true),
+	col("http_proto", in(httpDetails, func(h *HTTP) *string { return &h.Proto }), text, false),
+
+	col("ping_sent", in(pingDetails, func(p *Ping) *int { return &p.Sent }), intCodec, false),
+	col("ping_received", in(pingDetails, func(p *Ping) *int { return &p.Received }), intCodec, false),
+	col("ping_loss", in(pingDetails, func(p *Ping) *float64 { return &p.Loss }), floatCodec, false),
+	col("ping_min_ms", in(pingDetails, func(p *Ping) *float64 { return &p.MinMs }), floatCodec, true),
+	col("ping_avg_ms", in(pingDetails, func(p *Ping) *float64 { return &p.AvgMs }), floatCodec, true),
+	col("ping_max_ms", in(pingDetails, func(p *Ping) *float64 { return &p.MaxMs }), floatCodec, true),
+	col("ping_stddev_ms", in(pingDetails, func(p *Ping) *float64 { return &p.StddevMs }), floatCodec, true),
+}
+
 // OK reports whether the measurement succeeded.
 func (r *Record) OK() bool { return r.Error == "" && r.ErrorKind == KindNone }
 

@@ -235,6 +235,10 @@ func (s *Store) Close() error { return s.conn.Close() }
 // ClickHouse error codes the store reacts to.
 const codeUnknownDatabase = 81
 
+// codeColumnExists is ILLEGAL_COLUMN, which ADD COLUMN of a column that
+// exists gets.
+const codeColumnExists = 44
+
 // unavailableCodes are server errors a retry (later, or on another
 // replica) may fix.
 var unavailableCodes = map[int32]bool{

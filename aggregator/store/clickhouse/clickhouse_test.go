@@ -343,3 +343,38 @@ func TestLargeAppend(t *testing.T) {
 		t.Errorf("results table: %d parts, %d rows, level %d; want 1 part of %d rows, level 0", parts, rows, level, len(rs))
 	}
 }
+
+// TestMissingColumnsAdded: a column the record has and the results table
+// lacks (as for a field added to the record) is added at Open, with its
+// type's default in the rows the table holds, and stored from then on.
+func TestMissingColumnsAdded(t *testing.T) {
+	dsn := freshDSN(t)
+	s := openStore(t, dsn)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	before := result.Record{ID: "before", Time: t0, Target: "t", Method: result.MethodICMP, Ping: &result.Ping{Sent: 3, StddevMs: 0.25}}
+	if _, err := s.Append(ctx, []result.Record{before}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.conn.Exec(ctx, `ALTER TABLE results DROP COLUMN ping_stddev_ms`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, dsn)
+	defer s.Close()
+	after := before
+	after.ID, after.Ping = "after", &result.Ping{Sent: 3, StddevMs: 0.5}
+	if _, err := s.Append(ctx, []result.Record{after}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	if err := s.Scan(ctx, store.Query{}, func(r *result.Record) error {
+		got[r.ID] = r.Ping.StddevMs
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got["before"] != 0 || got["after"] != 0.5 {
+		t.Errorf("stddev read back %v, want before 0 (lost with the column) and after 0.5", got)
+	}
+}

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -10,11 +11,15 @@ import (
 )
 
 // resultColumn binds one column of the results table to the record, both
-// ways, so that the column list, the insert and the scan come from one table
-// and cannot drift apart.
+// ways. The columns are the record's own (result.Columns), so that a field
+// added to the record is stored with no change here: Open adds the columns
+// the table lacks (ensureColumns). A details group has a UInt8 column of its
+// own, named as the group, saying whether the record has the details.
 type resultColumn struct {
 	name   string
 	typ    string // ClickHouse type, checked against the table by a test
+	group  int    // index into resultGroups; -1 for the record's own fields
+	flag   bool   // the group's presence column
 	writer func(n int) colWriter
 	reader func() colReader
 }
@@ -32,13 +37,11 @@ type colReader interface {
 	apply(*row)
 }
 
-// row is the record a Scan hands out, with the details its pointers point
-// into; one row is reused for every record of a scan.
+// row is the record a Scan hands out, one reused for every record of a
+// scan, and which of its details groups the current row has.
 type row struct {
-	rec  result.Record
-	dns  result.DNS
-	http result.HTTP
-	ping result.Ping
+	rec     result.Record
+	present []bool
 }
 
 type writer[T any] struct {
@@ -64,59 +67,69 @@ func (r *reader[T]) dest() any { return &r.v }
 func (r *reader[T]) apply(w *row) { r.set(w, r.v) }
 
 func col[T any](name, typ string, get func(*result.Record) T, set func(*row, T)) resultColumn {
-	return resultColumn{name: name, typ: typ,
+	return resultColumn{name: name, typ: typ, group: -1,
 		writer: func(n int) colWriter { return &writer[T]{get: get, vals: make([]T, 0, n)} },
 		reader: func() colReader { return &reader[T]{set: set} },
 	}
 }
 
-// field is a column stored as the record's field itself.
-func field[T any](name, typ string, f func(*result.Record) *T) resultColumn {
-	return col(name, typ, func(r *result.Record) T { return *f(r) }, func(w *row, v T) { *f(&w.rec) = v })
+// typed is the column of c: its ClickHouse type and both ways to the
+// record. The details' columns of a group the row lacks are not applied,
+// so that the record gets no details it did not have.
+func typed(c result.Column, gi int) resultColumn {
+	var rc resultColumn
+	switch c.Kind {
+	case result.KindString:
+		rc = col(c.Name, "String", c.String, func(w *row, v string) { c.SetString(&w.rec, v) })
+	case result.KindInt:
+		rc = col(c.Name, "Int64", c.Int, func(w *row, v int64) { c.SetInt(&w.rec, v) })
+	case result.KindUint32:
+		rc = col(c.Name, "UInt32", c.Uint32, func(w *row, v uint32) { c.SetUint32(&w.rec, v) })
+	case result.KindFloat:
+		rc = col(c.Name, "Float64", c.Float, func(w *row, v float64) { c.SetFloat(&w.rec, v) })
+	case result.KindOptFloat:
+		// The driver allocates each non-NULL value, so the pointer can
+		// go into the record as it is.
+		rc = col(c.Name, "Nullable(Float64)", c.OptFloat, func(w *row, v *float64) { c.SetOptFloat(&w.rec, v) })
+	case result.KindBool:
+		rc = col(c.Name, "UInt8", func(r *result.Record) uint8 { return b2u(c.Bool(r)) },
+			func(w *row, v uint8) { c.SetBool(&w.rec, v != 0) })
+	case result.KindTime:
+		rc = col(c.Name, "UInt64", func(r *result.Record) uint64 { return uint64(c.Time(r).UnixMicro()) },
+			func(w *row, v uint64) { c.SetTime(&w.rec, time.UnixMicro(int64(v)).UTC()) })
+	default:
+		panic(fmt.Sprintf("clickhouse store: column %s of unknown kind %d", c.Name, c.Kind))
+	}
+	if gi >= 0 {
+		rc.group = gi
+		read := rc.reader
+		rc.reader = func() colReader { return onlyPresent{read(), gi} }
+	}
+	return rc
 }
 
-// detail is a column of a details struct (DNS, HTTP, Ping): zero when the
-// record has none, and read into the row's own struct, which the detail's
-// flag column links to the record or not.
-func detail[D, T any](name, typ string, of func(*result.Record) *D, in func(*row) *D, f func(*D) *T) resultColumn {
-	return col(name, typ,
-		func(r *result.Record) T {
-			if d := of(r); d != nil {
-				return *f(d)
-			}
-			var zero T
-			return zero
-		},
-		func(w *row, v T) { *f(in(w)) = v })
+// onlyPresent applies a details column when the row has its group.
+type onlyPresent struct {
+	colReader
+	group int
 }
 
-// detailInt is an int detail, stored as Int64.
-func detailInt[D any](name string, of func(*result.Record) *D, in func(*row) *D, f func(*D) *int) resultColumn {
-	return col(name, "Int64",
-		func(r *result.Record) int64 {
-			if d := of(r); d != nil {
-				return int64(*f(d))
-			}
-			return 0
-		},
-		func(w *row, v int64) { *f(in(w)) = int(v) })
+func (o onlyPresent) apply(w *row) {
+	if w.present[o.group] {
+		o.colReader.apply(w)
+	}
 }
 
-// detailBool is a bool detail, stored as UInt8.
-func detailBool[D any](name string, of func(*result.Record) *D, in func(*row) *D, f func(*D) *bool) resultColumn {
-	return col(name, "UInt8",
-		func(r *result.Record) uint8 {
-			d := of(r)
-			return b2u(d != nil && *f(d))
-		},
-		func(w *row, v uint8) { *f(in(w)) = v != 0 })
-}
-
-// flag is the 0/1 column saying whether the record has a details struct.
-func flag[D any](name string, of func(*result.Record) *D, link func(*row, bool)) resultColumn {
-	return col(name, "UInt8",
-		func(r *result.Record) uint8 { return b2u(of(r) != nil) },
-		func(w *row, v uint8) { link(w, v != 0) })
+// flag is the 0/1 column of group g, number gi. Reading it drops the
+// group's details, which its columns make again when the row has them.
+func flag(g *result.Group, gi int, drop func(*result.Record)) resultColumn {
+	rc := col(g.Name, "UInt8", func(r *result.Record) uint8 { return b2u(g.Present(r)) },
+		func(w *row, v uint8) {
+			w.present[gi] = v != 0
+			drop(&w.rec)
+		})
+	rc.group, rc.flag = gi, true
+	return rc
 }
 
 func b2u(b bool) uint8 {
@@ -126,72 +139,26 @@ func b2u(b bool) uint8 {
 	return 0
 }
 
-func recDNS(r *result.Record) *result.DNS   { return r.DNS }
-func recHTTP(r *result.Record) *result.HTTP { return r.HTTP }
-func recPing(r *result.Record) *result.Ping { return r.Ping }
-func rowDNS(w *row) *result.DNS             { return &w.dns }
-func rowHTTP(w *row) *result.HTTP           { return &w.http }
-func rowPing(w *row) *result.Ping           { return &w.ping }
+var resultGroups = result.Groups()
 
-// resultColumns is the results table, in its order.
-var resultColumns = []resultColumn{
-	field("id", "String", func(r *result.Record) *string { return &r.ID }),
-	col("time", "UInt64", func(r *result.Record) uint64 { return uint64(r.Time.UnixMicro()) },
-		func(w *row, v uint64) { w.rec.Time = time.UnixMicro(int64(v)).UTC() }),
-	field("probe", "String", func(r *result.Record) *string { return &r.Probe }),
-	field("target", "String", func(r *result.Record) *string { return &r.Target }),
-	field("method", "String", func(r *result.Record) *string { return &r.Method }),
-	col("af", "Int64", func(r *result.Record) int64 { return int64(r.AF) }, func(w *row, v int64) { w.rec.AF = int(v) }),
-	field("addr", "String", func(r *result.Record) *string { return &r.Addr }),
-	field("identity", "String", func(r *result.Record) *string { return &r.Identity }),
-	field("site", "String", func(r *result.Record) *string { return &r.Site }),
-	field("rtt_ms", "Float64", func(r *result.Record) *float64 { return &r.RTTMs }),
-	field("error", "String", func(r *result.Record) *string { return &r.Error }),
-	col("error_kind", "String", func(r *result.Record) string { return string(r.ErrorKind) },
-		func(w *row, v string) { w.rec.ErrorKind = result.ErrorKind(v) }),
-	// The driver allocates each non-NULL value, so the pointer can go into
-	// the record as it is.
-	field("lat", "Nullable(Float64)", func(r *result.Record) **float64 { return &r.Lat }),
-	field("lon", "Nullable(Float64)", func(r *result.Record) **float64 { return &r.Lon }),
-	field("country", "String", func(r *result.Record) *string { return &r.Country }),
-	field("asn", "UInt32", func(r *result.Record) *uint32 { return &r.ASN }),
-	col("suspect", "UInt8", func(r *result.Record) uint8 { return b2u(r.Suspect) }, func(w *row, v uint8) { w.rec.Suspect = v != 0 }),
-
-	flag("dns", recDNS, func(w *row, on bool) { link(on, &w.rec.DNS, &w.dns) }),
-	detail("dns_qname", "String", recDNS, rowDNS, func(d *result.DNS) *string { return &d.QName }),
-	detail("dns_qclass", "String", recDNS, rowDNS, func(d *result.DNS) *string { return &d.QClass }),
-	detail("dns_qtype", "String", recDNS, rowDNS, func(d *result.DNS) *string { return &d.QType }),
-	detail("dns_rcode", "String", recDNS, rowDNS, func(d *result.DNS) *string { return &d.Rcode }),
-	detail("dns_nsid", "String", recDNS, rowDNS, func(d *result.DNS) *string { return &d.NSID }),
-	detailBool("dns_tcp", recDNS, rowDNS, func(d *result.DNS) *bool { return &d.TCP }),
-	detailInt("dns_size", recDNS, rowDNS, func(d *result.DNS) *int { return &d.Size }),
-
-	flag("http", recHTTP, func(w *row, on bool) { link(on, &w.rec.HTTP, &w.http) }),
-	detailInt("http_status", recHTTP, rowHTTP, func(d *result.HTTP) *int { return &d.Status }),
-	detail("http_dns_ms", "Float64", recHTTP, rowHTTP, func(d *result.HTTP) *float64 { return &d.DNSMs }),
-	detail("http_connect_ms", "Float64", recHTTP, rowHTTP, func(d *result.HTTP) *float64 { return &d.ConnectMs }),
-	detail("http_tls_ms", "Float64", recHTTP, rowHTTP, func(d *result.HTTP) *float64 { return &d.TLSMs }),
-	detail("http_first_byte_ms", "Float64", recHTTP, rowHTTP, func(d *result.HTTP) *float64 { return &d.FirstByteMs }),
-	detail("http_total_ms", "Float64", recHTTP, rowHTTP, func(d *result.HTTP) *float64 { return &d.TotalMs }),
-	detail("http_proto", "String", recHTTP, rowHTTP, func(d *result.HTTP) *string { return &d.Proto }),
-
-	flag("ping", recPing, func(w *row, on bool) { link(on, &w.rec.Ping, &w.ping) }),
-	detailInt("ping_sent", recPing, rowPing, func(d *result.Ping) *int { return &d.Sent }),
-	detailInt("ping_received", recPing, rowPing, func(d *result.Ping) *int { return &d.Received }),
-	detail("ping_loss", "Float64", recPing, rowPing, func(d *result.Ping) *float64 { return &d.Loss }),
-	detail("ping_min_ms", "Float64", recPing, rowPing, func(d *result.Ping) *float64 { return &d.MinMs }),
-	detail("ping_avg_ms", "Float64", recPing, rowPing, func(d *result.Ping) *float64 { return &d.AvgMs }),
-	detail("ping_max_ms", "Float64", recPing, rowPing, func(d *result.Ping) *float64 { return &d.MaxMs }),
-	detail("ping_stddev_ms", "Float64", recPing, rowPing, func(d *result.Ping) *float64 { return &d.StddevMs }),
-}
-
-// link points the record's details at the row's struct, or at nothing.
-func link[D any](on bool, dst **D, d *D) {
-	*dst = nil
-	if on {
-		*dst = d
+// resultColumns is the results table, in its order: the record's columns,
+// each group's flag before its columns.
+var resultColumns = func() []resultColumn {
+	var cols []resultColumn
+	gi := -1
+	for _, c := range result.Columns() {
+		if c.Group != nil && (gi < 0 || resultGroups[gi] != c.Group) {
+			gi++
+			cols = append(cols, flag(c.Group, gi, c.Group.Drop))
+		}
+		g := -1
+		if c.Group != nil {
+			g = gi
+		}
+		cols = append(cols, typed(c, g))
 	}
-}
+	return cols
+}()
 
 // resultColumnList is the column list for SELECT and INSERT.
 var resultColumnList = func() string {

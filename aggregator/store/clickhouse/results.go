@@ -245,7 +245,7 @@ func (s *Store) Scan(ctx context.Context, q store.Query, fn func(*result.Record)
 		readers[i] = c.reader()
 		dests[i] = readers[i].dest()
 	}
-	var w row
+	w := row{present: make([]bool, len(resultGroups))}
 	for rows.Next() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("clickhouse store: scan: %w", err)

@@ -3,7 +3,10 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/catchmap/catchmap/aggregator/store"
 )
 
 // migrations are applied in order; schema_version holds the highest one
@@ -185,6 +188,33 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 		s.log.Info("clickhouse store schema migrated", "database", s.db, "version", i+1)
+	}
+	return s.ensureColumns(ctx)
+}
+
+// ensureColumns adds the record's columns that the results table lacks
+// (see resultColumn), with their types' defaults in the rows it holds: a
+// field added to the record needs no migration of its own. Instances
+// starting together may both add one: 18.16 has no ADD COLUMN IF NOT
+// EXISTS, so the second's "already exists" (code 44) is no error.
+func (s *Store) ensureColumns(ctx context.Context) error {
+	rows, err := s.conn.Query(ctx, `SELECT name FROM system.columns WHERE database = ? AND table = 'results'`, s.db)
+	if err != nil {
+		return s.wrap(ctx, "read the results table's columns", err)
+	}
+	have, err := store.ScanStrings(rows)
+	rows.Close()
+	if err != nil {
+		return s.wrap(ctx, "read the results table's columns", err)
+	}
+	for _, c := range resultColumns {
+		if slices.Contains(have, c.name) {
+			continue
+		}
+		if err := s.conn.Exec(ctx, "ALTER TABLE results ADD COLUMN "+c.name+" "+c.typ); err != nil && !isCode(err, codeColumnExists) {
+			return s.wrap(ctx, "add column "+c.name+" to results", err)
+		}
+		s.log.Info("clickhouse store: results column added", "database", s.db, "column", c.name)
 	}
 	return nil
 }

@@ -3,21 +3,12 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/catchmap/catchmap/probe/result"
 )
 
 // rowsPerInsert is how many rows one INSERT statement of Append carries.
 const rowsPerInsert = 50
-
-// resultArgs is the number of columns recordArgs fills.
-const resultArgs = 20
-
-// insertRows is insertResult for n rows.
-func insertRows(n int) string {
-	return insertResult + strings.Repeat(",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", n-1)
-}
 
 // AppendBatches stores several batches in one transaction, as Append does
 // one, and returns how many new records each batch stored: a record whose
@@ -57,7 +48,6 @@ func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([
 	}
 	defer one.Close()
 	args := make([]any, rowsPerInsert*resultArgs)
-	dnsJSON := make(map[result.DNS]string)
 	ru := rollup{}
 	var row rolledRow
 	var lastSeq int64
@@ -77,9 +67,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([
 				st, n = one, 1
 			}
 			for i := range n {
-				if err := recordArgs(&rs[lo+i], args[i*resultArgs:(i+1)*resultArgs], dnsJSON); err != nil {
-					return nil, err
-				}
+				recordArgs(&rs[lo+i], args[i*resultArgs:(i+1)*resultArgs])
 			}
 			res, err := st.Exec(args[:n*resultArgs]...)
 			if err != nil {

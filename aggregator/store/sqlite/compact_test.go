@@ -222,15 +222,9 @@ func TestMinuteSummariesMigrate(t *testing.T) {
 	}
 	recs := sumRecordsOver(rand.New(rand.NewPCG(13, 14)), "v2", 3000, 3*time.Hour)
 	ru := rollup{}
-	args := make([]any, resultArgs)
 	var row rolledRow
 	for i := range recs {
-		if err := recordArgs(&recs[i], args, nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(insertResult, args...); err != nil {
-			t.Fatal(err)
-		}
+		insertOld(t, db, &recs[i])
 		ru.add(row.stored(&recs[i]), recs[i].Time.UnixMicro())
 	}
 	for k, sum := range ru {

@@ -2,9 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -12,12 +9,6 @@ import (
 	"github.com/catchmap/catchmap/aggregator/store"
 	"github.com/catchmap/catchmap/probe/result"
 )
-
-const resultColumns = `id, time, probe, target, method, af, addr, identity, site, rtt_ms, error, error_kind,
-	lat, lon, country, asn, suspect, dns, http, ping`
-
-const insertResult = `INSERT OR IGNORE INTO results (` + resultColumns + `)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // Append implements store.Results: AppendBatches of one batch, in one
 // transaction, INSERT OR IGNORE on the unique id so re-sent records count 0.
@@ -29,68 +20,11 @@ func (s *Store) Append(ctx context.Context, rs []result.Record) (int, error) {
 	return stored[0], nil
 }
 
-// recordArgs fills args in the order of resultColumns. dnsJSON caches the
-// encoding of DNS details: a target's answers repeat a few values (one per
-// server), and a map lookup costs a tenth of json.Marshal. HTTP and ping
-// details carry timings that differ in every record, so are not cached.
-func recordArgs(r *result.Record, args []any, dnsJSON map[result.DNS]string) error {
-	args[0] = r.ID
-	args[1] = r.Time.UnixMicro()
-	args[2] = r.Probe
-	args[3] = r.Target
-	args[4] = r.Method
-	args[5] = int64(r.AF)
-	args[6] = r.Addr
-	args[7] = r.Identity
-	args[8] = r.Site
-	args[9] = r.RTTMs
-	args[10] = r.Error
-	args[11] = string(r.ErrorKind)
-	args[12] = floatArg(r.Lat)
-	args[13] = floatArg(r.Lon)
-	args[14] = r.Country
-	args[15] = int64(r.ASN)
-	args[16] = r.Suspect
-	var err error
-	if args[17], err = jsonArg(r.DNS, dnsJSON); err != nil {
-		return fmt.Errorf("sqlite store: append: record %s: dns details: %w", r.ID, err)
-	}
-	if args[18], err = jsonArg(r.HTTP, nil); err != nil {
-		return fmt.Errorf("sqlite store: append: record %s: http details: %w", r.ID, err)
-	}
-	if args[19], err = jsonArg(r.Ping, nil); err != nil {
-		return fmt.Errorf("sqlite store: append: record %s: ping details: %w", r.ID, err)
-	}
-	return nil
-}
-
 func floatArg(f *float64) any {
 	if f == nil {
 		return nil
 	}
 	return *f
-}
-
-// jsonArg encodes a details struct, or NULL for a nil pointer, through
-// cache when it is not nil.
-func jsonArg[T comparable](v *T, cache map[T]string) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	if j, ok := cache[*v]; ok {
-		return j, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	if cache != nil {
-		if len(cache) >= detailsCacheSize {
-			clear(cache)
-		}
-		cache[*v] = string(b)
-	}
-	return string(b), nil
 }
 
 // bounds turns a window into microseconds, zero times leaving that side open.
@@ -136,48 +70,13 @@ func (s *Store) Scan(ctx context.Context, q store.Query, fn func(*result.Record)
 	}
 	defer rows.Close()
 
-	var (
-		rec                result.Record
-		t, af, asn         int64
-		kind               string
-		lat, lon           sql.NullFloat64
-		latv, lonv         float64
-		dnsJ, httpJ, pingJ sql.RawBytes
-		dns                result.DNS
-		httpD              result.HTTP
-		ping               result.Ping
-		dnsCache           = make(map[string]result.DNS)
-	)
+	x := newRowReader()
 	for rows.Next() {
-		rec = result.Record{}
-		err := rows.Scan(&rec.ID, &t, &rec.Probe, &rec.Target, &rec.Method, &af, &rec.Addr, &rec.Identity,
-			&rec.Site, &rec.RTTMs, &rec.Error, &kind, &lat, &lon, &rec.Country, &asn, &rec.Suspect,
-			&dnsJ, &httpJ, &pingJ)
+		rec, err := x.scan(rows)
 		if err != nil {
 			return s.wrap(ctx, "scan: read row", err)
 		}
-		rec.Time = time.UnixMicro(t).UTC()
-		rec.AF = int(af)
-		rec.ASN = uint32(asn)
-		rec.ErrorKind = result.ErrorKind(kind)
-		if lat.Valid {
-			latv = lat.Float64
-			rec.Lat = &latv
-		}
-		if lon.Valid {
-			lonv = lon.Float64
-			rec.Lon = &lonv
-		}
-		if rec.DNS, err = decodeDetails(dnsJ, &dns, dnsCache); err != nil {
-			return fmt.Errorf("sqlite store: scan: record %s: dns details: %w", rec.ID, err)
-		}
-		if rec.HTTP, err = decodeDetails(httpJ, &httpD, nil); err != nil {
-			return fmt.Errorf("sqlite store: scan: record %s: http details: %w", rec.ID, err)
-		}
-		if rec.Ping, err = decodeDetails(pingJ, &ping, nil); err != nil {
-			return fmt.Errorf("sqlite store: scan: record %s: ping details: %w", rec.ID, err)
-		}
-		if err := fn(&rec); err != nil {
+		if err := fn(rec); err != nil {
 			return err
 		}
 	}
@@ -185,36 +84,6 @@ func (s *Store) Scan(ctx context.Context, q store.Query, fn func(*result.Record)
 		return s.wrap(ctx, "scan", err)
 	}
 	return nil
-}
-
-// detailsCacheSize bounds the caches of encoded and decoded DNS details;
-// when full they start over.
-const detailsCacheSize = 256
-
-// decodeDetails decodes a details column into buf, reused between rows; nil
-// for NULL. A non-nil cache remembers decoded values by their JSON: DNS
-// details repeat a few values per target, and decoding is most of the CPU a
-// scan spends in Go.
-func decodeDetails[T any](b []byte, buf *T, cache map[string]T) (*T, error) {
-	if b == nil {
-		return nil, nil
-	}
-	if v, ok := cache[string(b)]; ok {
-		*buf = v
-		return buf, nil
-	}
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, err
-	}
-	if cache != nil {
-		if len(cache) >= detailsCacheSize {
-			clear(cache)
-		}
-		cache[string(b)] = v
-	}
-	*buf = v
-	return buf, nil
 }
 
 // Targets implements store.Results. It walks the distinct targets of the

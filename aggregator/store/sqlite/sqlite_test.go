@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -382,5 +384,123 @@ func TestFilesOwnerOnly(t *testing.T) {
 		if m := fi.Mode().Perm(); m != 0o600 {
 			t.Errorf("%s: mode %o, want 600", filepath.Base(f), m)
 		}
+	}
+}
+
+// TestDetailsMigrated: a database whose results keep their method details
+// as JSON (schema 3) reads back the same records after Open moves them
+// into columns, and takes new ones beside them.
+func TestDetailsMigrated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catchmap.db")
+	db, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(strings.Join(migrations[:3], ";") +
+		`; CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3)`); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lat, lon := 52.37, 4.9
+	old := []result.Record{
+		{ID: "dns", Time: base, Probe: "p", Target: "t", Method: result.MethodDNS, AF: 4, Site: "ams", RTTMs: 3, Lat: &lat, Lon: &lon,
+			DNS: &result.DNS{QName: "hostname.bind.", QClass: "CH", QType: "TXT", Rcode: "NOERROR", NSID: "n1", TCP: true, Size: 93}},
+		{ID: "dns-bare", Time: base.Add(time.Second), Probe: "p", Target: "t", Method: result.MethodDNS,
+			DNS: &result.DNS{QName: ".", QClass: "IN", QType: "SOA"}},
+		{ID: "http", Time: base.Add(2 * time.Second), Probe: "p", Target: "t", Method: result.MethodHTTP, ErrorKind: result.KindHTTPStatus, Error: "503",
+			HTTP: &result.HTTP{Status: 503, DNSMs: 1.5, ConnectMs: 2, TLSMs: 3, FirstByteMs: 4, TotalMs: 5.25, Proto: "HTTP/2.0"}},
+		{ID: "ping", Time: base.Add(3 * time.Second), Probe: "p", Target: "t", Method: result.MethodICMP,
+			Ping: &result.Ping{Sent: 3, Received: 2, Loss: 1.0 / 3, MinMs: 1, AvgMs: 2, MaxMs: 3, StddevMs: 0.5}},
+		{ID: "none", Time: base.Add(4 * time.Second), Probe: "p", Target: "t", Method: result.MethodTCP, RTTMs: 7},
+	}
+	for i := range old {
+		insertOld(t, db, &old[i])
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, path)
+	defer s.Close()
+	fresh := old[0]
+	fresh.ID, fresh.Time = "new", base.Add(5*time.Second)
+	if _, err := s.Append(context.Background(), []result.Record{fresh}); err != nil {
+		t.Fatal(err)
+	}
+	var got []result.Record
+	if err := s.Scan(context.Background(), store.Query{}, func(r *result.Record) error {
+		got = append(got, clone(*r))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := append(old, fresh)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the migration:\n got %s\nwant %s", recordsJSON(got), recordsJSON(want))
+	}
+}
+
+// clone copies r and the details it points at.
+func clone(r result.Record) result.Record {
+	if r.Lat != nil {
+		lat, lon := *r.Lat, *r.Lon
+		r.Lat, r.Lon = &lat, &lon
+	}
+	if r.DNS != nil {
+		d := *r.DNS
+		r.DNS = &d
+	}
+	if r.HTTP != nil {
+		h := *r.HTTP
+		r.HTTP = &h
+	}
+	if r.Ping != nil {
+		p := *r.Ping
+		r.Ping = &p
+	}
+	return r
+}
+
+func recordsJSON(rs []result.Record) string {
+	b, _ := json.Marshal(rs)
+	return string(b)
+}
+
+// TestMissingColumnsAdded: a column the record has and the table lacks (as
+// for a field added to the record) is added at Open, NULL in the rows the
+// table holds, and stored from then on.
+func TestMissingColumnsAdded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catchmap.db")
+	s := open(t, path)
+	rs := batch("before", 2)
+	rs[0].Ping = &result.Ping{Sent: 3, Received: 3, StddevMs: 0.25}
+	if _, err := s.Append(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(`ALTER TABLE results DROP COLUMN ping_stddev_ms`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	after := batch("after", 1)
+	after[0].Ping = &result.Ping{Sent: 3, Received: 2, Loss: 1.0 / 3, StddevMs: 0.5}
+	if _, err := s.Append(context.Background(), after); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*result.Ping{}
+	if err := s.Scan(context.Background(), store.Query{}, func(r *result.Record) error {
+		if r.Ping != nil {
+			p := *r.Ping
+			got[r.ID] = &p
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p := got[rs[0].ID]; p == nil || p.StddevMs != 0 || p.Sent != 3 {
+		t.Errorf("row from before the column: %+v, want the ping without its (lost) stddev", p)
+	}
+	if p := got[after[0].ID]; p == nil || p.StddevMs != 0.5 {
+		t.Errorf("row stored with the column back: %+v", p)
 	}
 }

@@ -228,14 +228,8 @@ func TestSummariesOfOlderSchema(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	old := sumRecords(rng, "old", 800)
-	args := make([]any, resultArgs)
 	for i := range old {
-		if err := recordArgs(&old[i], args, nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(insertResult, args...); err != nil {
-			t.Fatal(err)
-		}
+		insertOld(t, db, &old[i])
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -250,6 +244,29 @@ func TestSummariesOfOlderSchema(t *testing.T) {
 	raw, sum := catchments(t, s, o, "")
 	if !reflect.DeepEqual(raw, sum) || encode(t, raw) != encode(t, sum) || raw.Results == 0 {
 		t.Fatalf("catchment over records from before the migration: from summaries %+v\nraw %+v", sum, raw)
+	}
+}
+
+// insertOld stores r in a results table of migration 1's layout, details
+// as JSON, as a catchmap of that schema did.
+func insertOld(t *testing.T, db *sql.DB, r *result.Record) {
+	t.Helper()
+	details := func(v any, present bool) any {
+		if !present {
+			return nil
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if _, err := db.Exec(`INSERT OR IGNORE INTO results (id, time, probe, target, method, af, addr, identity, site, rtt_ms,
+		error, error_kind, lat, lon, country, asn, suspect, dns, http, ping) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Time.UnixMicro(), r.Probe, r.Target, r.Method, r.AF, r.Addr, r.Identity, r.Site, r.RTTMs, r.Error,
+		string(r.ErrorKind), floatArg(r.Lat), floatArg(r.Lon), r.Country, int64(r.ASN), r.Suspect,
+		details(r.DNS, r.DNS != nil), details(r.HTTP, r.HTTP != nil), details(r.Ping, r.Ping != nil)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,0 +1,299 @@
+package result
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// A Column is one field of the record, flattened: the CSV files, and the
+// stores' tables, are made from the column list (Columns), so that a field
+// added to the record and its list reaches them all. Method details live in
+// a Group, a struct the record has or not.
+type Column struct {
+	Name string
+	Kind Kind
+	// Group is the details group the column is part of; nil for the
+	// record's own fields.
+	Group *Group
+	// OmitZero: the CSV leaves the zero value empty ("not set").
+	OmitZero bool
+
+	acc any // the field[T] of Kind
+	csv func(*Record) string
+	set func(*Record, string) error
+}
+
+// Kind is a column's type, as the stores hold it.
+type Kind int
+
+// The kinds. An ErrorKind column is a KindString.
+const (
+	KindString   Kind = iota
+	KindInt           // int, held as int64
+	KindUint32        // the ASN
+	KindFloat         // float64
+	KindOptFloat      // *float64: nil is NULL (the place: 0,0 is a real one)
+	KindBool
+	KindTime // time.Time
+)
+
+// Group is a method's details: a struct the record points at, or nil.
+type Group struct {
+	Name string // the JSON key of the struct, and the prefix of its columns
+	has  func(*Record) bool
+	drop func(*Record)
+}
+
+// Present reports whether r has the group's struct.
+func (g *Group) Present(r *Record) bool { return g.has(r) }
+
+// Drop takes the group's struct out of r; setting one of its columns
+// makes a new one.
+func (g *Group) Drop(r *Record) { g.drop(r) }
+
+// Columns lists the record's columns in their order (CSVHeader's).
+func Columns() []Column { return append([]Column(nil), columns...) }
+
+// Groups lists the details groups, in the order of their columns.
+func Groups() []*Group {
+	var gs []*Group
+	for i := range columns {
+		if g := columns[i].Group; g != nil && (len(gs) == 0 || gs[len(gs)-1] != g) {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// String is the value of a KindString column; "" when its group is absent.
+func (c *Column) String(r *Record) string {
+	switch f := c.acc.(type) {
+	case field[string]:
+		return value(f, r)
+	case field[ErrorKind]:
+		return string(value(f, r))
+	}
+	panic(c.Name + " is not a string column")
+}
+
+// Int is the value of a KindInt column.
+func (c *Column) Int(r *Record) int64 { return int64(value(c.acc.(field[int]), r)) }
+
+// Uint32 is the value of a KindUint32 column.
+func (c *Column) Uint32(r *Record) uint32 { return value(c.acc.(field[uint32]), r) }
+
+// Float is the value of a KindFloat column.
+func (c *Column) Float(r *Record) float64 { return value(c.acc.(field[float64]), r) }
+
+// OptFloat is the value of a KindOptFloat column.
+func (c *Column) OptFloat(r *Record) *float64 { return value(c.acc.(field[*float64]), r) }
+
+// Bool is the value of a KindBool column.
+func (c *Column) Bool(r *Record) bool { return value(c.acc.(field[bool]), r) }
+
+// Time is the value of a KindTime column.
+func (c *Column) Time(r *Record) time.Time { return value(c.acc.(field[time.Time]), r) }
+
+// SetString sets a KindString column, creating its group.
+func (c *Column) SetString(r *Record, v string) {
+	switch f := c.acc.(type) {
+	case field[string]:
+		*f(r, true) = v
+	case field[ErrorKind]:
+		*f(r, true) = ErrorKind(v)
+	default:
+		panic(c.Name + " is not a string column")
+	}
+}
+
+// SetInt sets a KindInt column, creating its group.
+func (c *Column) SetInt(r *Record, v int64) { *c.acc.(field[int])(r, true) = int(v) }
+
+// SetUint32 sets a KindUint32 column, creating its group.
+func (c *Column) SetUint32(r *Record, v uint32) { *c.acc.(field[uint32])(r, true) = v }
+
+// SetFloat sets a KindFloat column, creating its group.
+func (c *Column) SetFloat(r *Record, v float64) { *c.acc.(field[float64])(r, true) = v }
+
+// SetOptFloat sets a KindOptFloat column, creating its group.
+func (c *Column) SetOptFloat(r *Record, v *float64) { *c.acc.(field[*float64])(r, true) = v }
+
+// SetBool sets a KindBool column, creating its group.
+func (c *Column) SetBool(r *Record, v bool) { *c.acc.(field[bool])(r, true) = v }
+
+// SetTime sets a KindTime column, creating its group.
+func (c *Column) SetTime(r *Record, v time.Time) { *c.acc.(field[time.Time])(r, true) = v }
+
+func value[T any](f field[T], r *Record) T {
+	if p := f(r, false); p != nil {
+		return *p
+	}
+	var zero T
+	return zero
+}
+
+// field finds a value in a record. With alloc false it returns nil when the
+// value lives in an absent details group; with alloc true it creates the
+// group.
+type field[T any] func(r *Record, alloc bool) *T
+
+// ref is a field and the group it is part of (nil: the record's own).
+type ref[T any] struct {
+	get   field[T]
+	group *Group
+}
+
+// top is a field of the record itself.
+func top[T any](get func(*Record) *T) ref[T] {
+	return ref[T]{get: func(r *Record, _ bool) *T { return get(r) }}
+}
+
+// details is the group of the details struct D that ptr points at.
+type details[D any] struct {
+	*Group
+	ptr func(*Record) **D
+}
+
+func newDetails[D any](name string, ptr func(*Record) **D) details[D] {
+	return details[D]{Group: &Group{Name: name,
+		has:  func(r *Record) bool { return *ptr(r) != nil },
+		drop: func(r *Record) { *ptr(r) = nil }}, ptr: ptr}
+}
+
+// in is a field of the details struct of g.
+func in[D, T any](g details[D], get func(*D) *T) ref[T] {
+	return ref[T]{get: func(r *Record, alloc bool) *T {
+		p := g.ptr(r)
+		if *p == nil {
+			if !alloc {
+				return nil
+			}
+			*p = new(D)
+		}
+		return get(*p)
+	}, group: g.Group}
+}
+
+// codec turns a field's value into a CSV cell and back.
+type codec[T any] struct {
+	kind   Kind
+	format func(T) string
+	parse  func(string) (T, error)
+}
+
+// col builds a column of the field fr with codec c. omitZero writes the
+// zero value as an empty cell.
+func col[T comparable](name string, fr ref[T], c codec[T], omitZero bool) Column {
+	var zero T
+	f := fr.get
+	return Column{
+		Name: name, Kind: c.kind, Group: fr.group, OmitZero: omitZero, acc: f,
+		csv: func(r *Record) string {
+			p := f(r, false)
+			if p == nil || omitZero && *p == zero {
+				return ""
+			}
+			return c.format(*p)
+		},
+		set: func(r *Record, s string) error {
+			v, err := c.parse(s)
+			if err != nil {
+				return err
+			}
+			*f(r, true) = v
+			return nil
+		},
+	}
+}
+
+var (
+	text = codec[string]{
+		kind:   KindString,
+		format: func(s string) string { return s },
+		parse:  func(s string) (string, error) { return s, nil },
+	}
+	kindCodec = codec[ErrorKind]{
+		kind:   KindString,
+		format: func(k ErrorKind) string { return string(k) },
+		parse:  func(s string) (ErrorKind, error) { return ErrorKind(s), nil },
+	}
+	intCodec = codec[int]{
+		kind:   KindInt,
+		format: strconv.Itoa,
+		parse: func(s string) (int, error) {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return 0, fmt.Errorf("%q is not a whole number", s)
+			}
+			return n, nil
+		},
+	}
+	uint32Codec = codec[uint32]{
+		kind:   KindUint32,
+		format: func(n uint32) string { return strconv.FormatUint(uint64(n), 10) },
+		parse: func(s string) (uint32, error) {
+			n, err := strconv.ParseUint(s, 10, 32)
+			if err != nil {
+				return 0, fmt.Errorf("%q is not a number from 0 to %d", s, uint32(math.MaxUint32))
+			}
+			return uint32(n), nil
+		},
+	}
+	boolCodec = codec[bool]{
+		kind:   KindBool,
+		format: strconv.FormatBool,
+		parse: func(s string) (bool, error) {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return false, fmt.Errorf("%q is not true or false", s)
+			}
+			return b, nil
+		},
+	}
+	floatCodec = codec[float64]{
+		kind:   KindFloat,
+		format: formatFloat,
+		parse:  parseFloat,
+	}
+	optFloatCodec = codec[*float64]{
+		kind:   KindOptFloat,
+		format: func(f *float64) string { return formatFloat(*f) },
+		parse: func(s string) (*float64, error) {
+			f, err := parseFloat(s)
+			return &f, err
+		},
+	}
+	timeCodec = codec[time.Time]{
+		kind:   KindTime,
+		format: func(t time.Time) string { return t.Format(time.RFC3339Nano) },
+		parse: func(s string) (time.Time, error) {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
+			}
+			return t, nil
+		},
+	}
+)
+
+// formatFloat is the shortest text that reads back to the same float ('f'
+// with -1 precision: no rounding on a round trip), and empty for NaN and
+// infinities, which no number in a spreadsheet can hold.
+func formatFloat(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// parseFloat refuses NaN and infinities: JSON cannot carry them, so a CSV
+// row holding one could not be stored or exported again.
+func parseFloat(s string) (float64, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%q is not a finite number", s)
+	}
+	return f, nil
+}
