@@ -28,7 +28,7 @@ type measureCmd struct {
 
 	Method      string        `help:"Measurement method: dns (CHAOS TXT/NSID), http (header or body), icmp (echo) or tcp (connect)." enum:"dns,http,icmp,tcp" default:"dns"`
 	Preset      string        `help:"Site identification preset for the service (see catchmap presets)." placeholder:"NAME"`
-	SiteRegex   string        `help:"Regexp whose first capture group is the site code in the identity (overrides the preset's)." placeholder:"REGEXP"`
+	SiteRegex   string        `help:"Regexp that finds the site code in the identity: its group named site, (?P<site>...), when it has one, else its non-empty capture groups joined with \"-\" (overrides the preset's)." placeholder:"REGEXP"`
 	Port        int           `help:"Port, when the target names none (default: 53 dns, 443 tcp, the URL's for http)."`
 	IPv4        bool          `name:"ipv4" short:"4" help:"Measure the target's IPv4 address only."`
 	IPv6        bool          `name:"ipv6" short:"6" help:"Measure the target's IPv6 address only."`

@@ -22,8 +22,9 @@ type Spec struct {
 	AF   int `json:"af,omitempty" yaml:"af,omitempty"`
 	Port int `json:"port,omitempty" yaml:"port,omitempty"`
 
-	// Site identification: a preset name, or a regexp whose first capture
-	// group is the site. Neither: the identity itself is the site.
+	// Site identification: a preset name, or a regexp whose group named
+	// site, else whose non-empty groups joined with "-", are the site
+	// (identify.Matcher). Neither: the identity itself is the site.
 	Preset    string `json:"preset,omitempty" yaml:"preset,omitempty"`
 	SiteRegex string `json:"site_regex,omitempty" yaml:"site_regex,omitempty"`
 
