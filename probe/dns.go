@@ -13,7 +13,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/catchmap/catchmap/probe/identify"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
 )
@@ -76,17 +75,7 @@ func (m *Measurer) measureDNS(ctx context.Context, t Target, r *result.Record) e
 	resp.Compress = true
 	r.DNS.Size = resp.Len()
 
-	a, err := readDNSAnswer(q, resp)
-	r.DNS.Rcode, r.DNS.NSID = a.Rcode, a.NSID
-	r.Identity = a.Identity
-	// An intercepted answer names the interceptor, and a version answer
-	// names software: neither is a site.
-	if a.Kind != result.KindMismatch && !identify.NeverSite(q.Name) {
-		r.Site = t.Ident.Site(a.Identity)
-	}
-	r.Suspect = a.Kind == result.KindMismatch || identify.Suspect(a.Identity)
-	if err != nil {
-		r.ErrorKind = a.Kind
+	if err := IdentifyDNS(t.Ident, q, resp, r); err != nil {
 		err = fmt.Errorf("dns to %s: %w", t.Addr, err)
 		r.Error = err.Error()
 		return err

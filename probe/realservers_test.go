@@ -7,12 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/catchmap/catchmap/internal/testutil"
+	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
 )
 
@@ -57,9 +59,9 @@ func isExecutable(path string) bool {
 const serverStartTimeout = 10 * time.Second
 
 // runServer runs a DNS server in the foreground with args, in dir, and
-// returns its address once it answers CH TXT qname over UDP. It stops the
-// server when the test ends. A server that exits early fails the test with
-// its output.
+// returns its address once it answers CH TXT qname over UDP with NOERROR.
+// It stops the server when the test ends. A server that exits early fails
+// the test with its output.
 func runServer(t *testing.T, dir, addr, qname, bin string, args ...string) string {
 	t.Helper()
 	var out testutil.Buffer
@@ -89,7 +91,11 @@ func runServer(t *testing.T, dir, addr, qname, bin string, args ...string) strin
 			t.Fatalf("%s exited before answering: %v\n%s", filepath.Base(bin), err, out.String())
 		default:
 		}
-		_, _, err := c.Exchange(q, addr)
+		resp, _, err := c.Exchange(q, addr)
+		if err == nil && resp.Rcode != dns.RcodeSuccess {
+			// named answers SERVFAIL while its zones still load.
+			err = fmt.Errorf("answered %s", dns.RcodeToString[resp.Rcode])
+		}
 		return err
 	})
 	return addr
@@ -151,6 +157,137 @@ func TestRealSiteRegexGroups(t *testing.T) {
 		r := measureDNSOnce(t, spec.Spec{Target: addr, SiteRegex: tc.regex})
 		if !r.OK() || r.Identity != "ns1.fra.example" || r.Site != tc.site {
 			t.Errorf("--site-regex %s: identity %q site %q (%s %s), want site %q", tc.regex, r.Identity, r.Site, r.ErrorKind, r.Error, tc.site)
+		}
+	}
+}
+
+// startNamed runs BIND's named serving zones (name: zone file text) in
+// class CH, in one view, and returns its address. The RRset order is set
+// to cyclic, which rotates every RRset by one from answer to answer, so
+// that a test sees the rotation on every query rather than by chance.
+func startNamed(t *testing.T, zones map[string]string) string {
+	t.Helper()
+	bin := serverBinary(t, "named", "bind9")
+	dir := t.TempDir()
+	host, port := freeLoopback(t)
+	var conf strings.Builder
+	fmt.Fprintf(&conf, `options {
+	directory "%[1]s";
+	pid-file none;
+	session-keyfile none;
+	listen-on port %[2]d { %[3]s; };
+	listen-on-v6 { none; };
+	recursion no;
+	dnssec-validation no;
+	rrset-order { order cyclic; };
+};
+controls { };
+view "chaos" CH {
+	match-clients { any; };
+`, dir, port, host)
+	files := map[string]string{}
+	for name, zone := range zones {
+		fmt.Fprintf(&conf, "\tzone %q CH { type primary; file %q; };\n", name, name+".zone")
+		files[name+".zone"] = "$TTL 0\n@ CH SOA ns.invalid. hostmaster.invalid. 1 3600 600 86400 0\n@ CH NS ns.invalid.\n" + zone
+	}
+	conf.WriteString("};\n")
+	files["named.conf"] = conf.String()
+	writeFiles(t, dir, files)
+	// -g: foreground, logging to stderr; -c: this configuration only.
+	return runServer(t, dir, net.JoinHostPort(host, strconv.Itoa(port)), firstKey(zones)+".", bin, "-g", "-c", filepath.Join(dir, "named.conf"))
+}
+
+func firstKey(m map[string]string) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}
+
+// TestRealRotatedRRset measures a BIND whose hostname.bind has several TXT
+// records, which BIND rotates: the identity must not rotate with them.
+func TestRealRotatedRRset(t *testing.T) {
+	addr := startNamed(t, map[string]string{"hostname.bind": `@ CH TXT "ns3.se-sto.k.ripe.net"
+@ CH TXT "ns1.de-fra.k.ripe.net"
+@ CH TXT "built 2024-05-01"
+@ CH TXT "ns2.nl-ams.k.ripe.net"
+`})
+	// BIND does rotate the records: the first one changes between answers.
+	firsts := map[string]bool{}
+	for range 4 {
+		m := new(dns.Msg)
+		m.SetQuestion("hostname.bind.", dns.TypeTXT)
+		m.Question[0].Qclass = dns.ClassCHAOS
+		resp, err := dns.Exchange(m, addr)
+		if err != nil || len(resp.Answer) != 4 {
+			t.Fatalf("named's answer %v, %v: want 4 TXT records", resp, err)
+		}
+		firsts[resp.Answer[0].String()] = true
+	}
+	if len(firsts) < 2 {
+		t.Fatalf("named sent the records in one order only (%v): the test needs a server that rotates them", firsts)
+	}
+	for _, tc := range []struct {
+		name string
+		sp   spec.Spec
+		want string
+	}{
+		// The k-root preset's pattern skips the record that names no site.
+		{"preset", spec.Spec{Preset: "k-root"}, "ns1.de-fra.k.ripe.net"},
+		{"site regex", spec.Spec{SiteRegex: `^ns\d\.[a-z]{2}-(?P<site>[a-z]{3})`}, "ns1.de-fra.k.ripe.net"},
+		{"no pattern", spec.Spec{}, "built 2024-05-01"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range 4 {
+				sp := tc.sp
+				sp.Target = addr
+				r := measureDNSOnce(t, sp)
+				if !r.OK() || r.Identity != tc.want {
+					t.Fatalf("query %d: identity %q (%s %s), want %q every time", i+1, r.Identity, r.ErrorKind, r.Error, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// startDnsdist runs dnsdist answering CH TXT hostname.bind with a record it
+// spoofs, as operators configure it to name the site; everything else is
+// REFUSED. dnsdist gives the spoofed record class IN.
+func startDnsdist(t *testing.T, identity string) string {
+	t.Helper()
+	bin := serverBinary(t, "dnsdist", "dnsdist")
+	if len(identity) > 255 {
+		t.Fatalf("identity %q is longer than a TXT string", identity)
+	}
+	dir := t.TempDir()
+	host, port := freeLoopback(t)
+	// Lua's \ddd is decimal: the TXT string's length byte, then the text.
+	writeFiles(t, dir, map[string]string{"dnsdist.conf": fmt.Sprintf(`setLocal(%q)
+setSecurityPollSuffix("")
+addAction(AndRule({QNameRule("hostname.bind."), QClassRule(DNSClass.CHAOS), QTypeRule(DNSQType.TXT)}), SpoofRawAction("\%03d%s"))
+addAction(AllRule(), RCodeAction(DNSRCode.REFUSED))
+`, net.JoinHostPort(host, strconv.Itoa(port)), len(identity), identity)})
+	// --supervised: stay in the foreground without a console.
+	return runServer(t, dir, net.JoinHostPort(host, strconv.Itoa(port)), "hostname.bind.", bin,
+		"--supervised", "--disable-syslog", "-C", filepath.Join(dir, "dnsdist.conf"))
+}
+
+// TestRealDnsdistSpoofedChaos measures dnsdist's spoofed identity: a
+// mismatch by default, since an interceptor's answer looks the same, and
+// the identity with allow_class_in.
+func TestRealDnsdistSpoofedChaos(t *testing.T) {
+	addr := startDnsdist(t, "ns1.de-fra.k.ripe.net")
+	for _, tcp := range []bool{false, true} {
+		r := measureDNSOnce(t, spec.Spec{Target: addr, Preset: "k-root", TCP: tcp})
+		if r.ErrorKind != result.KindMismatch || r.Site != "" || !r.Suspect || r.Identity != "ns1.de-fra.k.ripe.net" ||
+			!strings.Contains(r.Error, "class IN") || !strings.Contains(r.Error, "--allow-class-in") {
+			t.Errorf("tcp=%v, by default: kind %q site %q suspect %v identity %q error %q; want a suspect mismatch that names --allow-class-in",
+				tcp, r.ErrorKind, r.Site, r.Suspect, r.Identity, r.Error)
+		}
+		r = measureDNSOnce(t, spec.Spec{Target: addr, Preset: "k-root", TCP: tcp, AllowClassIN: true})
+		if !r.OK() || r.Site != "de-fra" || r.Suspect || r.Identity != "ns1.de-fra.k.ripe.net" || r.DNS.Rcode != "NOERROR" {
+			t.Errorf("tcp=%v, allow_class_in: kind %q error %q site %q suspect %v identity %q; want site de-fra",
+				tcp, r.ErrorKind, r.Error, r.Site, r.Suspect, r.Identity)
 		}
 	}
 }

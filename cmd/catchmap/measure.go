@@ -43,6 +43,8 @@ type measureCmd struct {
 	NoNSID bool   `name:"no-nsid" group:"dns" help:"Do not ask for the NSID EDNS option."`
 	TCP    bool   `name:"tcp" group:"dns" help:"Ask over TCP instead of UDP."`
 
+	AllowClassIN bool `name:"allow-class-in" group:"dns" help:"Take TXT records of class IN in answers to a CHAOS question as the identity, as dnsdist sends the CHAOS records it spoofs (by default they are mismatches: an interceptor's answers look the same)."`
+
 	SiteHeader    string   `group:"http" help:"Response header that names the site (overrides the preset's)." placeholder:"NAME"`
 	ConnectTo     string   `group:"http" help:"Connect to this address[:port] instead of resolving the URL's host (Host and SNI stay the URL's)." placeholder:"ADDR"`
 	RequestHeader []string `group:"http" sep:"none" help:"Extra request header \"Name: value\"; repeat for more." placeholder:"HEADER"`
@@ -128,6 +130,7 @@ func (c *measureCmd) spec(target string) spec.Spec {
 		QType:          c.QType,
 		NoNSID:         c.NoNSID,
 		TCP:            c.TCP,
+		AllowClassIN:   c.AllowClassIN,
 		HTTPMethod:     c.HTTPMethod,
 		ConnectTo:      c.ConnectTo,
 		RequestHeaders: c.RequestHeader,

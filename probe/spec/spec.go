@@ -34,6 +34,10 @@ type Spec struct {
 	QType  string `json:"qtype,omitempty" yaml:"qtype,omitempty"`
 	NoNSID bool   `json:"no_nsid,omitempty" yaml:"no_nsid,omitempty"`
 	TCP    bool   `json:"tcp,omitempty" yaml:"tcp,omitempty"`
+	// AllowClassIN takes TXT records of class IN as answers to a question
+	// of another class: dnsdist answers the CHAOS questions it spoofs that
+	// way. Off, such answers are mismatches, as an interceptor's are.
+	AllowClassIN bool `json:"allow_class_in,omitempty" yaml:"allow_class_in,omitempty"`
 
 	// http
 	HTTPMethod     string   `json:"http_method,omitempty" yaml:"http_method,omitempty"` // GET (default) or HEAD
