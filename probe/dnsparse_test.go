@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/miekg/dns"
@@ -197,11 +198,13 @@ func FuzzDNSAnswer(f *testing.F) {
 }
 
 // FuzzDNSTXT sends arbitrary bytes as CHAOS TXT text: the identity must be
-// those bytes, unescaped and then cleaned, whatever they hold.
+// those bytes, unescaped and then cleaned, whatever they hold, and cleaning
+// must keep apart the words that white space or control characters did.
 func FuzzDNSTXT(f *testing.F) {
 	f.Add([]byte(`ns1."fra" \ 1`))
 	f.Add([]byte("\\000\x00\xff\"\\"))
 	f.Add([]byte(strings.Repeat("a", 300)))
+	apart := func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 	f.Fuzz(func(t *testing.T, text []byte) {
 		if len(text) > 4000 {
 			return
@@ -217,6 +220,12 @@ func FuzzDNSTXT(f *testing.F) {
 		}
 		if (err == nil) != (want != "") {
 			t.Fatalf("err %v for identity %q", err, want)
+		}
+		// Valid text that fits is cut nowhere, and nothing is dropped from it.
+		if s := string(text); len(s) <= MaxIdentityLen && utf8.ValidString(s) && !strings.ContainsRune(s, utf8.RuneError) {
+			if got, words := strings.Fields(a.Identity), strings.FieldsFunc(s, apart); !slices.Equal(got, words) {
+				t.Fatalf("text %q gives the words %q, want %q", s, got, words)
+			}
 		}
 	})
 }

@@ -291,3 +291,14 @@ func TestRealDnsdistSpoofedChaos(t *testing.T) {
 		}
 	}
 }
+
+// TestRealControlCharacters measures a BIND whose id.server TXT holds a tab
+// and a newline (zone-file \009 and \010): each becomes a space, so that the
+// words stay apart.
+func TestRealControlCharacters(t *testing.T) {
+	addr := startNamed(t, map[string]string{"id.server": `@ CH TXT "ns1.fra\009built\0102024"` + "\n"})
+	r := measureDNSOnce(t, spec.Spec{Target: addr, QName: "id.server."})
+	if !r.OK() || r.Identity != "ns1.fra built 2024" {
+		t.Fatalf("identity %q (%s %s), want %q", r.Identity, r.ErrorKind, r.Error, "ns1.fra built 2024")
+	}
+}
