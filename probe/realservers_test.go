@@ -302,3 +302,69 @@ func TestRealControlCharacters(t *testing.T) {
 		t.Fatalf("identity %q (%s %s), want %q", r.Identity, r.ErrorKind, r.Error, "ns1.fra built 2024")
 	}
 }
+
+// startNSD runs nsd authoritative for example. only, naming itself identity
+// to CH TXT hostname.bind and id.server.
+func startNSD(t *testing.T, identity string) string {
+	t.Helper()
+	bin := serverBinary(t, "nsd", "nsd")
+	dir := t.TempDir()
+	host, port := freeLoopback(t)
+	writeFiles(t, dir, map[string]string{
+		"nsd.conf": fmt.Sprintf(`server:
+	ip-address: %[1]s@%[2]d
+	port: %[2]d
+	do-ip6: no
+	username: ""
+	chroot: ""
+	zonesdir: "%[3]s"
+	database: ""
+	zonelistfile: "%[3]s/zone.list"
+	xfrdfile: "%[3]s/xfrd.state"
+	pidfile: "%[3]s/nsd.pid"
+	logfile: "%[3]s/nsd.log"
+	identity: "%[4]s"
+	hide-identity: no
+remote-control:
+	control-enable: no
+zone:
+	name: example.
+	zonefile: example.zone
+`, host, port, dir, identity),
+		"example.zone": "$TTL 60\n@ IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60\n@ IN NS ns.example.\nns IN A 192.0.2.53\n",
+	})
+	// -d: foreground; -c: this configuration.
+	return runServer(t, dir, net.JoinHostPort(host, strconv.Itoa(port)), "hostname.bind.", bin, "-d", "-c", filepath.Join(dir, "nsd.conf"))
+}
+
+// TestRealRefused tells a port that refuses the connection from a server
+// that answers REFUSED: both are refused, as for the tcp and http methods,
+// and dns.rcode says which.
+func TestRealRefused(t *testing.T) {
+	addr := startNSD(t, "ns2.ams.example")
+	closed := closedUDPPort(t)
+	for _, tcp := range []bool{false, true} {
+		// nsd refuses questions for zones it does not serve.
+		r := measureDNSOnce(t, spec.Spec{Target: addr, QName: "id.server.on.elsewhere.example.net.", QClass: "IN", TCP: tcp})
+		if r.ErrorKind != result.KindRefused || r.DNS == nil || r.DNS.Rcode != "REFUSED" {
+			t.Errorf("tcp=%v, nsd: kind %q dns %+v error %q, want refused with rcode REFUSED", tcp, r.ErrorKind, r.DNS, r.Error)
+		}
+		r = measureDNSOnce(t, spec.Spec{Target: closed, TCP: tcp, Timeout: spec.Duration(time.Second)})
+		if r.ErrorKind != result.KindRefused || r.DNS == nil || r.DNS.Rcode != "" || !strings.Contains(r.Error, "nothing listens") {
+			t.Errorf("tcp=%v, closed port: kind %q dns %+v error %q, want refused without an rcode", tcp, r.ErrorKind, r.DNS, r.Error)
+		}
+	}
+}
+
+// closedUDPPort returns a loopback address whose port was free for UDP and
+// TCP a moment ago.
+func closedUDPPort(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", closedPort(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	return addr
+}
