@@ -47,6 +47,10 @@ func fixtures(t testing.TB) []fixture {
 	cut := fra.Wire(t)
 	idServer := atlastest.Chaos
 	idServer.Name = "id.server."
+	// A forwarder on the probe's path that asks the CHAOS question as IN
+	// echoes the question rewritten, with its resolver's answer.
+	rewritten := atlastest.Chaos
+	rewritten.Qclass = dns.ClassINET
 	return []fixture{
 		{"ok", k.Result(1001, 5080, atlastest.OK(t, fra, 12.5)),
 			[]want{{site: "de-fra", identity: "ns1.de-fra.k.ripe.net", rtt: 12.5, af: 4}}},
@@ -92,7 +96,20 @@ func fixtures(t testing.TB) []fixture {
 		{"ipv6_probe", k.Result(1017, 5080, map[string]any{"af": 6, "dst_addr": "2001:7fd::1", "from": "2001:db8:1::7",
 			"result": atlastest.OKResult(t, fra, 30)}),
 			[]want{{site: "de-fra", identity: "ns1.de-fra.k.ripe.net", rtt: 30, af: 6}}},
+		{"rewritten_in_nxdomain", k.Result(1018, 5080, atlastest.OK(t, atlastest.Answer{Q: rewritten, Rcode: dns.RcodeNameError}, 8)),
+			[]want{{kind: result.KindMismatch, rtt: 8, af: 4, suspect: true}}},
+		{"rewritten_in_empty", k.Result(1019, 5080, atlastest.OK(t, atlastest.Answer{Q: rewritten}, 8)),
+			[]want{{kind: result.KindMismatch, rtt: 8, af: 4, suspect: true}}},
 	}
+}
+
+// nRecords is how many records fs give.
+func nRecords(fs []fixture) int {
+	n := 0
+	for _, f := range fs {
+		n += len(f.want)
+	}
+	return n
 }
 
 func results(fs []fixture) []map[string]any {
