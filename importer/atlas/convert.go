@@ -269,7 +269,13 @@ func (c *Converter) answer(r *result.Record, qbuf string, a *Answer, failure Fai
 		}
 	}
 	if m == nil {
-		m = fromAnswers(q, a.Answers)
+		rrs, err := a.Records()
+		if err != nil {
+			r.ErrorKind = result.KindMalformed
+			r.Error = "atlas result: " + err.Error()
+			return
+		}
+		m = fromAnswers(q, rrs)
 	}
 	c.checkQuestion(q, answered)
 	if err := probe.IdentifyDNS(c.opt.Ident, q, m, r); err != nil {
@@ -320,7 +326,7 @@ func question(qbuf string) (dns.Question, bool) {
 func fromAnswers(q dns.Question, rrs []RR) *dns.Msg {
 	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Rcode: dns.RcodeSuccess}}
 	for _, rr := range rrs {
-		if !strings.EqualFold(rr.Type, "TXT") {
+		if !strings.EqualFold(string(rr.Type), "TXT") {
 			continue
 		}
 		txt := &dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(rr.Name), Rrtype: dns.TypeTXT, Class: q.Qclass}}
