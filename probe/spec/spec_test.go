@@ -2,6 +2,8 @@ package spec
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -31,5 +33,15 @@ func TestAllowClassIN(t *testing.T) {
 	}
 	if b, err := json.Marshal(Spec{Target: "x"}); err != nil || string(b) != `{"target":"x","method":""}` {
 		t.Errorf("a spec without it writes %s, %v: want the field left out", b, err)
+	}
+}
+
+// A plan entry (PUT /api/v1/targets) and measure both validate with
+// Validate: a qname whose trailing backslash escapes the final dot is a bad
+// spec that names the qname.
+func TestValidateQNameBackslash(t *testing.T) {
+	s := Spec{Target: "192.0.2.53", QName: `hostname.bind\`}
+	if err := s.Validate(); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), `qname "hostname.bind\\" ends in a backslash`) {
+		t.Errorf("Validate: %v, want a bad spec naming the qname", err)
 	}
 }
