@@ -13,7 +13,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/catchmap/catchmap/probe/identify"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
 )
@@ -62,6 +61,8 @@ func (m *Measurer) measureDNS(ctx context.Context, t Target, r *result.Record) e
 		case result.KindMalformed:
 			r.RTTMs = ms(rtt)
 			hint = "the answer does not parse as a DNS message (is something other than a DNS server on this port?)"
+		case result.KindRefused:
+			hint = "nothing listens on this port (the connection was refused; check the address and port)"
 		default:
 			hint = "the exchange failed"
 		}
@@ -76,17 +77,7 @@ func (m *Measurer) measureDNS(ctx context.Context, t Target, r *result.Record) e
 	resp.Compress = true
 	r.DNS.Size = resp.Len()
 
-	a, err := readDNSAnswer(q, resp)
-	r.DNS.Rcode, r.DNS.NSID = a.Rcode, a.NSID
-	r.Identity = a.Identity
-	// An intercepted answer names the interceptor, and a version answer
-	// names software: neither is a site.
-	if a.Kind != result.KindMismatch && !identify.NeverSite(q.Name) {
-		r.Site = t.Ident.Site(a.Identity)
-	}
-	r.Suspect = a.Kind == result.KindMismatch || identify.Suspect(a.Identity)
-	if err != nil {
-		r.ErrorKind = a.Kind
+	if err := IdentifyDNS(t.Ident, q, resp, r); err != nil {
 		err = fmt.Errorf("dns to %s: %w", t.Addr, err)
 		r.Error = err.Error()
 		return err
@@ -292,8 +283,9 @@ func (p *dnsPool) close() {
 }
 
 // exchangeErrorKind classifies a failed exchange. A port that refuses the
-// connection is a network failure here, not KindRefused, which for DNS means
-// the REFUSED rcode.
+// connection (over UDP, an ICMP port unreachable) is KindRefused, as for the
+// tcp and http methods; the record's empty dns.rcode tells it from a REFUSED
+// rcode, which comes with an answer.
 func exchangeErrorKind(ctx context.Context, err error) result.ErrorKind {
 	var dnsErr *dns.Error
 	switch {
@@ -304,8 +296,5 @@ func exchangeErrorKind(ctx context.Context, err error) result.ErrorKind {
 		// short of the length it announced.
 		return result.KindMalformed
 	}
-	if k := classify(err); k != result.KindRefused {
-		return k
-	}
-	return result.KindNetwork
+	return classify(err)
 }

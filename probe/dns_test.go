@@ -226,8 +226,8 @@ func startUDPOnly(t *testing.T, h dns.Handler) string {
 func TestMeasureDNSTCPRetryFails(t *testing.T) {
 	addr := startUDPOnly(t, withMode(responder.NewDNS("x"), responder.ModeTruncate))
 	r := measureDNSOnce(t, spec.Spec{Target: addr})
-	if r.ErrorKind != result.KindNetwork || !strings.Contains(r.Error, "truncated") || r.DNS == nil || !r.DNS.TCP {
-		t.Errorf("record %+v dns %+v: want a network error over TCP that says the UDP answer was truncated", r, r.DNS)
+	if r.ErrorKind != result.KindRefused || !strings.Contains(r.Error, "truncated") || r.DNS == nil || !r.DNS.TCP {
+		t.Errorf("record %+v dns %+v: want a refused connection over TCP, with word that the UDP answer was truncated", r, r.DNS)
 	}
 }
 
@@ -259,9 +259,13 @@ func TestMeasureDNSClosedPort(t *testing.T) {
 		l.Close()
 		r := measureDNSOnce(t, spec.Spec{Target: addr, TCP: tcp, Timeout: spec.Duration(time.Second)})
 		// UDP learns of the closed port from ICMP port unreachable, TCP from
-		// a reset; either is a network failure, not a DNS REFUSED rcode.
-		if r.ErrorKind != result.KindNetwork || !strings.Contains(r.Error, addr) {
-			t.Errorf("tcp=%v: kind %q error %q, want network naming %s", tcp, r.ErrorKind, r.Error, addr)
+		// a reset; either is refused, as for the tcp and http methods, and
+		// the empty rcode tells it from a DNS REFUSED answer.
+		if r.ErrorKind != result.KindRefused || !strings.Contains(r.Error, addr) || !strings.Contains(r.Error, "nothing listens") {
+			t.Errorf("tcp=%v: kind %q error %q, want refused naming %s", tcp, r.ErrorKind, r.Error, addr)
+		}
+		if r.DNS == nil || r.DNS.Rcode != "" {
+			t.Errorf("tcp=%v: dns %+v, want no rcode", tcp, r.DNS)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/catchmap/catchmap/probe/identify"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
 )
@@ -22,23 +24,29 @@ type dnsAnswer struct {
 	Kind result.ErrorKind
 }
 
-// readDNSAnswer reads the answer m to question q. It needs no socket so that
-// every shape of answer can be tested from a table or from fuzzed bytes.
-// The error, when not nil, says what the answer means for the user; Kind
-// classifies it.
+// readDNSAnswer reads the answer m to question q as id reads it: which of
+// several TXT records is the identity (id's patterns pick), and whether
+// records of class IN answer (id.AllowClassIN). A nil id has no patterns
+// and allows nothing more. It needs no socket so that every shape of answer
+// can be tested from a table or from fuzzed bytes. The error, when not nil,
+// says what the answer means for the user; Kind classifies it.
 //
 // On a failing rcode the NSID still becomes the identity: a server that
 // refuses a CHAOS question but sends NSID has named its site, and the
 // record keeps that beside the failure.
-func readDNSAnswer(q dns.Question, m *dns.Msg) (dnsAnswer, error) {
+func readDNSAnswer(q dns.Question, m *dns.Msg, id *spec.Identifier) (dnsAnswer, error) {
 	a := dnsAnswer{Rcode: rcodeString(m.Rcode), NSID: nsidText(m)}
+	var match *identify.Matcher
+	if id != nil {
+		match = id.Matcher
+	}
 	if !m.Response {
 		a.Kind = result.KindMalformed
 		return a, fmt.Errorf("the reply to %s is not a DNS response (QR bit clear)", questionString(q))
 	}
 	if len(m.Question) > 0 && !sameQuestion(m.Question, q) {
 		a.Kind = result.KindMismatch
-		a.Identity = firstTXT(m.Answer, nil, 0)
+		a.Identity = pickTXT(m.Answer, nil, match)
 		return a, fmt.Errorf("the answer is for %s, not %s: something on the path may be intercepting DNS", answeredString(m.Question), questionString(q))
 	}
 	a.Identity = a.NSID
@@ -57,15 +65,19 @@ func readDNSAnswer(q dns.Question, m *dns.Msg) (dnsAnswer, error) {
 		a.Kind = result.KindRcode
 		return a, fmt.Errorf("the server answered %s to %s", a.Rcode, questionString(q))
 	}
-	names := answerNames(q.Name, q.Qclass, m.Answer)
-	if len(m.Answer) > 0 && !anyOwnedBy(m.Answer, names, q.Qclass) {
+	own := newOwners(q, m.Answer, id != nil && id.AllowClassIN)
+	if len(m.Answer) > 0 && !own.anyOf(m.Answer) {
 		a.Kind = result.KindMismatch
-		a.Identity = firstTXT(m.Answer, nil, 0)
+		a.Identity = pickTXT(m.Answer, nil, match)
+		if q.Qclass != dns.ClassINET && newOwners(q, m.Answer, true).anyOf(m.Answer) {
+			return a, fmt.Errorf("the answer to %s holds its records in class IN: something on the path may be intercepting DNS, "+
+				"or the server is dnsdist answering with a spoofed record (set allow_class_in, or --allow-class-in, to take such answers as identities)", questionString(q))
+		}
 		return a, fmt.Errorf("the answer to %s holds only records for other names or classes: something on the path may be intercepting DNS", questionString(q))
 	}
 	if q.Qtype == dns.TypeTXT {
-		if id := firstTXT(m.Answer, names, q.Qclass); id != "" {
-			a.Identity = id
+		if text := pickTXT(m.Answer, &own, match); text != "" {
+			a.Identity = text
 		}
 	}
 	if a.Identity == "" {
@@ -85,20 +97,28 @@ func sameQuestion(got []dns.Question, q dns.Question) bool {
 // about this depth too.
 const maxCNAMEHops = 8
 
-// answerNames returns the owner names that answer for qname: qname and the
-// targets of CNAMEs chained from it (IN TXT id.server.on.quad9.net may be
-// an alias), at most maxCNAMEHops of them. A list, not a set: it is built
-// for every answer and holds a handful of names (a name has one CNAME at
-// most, so a chain adds one name a hop; the cap keeps a hostile answer with
-// many from making the list long).
-func answerNames(qname string, class uint16, rrs []dns.RR) ownerNames {
-	names := ownerNames{qname}
+// owners says which records of an answer answer the question: those owned
+// by its name, or by a name its CNAMEs lead to, in its class, or in class
+// IN too when in is set (dnsdist's spoofed CHAOS answers carry class IN).
+type owners struct {
+	names ownerNames
+	class uint16
+	in    bool
+}
+
+// newOwners follows q's CNAME chain in rrs (IN TXT id.server.on.quad9.net
+// may be an alias), at most maxCNAMEHops of it. The names are a list, not a
+// set: it is built for every answer and holds a handful of names (a name has
+// one CNAME at most, so a chain adds one name a hop; the cap keeps a hostile
+// answer with many from making the list long).
+func newOwners(q dns.Question, rrs []dns.RR, in bool) owners {
+	o := owners{names: ownerNames{q.Name}, class: q.Qclass, in: in}
 	for range maxCNAMEHops {
 		grew := false
 		for _, rr := range rrs {
 			c, ok := rr.(*dns.CNAME)
-			if ok && len(names) <= maxCNAMEHops && c.Hdr.Class == class && names.has(c.Hdr.Name) && !names.has(c.Target) {
-				names = append(names, c.Target)
+			if ok && len(o.names) <= maxCNAMEHops && o.owns(&c.Hdr) && !o.names.has(c.Target) {
+				o.names = append(o.names, c.Target)
 				grew = true
 			}
 		}
@@ -106,7 +126,21 @@ func answerNames(qname string, class uint16, rrs []dns.RR) ownerNames {
 			break
 		}
 	}
-	return names
+	return o
+}
+
+// owns reports whether a record with header h answers the question.
+func (o owners) owns(h *dns.RR_Header) bool {
+	return (h.Class == o.class || o.in && h.Class == dns.ClassINET) && o.names.has(h.Name)
+}
+
+func (o owners) anyOf(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if o.owns(rr.Header()) {
+			return true
+		}
+	}
+	return false
 }
 
 // ownerNames are domain names, compared without regard to case.
@@ -121,26 +155,30 @@ func (ns ownerNames) has(name string) bool {
 	return false
 }
 
-func anyOwnedBy(rrs []dns.RR, names ownerNames, class uint16) bool {
-	for _, rr := range rrs {
-		if h := rr.Header(); h.Class == class && names.has(h.Name) {
-			return true
-		}
-	}
-	return false
-}
-
-// firstTXT returns the cleaned text of the first TXT record owned by one of
-// names in class, or of the first TXT record at all when names is nil.
-func firstTXT(rrs []dns.RR, names ownerNames, class uint16) string {
+// pickTXT returns the identity among the TXT records of rrs that own
+// accepts (every TXT record when own is nil): of their cleaned, non-empty
+// texts, the first in bytewise order in which match finds a site, else the
+// first in bytewise order. Servers rotate an RRset of several records (BIND
+// does by default), so the order they send is no choice at all.
+func pickTXT(rrs []dns.RR, own *owners, match *identify.Matcher) string {
+	var first, matched string
 	for _, rr := range rrs {
 		t, ok := rr.(*dns.TXT)
-		if !ok || names != nil && (t.Hdr.Class != class || !names.has(t.Hdr.Name)) {
+		if !ok || own != nil && !own.owns(&t.Hdr) {
 			continue
 		}
-		return txtText(t.Txt)
+		text := txtText(t.Txt)
+		if text == "" {
+			continue
+		}
+		if first == "" || text < first {
+			first = text
+		}
+		if (matched == "" || text < matched) && match.Site(text) != "" {
+			matched = text
+		}
 	}
-	return ""
+	return cmp.Or(matched, first)
 }
 
 // txtText joins a TXT record's character-strings as the bytes they carry.

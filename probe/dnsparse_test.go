@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/miekg/dns"
 
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 var chaosQ = dns.Question{Name: "hostname.bind.", Qclass: dns.ClassCHAOS, Qtype: dns.TypeTXT}
@@ -34,14 +36,18 @@ func reply(q dns.Question, rcode int, nsid string, answer ...dns.RR) *dns.Msg {
 func TestReadDNSAnswer(t *testing.T) {
 	soaQ := dns.Question{Name: ".", Qclass: dns.ClassINET, Qtype: dns.TypeSOA}
 	quad9Q := dns.Question{Name: "id.server.on.quad9.net.", Qclass: dns.ClassINET, Qtype: dns.TypeTXT}
+	fraRE := identifier(t, spec.Spec{SiteRegex: `^ns\d+\.([a-z]{3})$`})
+	classIN := identifier(t, spec.Spec{AllowClassIN: true})
 	for _, tc := range []struct {
 		name     string
 		q        dns.Question
+		id       *spec.Identifier
 		m        *dns.Msg
 		kind     result.ErrorKind
 		identity string
 		nsid     string
 		rcode    string
+		says     string // in the error
 	}{
 		{name: "txt", q: chaosQ, m: reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassCHAOS, "ns1.fra")),
 			identity: "ns1.fra", rcode: "NOERROR"},
@@ -54,6 +60,20 @@ func TestReadDNSAnswer(t *testing.T) {
 				txtRR("id.server.on.quad9.net.", dns.ClassINET, "res120.qyul1.on.quad9.net"),
 				txtRR("id.server.on.quad9.net.", dns.ClassINET, "second")),
 			identity: "res120.qyul1.on.quad9.net", rcode: "NOERROR"},
+		{name: "several txt: the first in bytewise order", q: chaosQ,
+			m: reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassCHAOS, "ns3.sto"),
+				txtRR("hostname.bind.", dns.ClassCHAOS, "ns1.fra"), txtRR("hostname.bind.", dns.ClassCHAOS, "ns2.ams")),
+			identity: "ns1.fra", rcode: "NOERROR"},
+		{name: "several txt: the first in bytewise order that the pattern matches", q: chaosQ, id: fraRE,
+			m: reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassCHAOS, "ns9.sto"),
+				txtRR("hostname.bind.", dns.ClassCHAOS, "built 2024-01-01"), txtRR("hostname.bind.", dns.ClassCHAOS, "ns2.ams")),
+			identity: "ns2.ams", rcode: "NOERROR"},
+		{name: "several txt: none matches", q: chaosQ, id: fraRE,
+			m:        reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassCHAOS, "zz"), txtRR("hostname.bind.", dns.ClassCHAOS, "yy")),
+			identity: "yy", rcode: "NOERROR"},
+		{name: "several txt: an empty one is no identity", q: chaosQ,
+			m:        reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassCHAOS, ""), txtRR("hostname.bind.", dns.ClassCHAOS, "b")),
+			identity: "b", rcode: "NOERROR"},
 		{name: "txt behind a cname", q: quad9Q,
 			m: reply(quad9Q, 0, "",
 				&dns.CNAME{Hdr: dns.RR_Header{Name: "id.server.on.quad9.net.", Rrtype: dns.TypeCNAME, Class: dns.ClassINET}, Target: "a.example."},
@@ -84,15 +104,29 @@ func TestReadDNSAnswer(t *testing.T) {
 			m:    reply(dns.Question{Name: "hostname.bind.", Qclass: dns.ClassINET, Qtype: dns.TypeTXT}, dns.RcodeRefused, ""),
 			kind: result.KindMismatch, rcode: "REFUSED"},
 		{name: "answer for another class", q: chaosQ, m: reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassINET, "OPNsense.home.arpa")),
-			kind: result.KindMismatch, identity: "OPNsense.home.arpa", rcode: "NOERROR"},
+			kind: result.KindMismatch, identity: "OPNsense.home.arpa", rcode: "NOERROR", says: "--allow-class-in"},
+		{name: "answer in class IN, allowed", q: chaosQ, id: classIN,
+			m:        reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassINET, "ns1.fra")),
+			identity: "ns1.fra", rcode: "NOERROR"},
+		{name: "answer in class HS, class IN allowed", q: chaosQ, id: classIN,
+			m:    reply(chaosQ, 0, "", txtRR("hostname.bind.", dns.ClassHESIOD, "ns1.fra")),
+			kind: result.KindMismatch, identity: "ns1.fra", rcode: "NOERROR", says: "only records for other names or classes"},
+		{name: "answer in class IN behind a cname, allowed", q: chaosQ, id: classIN,
+			m: reply(chaosQ, 0, "",
+				&dns.CNAME{Hdr: dns.RR_Header{Name: "hostname.bind.", Rrtype: dns.TypeCNAME, Class: dns.ClassINET}, Target: "a.example."},
+				txtRR("a.example.", dns.ClassINET, "ns1.ams")),
+			identity: "ns1.ams", rcode: "NOERROR"},
 		{name: "answer for another name beside an nsid", q: chaosQ, m: reply(chaosQ, 0, "box", txtRR("x.example.", dns.ClassCHAOS, "y")),
 			kind: result.KindMismatch, identity: "y", nsid: "box", rcode: "NOERROR"},
 		{name: "not a response", q: chaosQ, m: &dns.Msg{Question: []dns.Question{chaosQ}}, kind: result.KindMalformed, rcode: "NOERROR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := readDNSAnswer(tc.q, tc.m)
+			a, err := readDNSAnswer(tc.q, tc.m, tc.id)
 			if a.Kind != tc.kind || (err == nil) != (tc.kind == result.KindNone) {
 				t.Fatalf("kind %q err %v, want kind %q", a.Kind, err, tc.kind)
+			}
+			if err != nil && !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("error %q does not say %q", err, tc.says)
 			}
 			if a.Identity != tc.identity || a.NSID != tc.nsid || a.Rcode != tc.rcode {
 				t.Errorf("got %+v, want identity %q nsid %q rcode %q", a, tc.identity, tc.nsid, tc.rcode)
@@ -101,8 +135,21 @@ func TestReadDNSAnswer(t *testing.T) {
 	}
 }
 
+// identifier resolves a DNS spec's identification, failing the test on a
+// bad spec.
+func identifier(t testing.TB, sp spec.Spec) *spec.Identifier {
+	t.Helper()
+	sp.Method = result.MethodDNS
+	id, err := spec.NewIdentifier(&sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // FuzzDNSAnswer reads arbitrary bytes as a DNS answer: reading must never
-// panic, and whatever it says must be storable.
+// panic, whatever it says must be storable, and the order of the records
+// (which servers rotate) must not change it.
 func FuzzDNSAnswer(f *testing.F) {
 	for _, m := range []*dns.Msg{
 		reply(chaosQ, 0, "nsid", txtRR("hostname.bind.", dns.ClassCHAOS, `a \"b\"`, `\255\000`)),
@@ -115,6 +162,7 @@ func FuzzDNSAnswer(f *testing.F) {
 		}
 		f.Add(wire)
 	}
+	ids := []*spec.Identifier{nil, identifier(f, spec.Spec{Preset: "k-root"}), identifier(f, spec.Spec{AllowClassIN: true})}
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		m := new(dns.Msg)
 		if err := m.Unpack(wire); err != nil {
@@ -124,14 +172,25 @@ func FuzzDNSAnswer(f *testing.F) {
 		if len(m.Question) > 0 {
 			questions = append(questions, m.Question[0]) // so the matching paths run too
 		}
+		// Reversed, the answer says the same; CNAME chains are left out,
+		// as a hostile answer may give a name several CNAMEs, and the hop
+		// cap then keeps those met first.
+		rev := m.Copy()
+		slices.Reverse(rev.Answer)
+		hasCNAME := slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeCNAME })
 		for _, q := range questions {
-			a, err := readDNSAnswer(q, m)
-			if (err == nil) != (a.Kind == result.KindNone) || a.Kind != result.KindNone && !slices.Contains(result.Kinds, a.Kind) {
-				t.Fatalf("kind %q with err %v", a.Kind, err)
-			}
-			for _, s := range []string{a.Identity, a.NSID} {
-				if !utf8.ValidString(s) || len(s) > MaxIdentityLen {
-					t.Fatalf("unstorable identity or nsid %q", s)
+			for _, id := range ids {
+				a, err := readDNSAnswer(q, m, id)
+				if (err == nil) != (a.Kind == result.KindNone) || a.Kind != result.KindNone && !slices.Contains(result.Kinds, a.Kind) {
+					t.Fatalf("kind %q with err %v", a.Kind, err)
+				}
+				for _, s := range []string{a.Identity, a.NSID} {
+					if !utf8.ValidString(s) || len(s) > MaxIdentityLen {
+						t.Fatalf("unstorable identity or nsid %q", s)
+					}
+				}
+				if ra, _ := readDNSAnswer(q, rev, id); !hasCNAME && ra != a {
+					t.Fatalf("answer read as %+v, and with its records reversed as %+v", a, ra)
 				}
 			}
 		}
@@ -139,11 +198,13 @@ func FuzzDNSAnswer(f *testing.F) {
 }
 
 // FuzzDNSTXT sends arbitrary bytes as CHAOS TXT text: the identity must be
-// those bytes, unescaped and then cleaned, whatever they hold.
+// those bytes, unescaped and then cleaned, whatever they hold, and cleaning
+// must keep apart the words that white space or control characters did.
 func FuzzDNSTXT(f *testing.F) {
 	f.Add([]byte(`ns1."fra" \ 1`))
 	f.Add([]byte("\\000\x00\xff\"\\"))
 	f.Add([]byte(strings.Repeat("a", 300)))
+	apart := func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 	f.Fuzz(func(t *testing.T, text []byte) {
 		if len(text) > 4000 {
 			return
@@ -152,13 +213,19 @@ func FuzzDNSTXT(f *testing.F) {
 		if err := m.Unpack(txtAnswerWire(chaosQ, text)); err != nil {
 			t.Fatalf("test wire does not unpack: %v", err)
 		}
-		a, err := readDNSAnswer(chaosQ, m)
+		a, err := readDNSAnswer(chaosQ, m, nil)
 		want := cleanIdentity(string(text))
 		if a.Identity != want {
 			t.Fatalf("identity %q, want %q", a.Identity, want)
 		}
 		if (err == nil) != (want != "") {
 			t.Fatalf("err %v for identity %q", err, want)
+		}
+		// Valid text that fits is cut nowhere, and nothing is dropped from it.
+		if s := string(text); len(s) <= MaxIdentityLen && utf8.ValidString(s) && !strings.ContainsRune(s, utf8.RuneError) {
+			if got, words := strings.Fields(a.Identity), strings.FieldsFunc(s, apart); !slices.Equal(got, words) {
+				t.Fatalf("text %q gives the words %q, want %q", s, got, words)
+			}
 		}
 	})
 }

@@ -433,7 +433,7 @@ func TestHeaderIdentity(t *testing.T) {
 		{values: []string{"a, b", "c , d "}, last: true, want: "d"},
 		{values: []string{"a, b", " , ,"}, last: true, want: "b"},
 		{values: []string{",,,"}, last: true, want: ""},
-		{values: []string{"\x00\x1bSIN\x7f52\u0085-P1\n"}, want: "SIN52-P1"},
+		{values: []string{"\x00\x1bSIN\x7f52\u0085-P1\n"}, want: "SIN 52 -P1"}, // control characters keep words apart
 		{values: []string{strings.Repeat("é", 200)}, want: strings.Repeat("é", MaxIdentityLen/2)},
 	}
 	for _, tt := range tests {

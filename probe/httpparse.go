@@ -74,7 +74,8 @@ func bodyIdentity(body []byte, m *identify.Matcher) string {
 }
 
 // cleanIdentity makes untrusted text safe to store and print: invalid UTF-8
-// and control characters (C0, DEL, C1) are dropped, surrounding space is
+// is dropped, each control character (C0, DEL, C1) becomes a space, so
+// that words a tab or newline kept apart stay apart, surrounding space is
 // trimmed, and the result is cut to MaxIdentityLen bytes on a rune
 // boundary. It stops reading once the cap is reached, so a huge input costs
 // no more than a small one.
@@ -82,8 +83,11 @@ func cleanIdentity(s string) string {
 	s = strings.TrimLeftFunc(s, isSpaceOrControl)
 	var b strings.Builder
 	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) {
+		if r == utf8.RuneError {
 			continue
+		}
+		if unicode.IsControl(r) {
+			r = ' '
 		}
 		if b.Len()+utf8.RuneLen(r) > MaxIdentityLen {
 			break

@@ -20,6 +20,20 @@ func checkIdentity(t *testing.T, what, id string) {
 	}
 }
 
+func TestCleanIdentity(t *testing.T) {
+	for in, want := range map[string]string{
+		"a\bb":                   "a b",
+		"ns1.fra\tbuilt\r\n2024": "ns1.fra built  2024",
+		"a\u0085b\x7fc":          "a b c", // C1 NEL and DEL
+		"\x00\x01 a \x1b":        "a",
+		"a\xffb":                 "ab", // invalid UTF-8 is dropped, not a space
+	} {
+		if got := cleanIdentity(in); got != want {
+			t.Errorf("cleanIdentity(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // FuzzHTTPIdentity feeds header values (one per line of header) and a body
 // to the extractors, with a real preset-like pattern and with none.
 func FuzzHTTPIdentity(f *testing.F) {

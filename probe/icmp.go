@@ -58,6 +58,18 @@ func measureICMP(ctx context.Context, t Target, r *result.Record) error {
 
 	runErr := p.RunWithContext(ctx)
 	if runErr != nil && ctx.Err() == nil {
+		if sendErr != nil && errors.Is(runErr, sendErr) {
+			// The socket opened, and the kernel refused the echo itself.
+			r.ErrorKind = result.KindNetwork
+			err := fmt.Errorf("ping %s: sending the echo request failed: %w", a, runErr)
+			if errors.Is(runErr, syscall.EPERM) || errors.Is(runErr, syscall.EACCES) {
+				// What an output rule of a local firewall (nftables,
+				// iptables) that drops the echo makes sendmsg say.
+				err = fmt.Errorf("%w (the ICMP socket opened, so a local firewall rule on outgoing ICMP is the likely cause: "+
+					"see nft list ruleset, or iptables -S OUTPUT)", err)
+			}
+			return err
+		}
 		// Not the deadline: the socket could not be opened or used.
 		kind, err := icmpSocketError(runErr, t.Spec.Privileged)
 		r.ErrorKind = kind
@@ -94,9 +106,9 @@ func pingStats(st *probing.Statistics) *result.Ping {
 	return ps
 }
 
-// icmpSocketError classifies an error from opening or using an ICMP socket.
-// EACCES and EPERM mean the system refused the socket (or, from sendto, a
-// firewall refused the packet): the message then says how to allow it.
+// icmpSocketError classifies an error from opening or setting up an ICMP
+// socket (a failed send is told apart before). EACCES and EPERM mean the
+// system refused the socket: the message then says how to allow it.
 func icmpSocketError(err error, privileged bool) (result.ErrorKind, error) {
 	if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) {
 		return classify(err), err

@@ -9,8 +9,10 @@ export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 
 # Debian packages used by tests and benchmarks:
 #   gcc: cgo (SQLite, H3); chromium: the web UI's browser tests; bird2, iproute2: BGP tests and the lab;
-#   clickhouse-server/-client: the ClickHouse store; bzip2: Atlas fixtures; dnsperf, fping: benchmarks' references.
-pkgs=(gcc libc6-dev chromium bird2 iproute2 clickhouse-server clickhouse-client bzip2 dnsperf fping bind9-dnsutils)
+#   clickhouse-server/-client: the ClickHouse store; bzip2: Atlas fixtures; dnsperf, fping: benchmarks' references;
+#   bind9, nsd, unbound, dnsdist: the probe's tests against real DNS servers; nftables: its ICMP firewall test.
+pkgs=(gcc libc6-dev chromium bird2 iproute2 clickhouse-server clickhouse-client bzip2 dnsperf fping bind9-dnsutils
+	bind9 nsd unbound dnsdist nftables)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -42,7 +42,7 @@ type importAtlasCmd struct {
 	GeoIPASN  string   `name:"geoip-asn" help:"GeoLite2 ASN mmdb, to fill the ASN of probes missing from --probes." placeholder:"FILE" type:"existingfile"`
 
 	Preset    string `help:"Site identification preset for the measured service (see catchmap presets)." placeholder:"NAME" xor:"site"`
-	SiteRegex string `help:"Regexp whose first capture group is the site code in the identity; works on any TXT measurement." placeholder:"REGEXP" xor:"site"`
+	SiteRegex string `help:"Regexp that finds the site code in the identity: its group named site, else its non-empty capture groups joined with \"-\"; works on any TXT measurement." placeholder:"REGEXP" xor:"site"`
 	Target    string `help:"Target name for every record (default: each result's dst_name, else dst_addr)." placeholder:"NAME"`
 
 	DB         string `name:"db" help:"Store the records in this SQLite database." placeholder:"FILE" xor:"dest"`

@@ -28,7 +28,7 @@ type measureCmd struct {
 
 	Method      string        `help:"Measurement method, one of ${methods}: dns asks CHAOS TXT and NSID, http reads a header or the body, icmp echoes, tcp connects." enum:"${methods}" default:"dns"`
 	Preset      string        `help:"Site identification preset for the service (see catchmap presets)." placeholder:"NAME"`
-	SiteRegex   string        `help:"Regexp whose first capture group is the site code in the identity (overrides the preset's)." placeholder:"REGEXP"`
+	SiteRegex   string        `help:"Regexp that finds the site code in the identity: its group named site, (?P<site>...), when it has one, else its non-empty capture groups joined with \"-\" (overrides the preset's)." placeholder:"REGEXP"`
 	Port        int           `help:"Port, when the target names none (default: 53 dns, 443 tcp, the URL's for http)."`
 	IPv4        bool          `name:"ipv4" short:"4" help:"Measure the target's IPv4 address only."`
 	IPv6        bool          `name:"ipv6" short:"6" help:"Measure the target's IPv6 address only."`
@@ -42,6 +42,8 @@ type measureCmd struct {
 	QType  string `name:"qtype" group:"dns" help:"DNS question type (default TXT, or the preset's)."`
 	NoNSID bool   `name:"no-nsid" group:"dns" help:"Do not ask for the NSID EDNS option."`
 	TCP    bool   `name:"tcp" group:"dns" help:"Ask over TCP instead of UDP."`
+
+	AllowClassIN bool `name:"allow-class-in" group:"dns" help:"Take TXT records of class IN in answers to a CHAOS question as the identity, as dnsdist sends the CHAOS records it spoofs (by default they are mismatches: an interceptor's answers look the same)."`
 
 	SiteHeader    string   `group:"http" help:"Response header that names the site (overrides the preset's)." placeholder:"NAME"`
 	ConnectTo     string   `group:"http" help:"Connect to this address[:port] instead of resolving the URL's host (Host and SNI stay the URL's)." placeholder:"ADDR"`
@@ -128,6 +130,7 @@ func (c *measureCmd) spec(target string) spec.Spec {
 		QType:          c.QType,
 		NoNSID:         c.NoNSID,
 		TCP:            c.TCP,
+		AllowClassIN:   c.AllowClassIN,
 		HTTPMethod:     c.HTTPMethod,
 		ConnectTo:      c.ConnectTo,
 		RequestHeaders: c.RequestHeader,

@@ -16,6 +16,8 @@ package atlas
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/miekg/dns"
 )
 
 // Result is one Atlas DNS result: the fields catchmap reads.
@@ -25,7 +27,6 @@ type Result struct {
 	DstAddr   string    `json:"dst_addr"`
 	DstName   string    `json:"dst_name"`
 	From      string    `json:"from"` // the probe's public address
-	FW        int       `json:"fw"`
 	MsmID     int64     `json:"msm_id"`
 	PrbID     int64     `json:"prb_id"`
 	Proto     string    `json:"proto"` // UDP or TCP
@@ -55,17 +56,52 @@ type SetItem struct {
 
 // Answer is a result's "result" member.
 type Answer struct {
-	Abuf    string  `json:"abuf"` // base64 of the answer in wire format
-	RT      float64 `json:"rt"`   // milliseconds
-	Size    int     `json:"size"`
-	Answers []RR    `json:"answers"` // decoded by the probe: the first records only
+	Abuf string  `json:"abuf"` // base64 of the answer in wire format
+	RT   float64 `json:"rt"`   // milliseconds
+	Size int     `json:"size"`
+	// Answers are the first records, as the probe decoded them. Their
+	// shape changed with the firmware, so they are read (Records) only
+	// when there is no abuf, which says everything they say.
+	Answers json.RawMessage `json:"answers"`
+}
+
+// Records reads Answers.
+func (a *Answer) Records() ([]RR, error) {
+	if len(a.Answers) == 0 || string(a.Answers) == "null" {
+		return nil, nil
+	}
+	var rrs []RR
+	if err := json.Unmarshal(a.Answers, &rrs); err != nil {
+		return nil, fmt.Errorf("the decoded answers do not read: %w", err)
+	}
+	return rrs, nil
 }
 
 // RR is one record of Answer.Answers.
 type RR struct {
 	Name  string `json:"NAME"`
-	Type  string `json:"TYPE"`
+	Type  RRType `json:"TYPE"`
 	RData RData  `json:"RDATA"`
+}
+
+// RRType is a record's type by name: firmware 4460 writes the number (16),
+// later firmware the name (TXT).
+type RRType string
+
+// UnmarshalJSON reads either shape.
+func (t *RRType) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		err := json.Unmarshal(b, &s)
+		*t = RRType(s)
+		return err
+	}
+	var n uint16
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("TYPE %s is neither a type name nor a type number", b)
+	}
+	*t = RRType(dns.Type(n).String())
+	return nil
 }
 
 // RData holds a decoded record's data: firmware before 4750 writes one

@@ -177,6 +177,46 @@ func TestOtherQuestion(t *testing.T) {
 	}
 }
 
+// TestQuestionWarning: the warning about another question says "asked"
+// only when qbuf says what Atlas asked, and answers whose class the path
+// rewrote (IN for CH) raise none, being mismatches of the identifier's
+// question.
+func TestQuestionWarning(t *testing.T) {
+	idServer := chaos("ns1.de-fra.k.ripe.net")
+	idServer.Q.Name = "id.server."
+	var rewritten []fixture
+	for _, f := range fixtures(t) {
+		if strings.HasPrefix(f.name, "rewritten_") {
+			rewritten = append(rewritten, f)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		fs   []fixture
+		want string // in the log; "" for no warning
+	}{
+		{"rewritten class", rewritten, ""},
+		{"other question in the answer", []fixture{{res: atlastest.K.Result(2002, 5080, atlastest.OK(t, idServer, 4))}},
+			`answered="CH TXT id.server."`},
+		{"other question in qbuf", []fixture{{res: atlastest.K.Result(2003, 5080, map[string]any{
+			"qbuf": atlastest.Qbuf(t, idServer.Q), "result": atlastest.OKResult(t, idServer, 4)})}},
+			`asked="CH TXT id.server."`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			c := converter(t, spec.Spec{Preset: "k-root"}, nil)
+			c.opt.Log = slog.New(slog.NewTextHandler(&log, nil))
+			importAll(t, c, bytes.NewReader(lines(t, tc.fs)))
+			if got := log.String(); tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+				t.Errorf("log %q, want %q", got, tc.want)
+			}
+			if tc.want != `asked="CH TXT id.server."` && strings.Contains(log.String(), "asked=") {
+				t.Errorf("log %q claims to know what Atlas asked", log.String())
+			}
+		})
+	}
+}
+
 const bz2File = "testdata/results.ndjson.bz2"
 
 // TestShapes reads the fixtures in every layout and compression Atlas uses
@@ -203,8 +243,8 @@ func TestShapes(t *testing.T) {
 	}
 	c := converter(t, spec.Spec{Preset: "k-root"}, apiProbes(t))
 	want := byID(importAll(t, c, bytes.NewReader(shapes["ndjson"])))
-	if len(want) != 18 {
-		t.Fatalf("%d distinct records from the fixtures, want 18", len(want))
+	if len(want) != nRecords(fs) {
+		t.Fatalf("%d distinct records from the fixtures, want %d", len(want), nRecords(fs))
 	}
 	for name, in := range shapes {
 		t.Run(name, func(t *testing.T) {
@@ -397,8 +437,9 @@ func TestIdempotentSQLite(t *testing.T) {
 	}
 	defer st.Close()
 	c := converter(t, spec.Spec{Preset: "k-root"}, apiProbes(t))
-	in := lines(t, fixtures(t))
-	for i, want := range []int{18, 0} {
+	fs := fixtures(t)
+	in := lines(t, fs)
+	for i, want := range []int{nRecords(fs), 0} {
 		var rs []result.Record
 		for _, r := range importAll(t, c, bytes.NewReader(in)) {
 			rs = append(rs, *r)
@@ -430,7 +471,8 @@ func TestResultsURL(t *testing.T) {
 
 // TestFetch serves recorded results from a local Atlas stand-in.
 func TestFetch(t *testing.T) {
-	body := atlastest.Gzip(t, atlastest.Array(t, results(fixtures(t))...))
+	fs := fixtures(t)
+	body := atlastest.Gzip(t, atlastest.Array(t, results(fs)...))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Key sekrit" {
 			http.Error(w, `{"error": {"detail": "Authentication credentials were not provided."}}`, http.StatusForbidden)
@@ -450,8 +492,8 @@ func TestFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	if rs := importAll(t, converter(t, spec.Spec{Preset: "k-root"}, nil), rc); len(rs) != 18 {
-		t.Errorf("%d records, want 18", len(rs))
+	if rs := importAll(t, converter(t, spec.Spec{Preset: "k-root"}, nil), rc); len(rs) != nRecords(fs) {
+		t.Errorf("%d records, want %d", len(rs), nRecords(fs))
 	}
 	_, _, err = Fetch(ctx, srv.Client(), u, token.Token{})
 	if err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "--atlas-key") {

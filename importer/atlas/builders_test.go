@@ -47,6 +47,10 @@ func fixtures(t testing.TB) []fixture {
 	cut := fra.Wire(t)
 	idServer := atlastest.Chaos
 	idServer.Name = "id.server."
+	// A forwarder on the probe's path that asks the CHAOS question as IN
+	// echoes the question rewritten, with its resolver's answer.
+	rewritten := atlastest.Chaos
+	rewritten.Qclass = dns.ClassINET
 	return []fixture{
 		{"ok", k.Result(1001, 5080, atlastest.OK(t, fra, 12.5)),
 			[]want{{site: "de-fra", identity: "ns1.de-fra.k.ripe.net", rtt: 12.5, af: 4}}},
@@ -92,7 +96,48 @@ func fixtures(t testing.TB) []fixture {
 		{"ipv6_probe", k.Result(1017, 5080, map[string]any{"af": 6, "dst_addr": "2001:7fd::1", "from": "2001:db8:1::7",
 			"result": atlastest.OKResult(t, fra, 30)}),
 			[]want{{site: "de-fra", identity: "ns1.de-fra.k.ripe.net", rtt: 30, af: 6}}},
+		// Firmware 4460 to 4539, as the result-format documentation lays
+		// out its DNS results: the decoded records give TYPE as a number
+		// (16 for TXT, 6 for SOA, whose fields are named), RDATA as one
+		// string, and abuf may be absent.
+		{"fw4460_type_number", k.Result(1020, 4460, map[string]any{"result": map[string]any{
+			"ID": 4660, "QDCOUNT": 1, "ANCOUNT": 1, "NSCOUNT": 0, "ARCOUNT": 0, "rt": 31.5, "size": 76,
+			"answers": []any{map[string]any{"NAME": "hostname.bind", "TYPE": 16, "TTL": 0, "RDATA": "ns1.fi-hel.k.ripe.net"}}}}),
+			[]want{{site: "fi-hel", identity: "ns1.fi-hel.k.ripe.net", rtt: 31.5, af: 4}}},
+		// Where abuf is present it is read, whatever the decoded records
+		// hold: here an SOA as 4460 writes one, with fields of its own.
+		{"fw4460_abuf_first", k.Result(1021, 4460, map[string]any{"result": withMembers(atlastest.OKResult(t, fra, 6), map[string]any{
+			"answers": []any{map[string]any{"NAME": "hostname.bind", "TYPE": 6, "TTL": 0, "MNAME": "ns.invalid",
+				"RNAME": "hostmaster.invalid", "SERIAL": 1}}})}),
+			[]want{{site: "de-fra", identity: "ns1.de-fra.k.ripe.net", rtt: 6, af: 4}}},
+		// fw as a JSON string, as the documentation quotes the values.
+		{"fw_string", k.Result(1022, 4560, map[string]any{"fw": "4560", "result": atlastest.OKResult(t, chaos("ns1.ru-mow.k.ripe.net"), 44)}),
+			[]want{{site: "ru-mow", identity: "ns1.ru-mow.k.ripe.net", rtt: 44, af: 4}}},
+		{"answers_unreadable", k.Result(1023, 4460, map[string]any{"result": map[string]any{"rt": 2.0,
+			"answers": []any{map[string]any{"NAME": "hostname.bind", "TYPE": "TXT", "RDATA": 7}}}}),
+			[]want{{kind: result.KindMalformed, rtt: 2, af: 4}}},
+		{"rewritten_in_nxdomain", k.Result(1018, 5080, atlastest.OK(t, atlastest.Answer{Q: rewritten, Rcode: dns.RcodeNameError}, 8)),
+			[]want{{kind: result.KindMismatch, rtt: 8, af: 4, suspect: true}}},
+		{"rewritten_in_empty", k.Result(1019, 5080, atlastest.OK(t, atlastest.Answer{Q: rewritten}, 8)),
+			[]want{{kind: result.KindMismatch, rtt: 8, af: 4, suspect: true}}},
 	}
+}
+
+// withMembers is m with members added.
+func withMembers(m, members map[string]any) map[string]any {
+	for k, v := range members {
+		m[k] = v
+	}
+	return m
+}
+
+// nRecords is how many records fs give.
+func nRecords(fs []fixture) int {
+	n := 0
+	for _, f := range fs {
+		n += len(f.want)
+	}
+	return n
 }
 
 func results(fs []fixture) []map[string]any {

@@ -27,10 +27,13 @@ type Locator interface {
 
 // Options configure a Converter.
 type Options struct {
-	// Ident reads the site out of the identity. Its question is the one
-	// assumed when a result carries neither qbuf nor a question section
-	// in its answer; otherwise the question Atlas asked is used, so any
-	// TXT measurement works with a site regex.
+	// Ident reads the site out of the identity. The question Atlas asked
+	// is read from a result's qbuf; without one, from its answer's
+	// question section, so that any TXT measurement works with a site
+	// regex, except where that has Ident's name and type in another class:
+	// the path rewrote the class (a forwarder asking CHAOS as IN), and the
+	// record is a mismatch, as measure says. With neither, Ident's question
+	// is assumed.
 	Ident *spec.Identifier
 	// Target names every record; empty: each result's dst_name, else its
 	// dst_addr.
@@ -219,8 +222,8 @@ func (c *Converter) place(res *Result) place {
 
 // answer fills r from one answer (or failure) and its question.
 func (c *Converter) answer(r *result.Record, qbuf string, a *Answer, failure Failure) {
-	q, known := question(qbuf)
-	if known {
+	q, asked := question(qbuf)
+	if asked {
 		r.DNS.QName, r.DNS.QClass, r.DNS.QType = q.Name, dns.Class(q.Qclass).String(), dns.Type(q.Qtype).String()
 	}
 	switch {
@@ -255,19 +258,26 @@ func (c *Converter) answer(r *result.Record, qbuf string, a *Answer, failure Fai
 			r.Error = fmt.Sprintf("dns to %s from Atlas: the answer (%d bytes) does not parse as a DNS message: %v", orUnknown(r.Addr), len(wire), err)
 			return
 		}
-		if !known && len(m.Question) == 1 {
-			q, known = m.Question[0], true
-		}
 	} else {
 		r.DNS.Size = a.Size
 	}
-	if !known {
+	answered := false
+	if !asked {
 		q = c.defaultQ
+		if m != nil && len(m.Question) == 1 && !rewrittenClass(m.Question[0], q) {
+			q, answered = m.Question[0], true
+		}
 	}
 	if m == nil {
-		m = fromAnswers(q, a.Answers)
+		rrs, err := a.Records()
+		if err != nil {
+			r.ErrorKind = result.KindMalformed
+			r.Error = "atlas result: " + err.Error()
+			return
+		}
+		m = fromAnswers(q, rrs)
 	}
-	c.checkQuestion(q)
+	c.checkQuestion(q, answered)
 	if err := probe.IdentifyDNS(c.opt.Ident, q, m, r); err != nil {
 		r.Error = "dns to " + orUnknown(r.Addr) + " from Atlas: " + err.Error()
 	}
@@ -316,7 +326,7 @@ func question(qbuf string) (dns.Question, bool) {
 func fromAnswers(q dns.Question, rrs []RR) *dns.Msg {
 	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Rcode: dns.RcodeSuccess}}
 	for _, rr := range rrs {
-		if !strings.EqualFold(rr.Type, "TXT") {
+		if !strings.EqualFold(string(rr.Type), "TXT") {
 			continue
 		}
 		txt := &dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(rr.Name), Rrtype: dns.TypeTXT, Class: q.Qclass}}
@@ -328,18 +338,30 @@ func fromAnswers(q dns.Question, rrs []RR) *dns.Msg {
 	return m
 }
 
-// checkQuestion warns once when the measurement asked another question
-// than the identifier's: a preset's pattern may then find no site.
-func (c *Converter) checkQuestion(q dns.Question) {
-	if c.warned {
-		return
-	}
+// rewrittenClass reports whether answered, an answer's question, is want
+// in another class.
+func rewrittenClass(answered, want dns.Question) bool {
+	return strings.EqualFold(answered.Name, want.Name) && answered.Qtype == want.Qtype && answered.Qclass != want.Qclass
+}
+
+// checkQuestion warns once when the measurement's question is not the
+// identifier's: a preset's pattern may then find no site. answered says
+// that q was read from an answer, the result having no qbuf: what Atlas
+// asked is then not known.
+func (c *Converter) checkQuestion(q dns.Question, answered bool) {
 	d := c.defaultQ
-	if strings.EqualFold(q.Name, d.Name) && q.Qclass == d.Qclass && q.Qtype == d.Qtype {
+	if c.warned || strings.EqualFold(q.Name, d.Name) && q.Qclass == d.Qclass && q.Qtype == d.Qtype {
 		return
 	}
 	c.warned = true
-	c.opt.Log.Warn("the Atlas measurement asked another question than the identifier's: if no sites are found, give a site regex that fits these answers",
-		"asked", dns.Class(q.Qclass).String()+" "+dns.Type(q.Qtype).String()+" "+q.Name,
-		"identifier", dns.Class(d.Qclass).String()+" "+dns.Type(d.Qtype).String()+" "+d.Name)
+	msg, key := "the Atlas measurement asked another question than the identifier's", "asked"
+	if answered {
+		msg, key = "the Atlas answers are for another question than the identifier's (the results carry no qbuf, so what Atlas asked is not known)", "answered"
+	}
+	c.opt.Log.Warn(msg+": if no sites are found, give a site regex that fits these answers",
+		key, questionText(q), "identifier", questionText(d))
+}
+
+func questionText(q dns.Question) string {
+	return dns.Class(q.Qclass).String() + " " + dns.Type(q.Qtype).String() + " " + q.Name
 }

@@ -26,8 +26,8 @@ type DNSForm struct {
 	QClass string // "CH" or "IN"
 	QType  string // "TXT"
 	// Patterns are tried in order on the identity (TXT text, else NSID);
-	// the first capture groups of the first match, joined by "-", are the
-	// site. Empty: the identity itself is the site.
+	// the first that matches gives the site, as Matcher.Site says. Empty:
+	// the identity itself is the site.
 	Patterns []string
 	// NoSite marks services whose answers never carry a site (G-root): the
 	// identity is kept and the site left empty.
@@ -48,10 +48,20 @@ type HTTPForm struct {
 	RequestHeaders []string // "Name: value" lines the service needs to reveal its site
 }
 
+// siteGroup is the name of the capture group that holds the whole site
+// code, for patterns whose other groups only help to match.
+const siteGroup = "site"
+
 // Matcher extracts a site from an identity.
 type Matcher struct {
-	res    []*regexp.Regexp
-	noSite bool
+	pats []pattern
+}
+
+// pattern is one compiled site pattern.
+type pattern struct {
+	re *regexp.Regexp
+	// site is the index of the group named siteGroup, or -1.
+	site int
 }
 
 // NewMatcher compiles patterns. With none, the site is the identity itself.
@@ -65,24 +75,30 @@ func NewMatcher(patterns ...string) (*Matcher, error) {
 		if re.NumSubexp() < 1 {
 			return nil, fmt.Errorf("site pattern %q has no capture group: wrap the site code in ( )", p)
 		}
-		m.res = append(m.res, re)
+		m.pats = append(m.pats, pattern{re: re, site: re.SubexpIndex(siteGroup)})
 	}
 	return m, nil
 }
 
 // Site returns the lower-case site code in identity, or "" when no pattern
-// matches. The identity is never altered: callers keep it beside the site.
+// matches. The first pattern that matches gives it: its group named
+// siteGroup when it has one, else its non-empty groups joined with "-"
+// (K-root's ns1.fi-hel.k.ripe.net gives fi-hel from two groups). The
+// identity is never altered: callers keep it beside the site.
 func (m *Matcher) Site(identity string) string {
-	if m == nil || m.noSite || identity == "" {
+	if m == nil || identity == "" {
 		return ""
 	}
-	if len(m.res) == 0 {
+	if len(m.pats) == 0 {
 		return strings.ToLower(strings.TrimSpace(identity))
 	}
-	for _, re := range m.res {
-		sub := re.FindStringSubmatch(identity)
+	for _, p := range m.pats {
+		sub := p.re.FindStringSubmatch(identity)
 		if sub == nil {
 			continue
+		}
+		if p.site >= 0 {
+			return strings.ToLower(sub[p.site])
 		}
 		var parts []string
 		for _, s := range sub[1:] {
@@ -101,8 +117,8 @@ func (m *Matcher) Recognises(identity string) bool {
 	if m == nil {
 		return false
 	}
-	for _, re := range m.res {
-		if re.MatchString(identity) {
+	for _, p := range m.pats {
+		if p.re.MatchString(identity) {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -192,6 +193,28 @@ func TestNewMatcherErrors(t *testing.T) {
 	}
 }
 
+// TestMatcherGroups pins down what a pattern with several groups yields: the
+// group named site when there is one, else every group that took part,
+// joined with "-" (the K-, L-, D-root and CDN77 presets rely on the joining).
+func TestMatcherGroups(t *testing.T) {
+	for _, tc := range []struct{ pattern, identity, want string }{
+		{`^(ns\d+)\.([a-z]{3})\.`, "ns1.fra.example", "ns1-fra"},
+		{`^(ns\d+)\.(?P<site>[a-z]{3})\.`, "ns1.fra.example", "fra"},
+		{`^(?P<site>[A-Z]{3})-(\d+)$`, "FRA-12", "fra"},
+		{`^(?:(?P<site>[a-z]{3})|(\d+))$`, "12", ""},      // the site group took no part
+		{`^(?P<pop>[a-z]{3})-(\d+)$`, "fra-12", "fra-12"}, // named, but not site
+		{`^(a)?(b)$`, "b", "b"},
+	} {
+		m, err := NewMatcher(tc.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Site(tc.identity); got != tc.want {
+			t.Errorf("pattern %s on %q: site %q, want %q", tc.pattern, tc.identity, got, tc.want)
+		}
+	}
+}
+
 func TestMatcherWithoutPatterns(t *testing.T) {
 	m, err := NewMatcher()
 	if err != nil {
@@ -252,16 +275,26 @@ func FuzzPresets(f *testing.F) {
 			ms = append(ms, m)
 		}
 	}
+	// A user's pattern whose site group sits among others.
+	named := regexp.MustCompile(`(?i)^(ns\d+)\.(?P<site>[a-z]{2}-[a-z]{3}|[a-z]{3})\b`)
+	nm, err := NewMatcher(named.String())
+	if err != nil {
+		f.Fatal(err)
+	}
+	ms = append(ms, nm)
 	f.Fuzz(func(t *testing.T, identity string) {
 		_ = Suspect(identity)
 		e := lastEntry(identity, true)
 		for _, m := range ms {
 			for _, id := range []string{identity, e} {
 				s := m.Site(id)
-				if s != "" && (s != strings.ToLower(s) || (len(m.res) > 0 && !m.Recognises(id))) {
+				if s != "" && (s != strings.ToLower(s) || (len(m.pats) > 0 && !m.Recognises(id))) {
 					t.Fatalf("Site(%q) = %q", id, s)
 				}
 			}
+		}
+		if sub := named.FindStringSubmatch(identity); sub != nil && nm.Site(identity) != strings.ToLower(sub[2]) {
+			t.Fatalf("Site(%q) = %q, want the site group %q", identity, nm.Site(identity), sub[2])
 		}
 	})
 }

@@ -14,8 +14,10 @@ type Identifier struct {
 	// NoSite: the service never names a site (the identity is still kept).
 	NoSite bool
 
-	// DNS: the question that reveals the identity.
+	// DNS: the question that reveals the identity, and whether records of
+	// class IN answer it (Spec.AllowClassIN).
 	QName, QClass, QType string
+	AllowClassIN         bool
 
 	// HTTP: where the identity is.
 	Header         string
@@ -36,7 +38,7 @@ const (
 // Spec fields win over the preset, so a user can reuse a preset's pattern
 // with another qname or header.
 func NewIdentifier(s *Spec) (*Identifier, error) {
-	id := &Identifier{QName: DefaultQName, QClass: DefaultQClass, QType: DefaultQType}
+	id := &Identifier{QName: DefaultQName, QClass: DefaultQClass, QType: DefaultQType, AllowClassIN: s.AllowClassIN}
 	var patterns []string
 	if s.Preset != "" {
 		p, err := identify.Lookup(s.Preset)

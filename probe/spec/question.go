@@ -22,6 +22,11 @@ func dnsQuestion(qname, qclass, qtype string) (dns.Question, error) {
 	if _, ok := dns.IsDomainName(name); !ok {
 		return dns.Question{}, fmt.Errorf("qname %q is not a domain name", qname)
 	}
+	if !dns.IsFqdn(name) {
+		// A trailing backslash escapes the dot dns.Fqdn adds, and a query
+		// for a name that does not end in the root does not pack.
+		return dns.Question{}, fmt.Errorf(`qname %q ends in a backslash that escapes the final dot: write \\ for a backslash in a label`, qname)
+	}
 	class, ok := parseDNSCode(qclass, dns.StringToClass, "CLASS")
 	if c, alias := classAliases[strings.ToUpper(strings.TrimSpace(qclass))]; alias {
 		class, ok = c, true

@@ -22,8 +22,9 @@ type Spec struct {
 	AF   int `json:"af,omitempty" yaml:"af,omitempty"`
 	Port int `json:"port,omitempty" yaml:"port,omitempty"`
 
-	// Site identification: a preset name, or a regexp whose first capture
-	// group is the site. Neither: the identity itself is the site.
+	// Site identification: a preset name, or a regexp whose group named
+	// site, else whose non-empty groups joined with "-", are the site
+	// (identify.Matcher). Neither: the identity itself is the site.
 	Preset    string `json:"preset,omitempty" yaml:"preset,omitempty"`
 	SiteRegex string `json:"site_regex,omitempty" yaml:"site_regex,omitempty"`
 
@@ -33,6 +34,10 @@ type Spec struct {
 	QType  string `json:"qtype,omitempty" yaml:"qtype,omitempty"`
 	NoNSID bool   `json:"no_nsid,omitempty" yaml:"no_nsid,omitempty"`
 	TCP    bool   `json:"tcp,omitempty" yaml:"tcp,omitempty"`
+	// AllowClassIN takes TXT records of class IN as answers to a question
+	// of another class: dnsdist answers the CHAOS questions it spoofs that
+	// way. Off, such answers are mismatches, as an interceptor's are.
+	AllowClassIN bool `json:"allow_class_in,omitempty" yaml:"allow_class_in,omitempty"`
 
 	// http
 	HTTPMethod     string   `json:"http_method,omitempty" yaml:"http_method,omitempty"` // GET (default) or HEAD
