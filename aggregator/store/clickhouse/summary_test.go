@@ -13,12 +13,12 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/mapsapi"
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/aggregator/store/storetest"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
@@ -136,16 +136,6 @@ func seedSummaries(t *testing.T, s *Store, rng *rand.Rand) {
 	}
 }
 
-// openUnsliced opens a store that reads a window in one query.
-func openUnsliced(t *testing.T, dsn string) *Store {
-	t.Helper()
-	s, err := Open(context.Background(), dsn, nil, WithQuerySlices(1))
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	return s
-}
-
 // encodeCatchment is c's JSON and that of its probes, which tells -0 from
 // 0 where reflect.DeepEqual does not.
 func encodeCatchment(t *testing.T, c *maps.Catchment) string {
@@ -157,98 +147,24 @@ func encodeCatchment(t *testing.T, c *maps.Catchment) string {
 	return string(b)
 }
 
-// sumWindow picks a test window: whole minutes, any µs, open on one side
-// or both, inside one minute.
-func sumWindow(rng *rand.Rand, i int) (from, to time.Time) {
-	switch i % 5 {
-	case 0:
-		from = sumT0.Add(time.Duration(rng.IntN(10)) * time.Minute)
-		to = from.Add(time.Duration(1+rng.IntN(10)) * time.Minute)
-	case 1:
-		from = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
-		to = from.Add(time.Duration(1+rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
-	case 2:
-		if rng.IntN(2) == 0 {
-			from = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
-		} else {
-			to = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
-		}
-	case 3:
-		from = sumT0.Add(time.Duration(rng.IntN(10))*time.Minute + time.Second)
-		to = from.Add(30 * time.Second)
+// TestSummaryConformance: the summaries hold exactly what Scan gives, with
+// FINAL sliced over the window's time and in one query.
+func TestSummaryConformance(t *testing.T) {
+	for name, opts := range map[string][]Option{"sliced": nil, "unsliced": {WithQuerySlices(1)}} {
+		t.Run(name, func(t *testing.T) {
+			storetest.RunSummaries(t, func(t *testing.T) storetest.Summarizing { return openRollup(t, freshDSN(t), opts...) }, settle)
+		})
 	}
-	return from, to
 }
 
-// seededStores opens a store that slices FINAL and one that does not on
-// one new database, filled by seedSummaries from a generator seeded with
-// seed.
-func seededStores(t *testing.T, seed uint64) (s, whole *Store, rng *rand.Rand) {
-	dsn := freshDSN(t)
-	s, whole = openStore(t, dsn), openUnsliced(t, dsn)
-	t.Cleanup(func() {
-		s.Close()
-		whole.Close()
-	})
-	rng = rand.New(rand.NewPCG(seed, seed+1))
+// TestSummariesOverDuplicateRows: rows of one id that only FINAL merges (two
+// instances appending one batch at once) count once in the summaries too.
+func TestSummariesOverDuplicateRows(t *testing.T) {
+	s := openStore(t, freshDSN(t))
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
 	seedSummaries(t, s, rng)
-	return s, whole, rng
-}
-
-// TestSummariesEqualScan: for random windows, targets and probes, the
-// catchment built from ScanSummaries is byte for byte the one built from
-// Scan, and each probe gets one summary.
-func TestSummariesEqualScan(t *testing.T) {
-	s, whole, rng := seededStores(t, 5)
-	full := 0
-	for i := range 40 {
-		o := maps.Options{Target: fmt.Sprintf("t%d", i%3), Res: 3}
-		o.From, o.To = sumWindow(rng, i)
-		if i%7 == 6 {
-			o.Target = "" // every target
-		}
-		q := store.Query{Target: o.Target, From: o.From, To: o.To}
-		if i%5 == 0 {
-			q.Probe = fmt.Sprintf("p%02d", rng.IntN(12))
-		}
-		st := s
-		if i%2 == 1 {
-			st = whole
-		}
-		if sameCatchments(t, s, st, o, q, fmt.Sprintf("window %d", i)) {
-			full++
-		}
-	}
-	if full < 25 {
-		t.Fatalf("only %d of 40 windows hold records: the test checks little", full)
-	}
-}
-
-// TestStepSummariesEqualScan: a timeline built from ScanStepSummaries is
-// the one built from Scan.
-func TestStepSummariesEqualScan(t *testing.T) {
-	s, whole, rng := seededStores(t, 7)
-	shifts := 0
-	for i := range 30 {
-		o := maps.TimelineOptions{Target: fmt.Sprintf("t%d", i%3), Step: time.Duration(1+rng.IntN(120)) * time.Second,
-			Threshold: 0.01}
-		o.From = sumT0.Add(time.Duration(rng.Int64N(int64(5 * time.Minute))))
-		if i%2 == 0 {
-			o.From = o.From.Truncate(time.Microsecond)
-		}
-		o.To = o.From.Add(time.Duration(1 + rng.Int64N(int64(10*time.Minute))))
-		if i%7 == 6 {
-			o.Target = ""
-		}
-		st := s
-		if i%2 == 1 {
-			st = whole
-		}
-		shifts += len(sameTimelines(t, s, st, o, fmt.Sprintf("timeline %d", i)).Shifts)
-	}
-	if shifts == 0 {
-		t.Fatal("no timeline has a shift: the test checks little")
-	}
+	storetest.CheckSummaries(t, s, rng, "duplicate rows")
 }
 
 // scanOnly hides the store's summaries, so mapsapi falls back to Scan.
@@ -285,30 +201,6 @@ func TestMapsAPIOnSummaries(t *testing.T) {
 	}
 }
 
-// TestSummariesRefuse: queries summaries cannot answer are refused with a
-// message saying what to do.
-func TestSummariesRefuse(t *testing.T) {
-	s := openStore(t, freshDSN(t))
-	defer s.Close()
-	ctx := context.Background()
-	none := func(*summary.Summary) error { t.Error("summary handed out"); return nil }
-	from := sumT0
-	for _, c := range []struct {
-		name string
-		err  error
-		want string
-	}{
-		{"limit", s.ScanSummaries(ctx, store.Query{Limit: 10}, none), "Limit 0"},
-		{"step limit", s.ScanStepSummaries(ctx, store.Query{From: from, Limit: 1}, time.Minute, none), "Limit 0"},
-		{"step without from", s.ScanStepSummaries(ctx, store.Query{}, time.Minute, none), "give the query a From"},
-		{"zero step", s.ScanStepSummaries(ctx, store.Query{From: from}, 0, none), "positive step"},
-	} {
-		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
-			t.Errorf("%s: %v, want an error saying %q", c.name, c.err, c.want)
-		}
-	}
-}
-
 func TestCeilMicros(t *testing.T) {
 	for _, c := range []struct {
 		t    time.Time
@@ -321,55 +213,6 @@ func TestCeilMicros(t *testing.T) {
 	} {
 		if got := ceilMicros(c.t); got != c.want {
 			t.Errorf("ceilMicros(%v) = %d, want %d", c.t, got, c.want)
-		}
-	}
-}
-
-// TestSummariesTieOnOneField: probes whose place, country or ASN alone
-// changes, at a tie on time, where picking by time alone takes the first
-// row read (the lesser value) rather than the greater one.
-func TestSummariesTieOnOneField(t *testing.T) {
-	s := openStore(t, freshDSN(t))
-	defer s.Close()
-	ctx := context.Background()
-	at := sumT0.Add(time.Minute)
-	var rs []result.Record
-	for i, vary := range []string{"lat", "lon", "country", "asn"} {
-		for k := range 2 {
-			lat, lon := 10.0, 20.0
-			r := result.Record{ID: fmt.Sprintf("%s-%d", vary, k), Time: at, Probe: "p-" + vary, Target: "t", Site: "ams",
-				RTTMs: float64(i + 1), Country: "AA", ASN: 5, Lat: &lat, Lon: &lon}
-			if k == 1 {
-				switch vary {
-				case "lat":
-					lat = 11
-				case "lon":
-					lon = 21
-				case "country":
-					r.Country = "ZZ"
-				case "asn":
-					r.ASN = 7
-				}
-			}
-			rs = append(rs, r)
-		}
-	}
-	if _, err := s.Append(ctx, rs); err != nil {
-		t.Fatal(err)
-	}
-	o := maps.Options{Target: "t", From: sumT0, To: sumT0.Add(time.Hour)}
-	q := store.Query{Target: "t", From: o.From, To: o.To}
-	got := map[string]summary.Summary{}
-	if err := s.ScanSummaries(ctx, q, func(sum *summary.Summary) error { got[sum.Probe] = *sum; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	for probe, want := range map[string][4]any{
-		"p-lat": {11.0, 20.0, "AA", uint32(5)}, "p-lon": {10.0, 21.0, "AA", uint32(5)},
-		"p-country": {10.0, 20.0, "ZZ", uint32(5)}, "p-asn": {10.0, 20.0, "AA", uint32(7)},
-	} {
-		g := got[probe]
-		if have := [4]any{g.Lat, g.Lon, g.Country, g.ASN}; have != want {
-			t.Errorf("%s: place, country, ASN %v, want %v", probe, have, want)
 		}
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/store"
+	"github.com/catchmap/catchmap/aggregator/store/storetest"
 	"github.com/catchmap/catchmap/maps"
-	"github.com/catchmap/catchmap/maps/summary"
 	"github.com/catchmap/catchmap/probe/result"
 )
 
@@ -122,97 +122,11 @@ func encode(t *testing.T, c *maps.Catchment) string {
 	return string(b)
 }
 
-// TestSummariesEqualScan: for random windows (on and off minute
-// boundaries, open ended, one probe), the catchment from summaries equals
-// the one from the raw records, through re-sent batches, duplicate ids
-// with other content, retention and records arriving after it.
-func TestSummariesEqualScan(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
-	defer s.Close()
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(3, 4))
-	check := func(stage string) {
-		t.Helper()
-		full := 0
-		for i := range 40 {
-			o := maps.Options{Target: fmt.Sprintf("t%d", i%3), Res: 3}
-			switch i % 4 {
-			case 0: // minutes
-				o.From = sumT0.Add(time.Duration(rng.IntN(10)) * time.Minute)
-				o.To = o.From.Add(time.Duration(1+rng.IntN(10)) * time.Minute)
-			case 1: // anywhere, to the µs
-				o.From = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
-				o.To = o.From.Add(time.Duration(1 + rng.Int64N(int64(11*time.Minute))))
-			case 2: // open on one side
-				if rng.IntN(2) == 0 {
-					o.From = sumT0.Add(time.Duration(rng.Int64N(int64(11 * time.Minute))))
-				} else {
-					o.To = sumT0.Add(time.Duration(rng.Int64N(int64(11 * time.Minute))))
-				}
-			case 3: // inside one minute
-				o.From = sumT0.Add(time.Duration(rng.IntN(10))*time.Minute + time.Second)
-				o.To = o.From.Add(30 * time.Second)
-			}
-			if i%7 == 6 {
-				o.Target = "" // every target
-			}
-			probe := ""
-			if i%5 == 0 {
-				probe = fmt.Sprintf("p%02d", rng.IntN(12))
-			}
-			if sameCatchments(t, s, o, probe, stage) {
-				full++
-			}
-		}
-		if full < 20 {
-			t.Fatalf("%s: only %d of 40 windows hold records: the test checks little", stage, full)
-		}
-	}
-
-	a := sumRecords(rng, "a", 3000)
-	if _, err := s.Append(ctx, a[:1000]); err != nil {
-		t.Fatal(err)
-	}
-	check("first batch")
-	// Re-sent records, some changed: the store keeps the first, and so
-	// must the summaries.
-	again := append([]result.Record(nil), a[500:2000]...)
-	for i := range again {
-		if i%3 == 0 {
-			again[i].Site, again[i].RTTMs = "zzz", 999
-		}
-	}
-	if _, err := s.AppendBatches(ctx, [][]result.Record{again, a[1500:3000], a[:10]}); err != nil {
-		t.Fatal(err)
-	}
-	check("re-sent batches")
-
-	cut := sumT0.Add(3*time.Minute + 17*time.Second + 3*time.Microsecond)
-	if _, err := s.DeleteBefore(ctx, cut); err != nil {
-		t.Fatal(err)
-	}
-	check("after retention")
-	// Late records before and around the cut, and new ones after.
-	late := sumRecords(rng, "late", 1500)
-	if _, err := s.Append(ctx, late); err != nil {
-		t.Fatal(err)
-	}
-	check("after late records")
-	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM summaries WHERE start < ?`, cut.UnixMicro()).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.DeleteBefore(ctx, cut); err != nil {
-		t.Fatal(err)
-	}
-	var left int
-	if err := s.r.QueryRow(`SELECT count(*) FROM summaries WHERE start < ?`, cut.UnixMicro()).Scan(&left); err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 || left != 0 {
-		t.Errorf("retention left %d of %d summaries before the cut, want 0 of some", left, n)
-	}
-	check("after second retention")
+// TestSummaryConformance: the summaries hold exactly what Scan gives.
+func TestSummaryConformance(t *testing.T) {
+	storetest.RunSummaries(t, func(t *testing.T) storetest.Summarizing {
+		return open(t, filepath.Join(t.TempDir(), "catchmap.db"))
+	}, nil)
 }
 
 // TestSummariesOfOlderSchema: results stored before summaries existed are
@@ -267,14 +181,5 @@ func insertOld(t *testing.T, db *sql.DB, r *result.Record) {
 		string(r.ErrorKind), floatArg(r.Lat), floatArg(r.Lon), r.Country, int64(r.ASN), r.Suspect,
 		details(r.DNS, r.DNS != nil), details(r.HTTP, r.HTTP != nil), details(r.Ping, r.Ping != nil)); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestScanSummariesRefusesLimit(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "catchmap.db"))
-	defer s.Close()
-	err := s.ScanSummaries(context.Background(), store.Query{Limit: 3}, func(*summary.Summary) error { return nil })
-	if err == nil {
-		t.Fatal("ScanSummaries with a limit: no error")
 	}
 }
