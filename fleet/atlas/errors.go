@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/catchmap/catchmap/fleet/fleetutil"
 )
 
 // ErrKey is wrapped by every error for a missing key and every refusal of
@@ -78,13 +79,10 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// maxErrorBody bounds how much of an error body is read and kept.
-const maxErrorBody = 4 << 10
-
 // decodeError reads an error response. The body may be anything: Atlas's
 // error object, or a proxy's HTML page.
 func decodeError(op string, status int, header http.Header, body []byte, now time.Time) *APIError {
-	e := &APIError{Op: op, Status: status, RetryAfter: retryAfter(header.Get("Retry-After"), now)}
+	e := &APIError{Op: op, Status: status, RetryAfter: fleetutil.RetryAfter(header.Get("Retry-After"), now)}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Detail != "" {
 		e.Title, e.Detail = eb.Error.Title, eb.Error.Detail
@@ -96,9 +94,9 @@ func decodeError(op string, status int, header http.Header, body []byte, now tim
 				e.Fields = append(e.Fields, f.Detail)
 			}
 		}
-	} else if s := strings.TrimSpace(string(body)); s != "" {
+	} else {
 		// Not the documented object: a proxy's page, or another shape.
-		e.Detail = clip(strings.Join(strings.Fields(s), " "), 200)
+		e.Detail = fleetutil.BodyText(body)
 	}
 	switch {
 	case status == http.StatusUnauthorized:
@@ -113,29 +111,4 @@ func decodeError(op string, status int, header http.Header, body []byte, now tim
 		e.hint = "Atlas has a problem: try again later"
 	}
 	return e
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 32); err == nil {
-		return time.Duration(max(n, 0)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
-}
-
-// clip cuts s to about n bytes, on a character boundary.
-func clip(s string, n int) string {
-	for i := range s {
-		if i >= n {
-			return s[:i] + "..."
-		}
-	}
-	return s
 }

@@ -39,7 +39,7 @@ func client(t testing.TB, srv *atlastest.Server, key string) (*Client, *waits) {
 		t.Fatal(err)
 	}
 	w := &waits{}
-	c.sleep = func(ctx context.Context, d time.Duration) error {
+	c.retry.Sleep = func(ctx context.Context, d time.Duration) error {
 		*w = append(*w, d)
 		return context.Cause(ctx)
 	}
