@@ -99,31 +99,11 @@ func (c *Client) sameOrigin(rawURL string) bool {
 // do sends a request until a 2xx answer, a permanent error, the last
 // attempt or the end of ctx. The caller closes the body.
 func (c *Client) do(ctx context.Context, op, method, rawURL string, body []byte) (*http.Response, error) {
-	auth := ""
-	if !c.key.IsZero() {
-		auth = "Key " + c.key.Reveal()
-	}
-	send := func() (*http.Response, error) {
-		req, err := fleetutil.NewRequest(ctx, method, rawURL, body, auth)
-		if err != nil {
-			return nil, err
-		}
-		return c.http.Do(req)
-	}
-	return c.retry.Do(ctx, op, send, func(resp *http.Response) fleetutil.Refusal {
-		e := c.readError(op, resp)
-		return fleetutil.Refusal{Err: e, Retry: e.retryable(), Wait: e.RetryAfter}
-	})
-}
-
-// readError reads and closes an error response.
-func (c *Client) readError(op string, resp *http.Response) *APIError {
-	e := decodeError(op, resp.StatusCode, resp.Header, fleetutil.ReadErrorBody(resp), c.now())
-	e.Title, e.Detail = c.key.Scrub(e.Title), c.key.Scrub(e.Detail)
-	for i := range e.Fields {
-		e.Fields[i] = c.key.Scrub(e.Fields[i])
-	}
-	return e
+	return c.retry.Do(ctx, c.http, fleetutil.Call{Op: op, Method: method, URL: rawURL, Body: body,
+		Scheme: "Key", Secret: c.key,
+		Decode: func(resp *http.Response, b []byte) *APIError {
+			return decodeError(op, resp.StatusCode, resp.Header, b, c.now())
+		}})
 }
 
 // maxBody bounds a metadata answer (a measurement, a page of probes);

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/catchmap/catchmap/fleet/atlas/atlastest"
-	"github.com/catchmap/catchmap/fleet/fleetutil"
+	"github.com/catchmap/catchmap/fleet/fleettest"
 )
 
 const secret = "5eb2c1a0-0000-4000-8000-00000000cafe"
@@ -161,32 +161,10 @@ func TestCancelledWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Fail(atlastest.RouteProbes, atlastest.Fault{Status: 503})
-	waiting := make(chan struct{})
-	c.retry.Sleep = func(ctx context.Context, d time.Duration) error {
-		close(waiting)
-		return fleetutil.Sleep(ctx, d)
-	}
-	cx, cancel := context.WithCancelCause(ctx(t))
-	cause := errors.New("the plan entry was removed")
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Probes(cx, []int64{1001})
-		done <- err
-	}()
-	select {
-	case <-waiting:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client did not start waiting after the 503")
-	}
-	cancel(cause)
-	select {
-	case err := <-done:
-		if !errors.Is(err, cause) || !strings.Contains(err.Error(), "503") {
-			t.Errorf("error %v, want the cause and the last failure", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client did not stop waiting when its context ended")
-	}
+	fleettest.CancelWhileWaiting(t, func(s func(context.Context, time.Duration) error) { c.retry.Sleep = s }, func(ctx context.Context) error {
+		_, err := c.Probes(ctx, []int64{1001})
+		return err
+	}, "503")
 }
 
 func TestNewURL(t *testing.T) {

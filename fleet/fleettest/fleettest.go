@@ -1,17 +1,21 @@
 // Package fleettest holds what the fakes of measurement platforms' APIs
-// (fleet/atlas/atlastest, fleet/globalping/gptest) share: the faults a
-// test queues per route, the log of the requests received, and a clock
-// that a test moves instead of waiting.
+// (fleet/atlas/atlastest, fleet/globalping/gptest) and the tests of their
+// clients share: the faults a test queues per route, the log of the
+// requests received, a clock that a test moves instead of waiting, and
+// helpers to serve, ask and check them.
 package fleettest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -115,6 +119,20 @@ func (rec *Recorder) Route(name Route, h Handler) http.HandlerFunc {
 			rec.WriteError(w, fault.Status)
 		}
 	}
+}
+
+// Serve starts h on a loopback server that t closes, and returns its URL.
+func Serve(t testing.TB, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// WriteJSON writes v as the JSON body of an answer with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }
 
 // Clock is a fake clock for a client and a fake that share it: Sleep moves

@@ -9,9 +9,9 @@ import (
 	"strings"
 )
 
-// NewRequest builds a request to a JSON API: body, when not nil, is the
+// newRequest builds a request to a JSON API: body, when not nil, is the
 // JSON to send, and auth, when not empty, the Authorization header.
-func NewRequest(ctx context.Context, method, rawURL string, body []byte, auth string) (*http.Request, error) {
+func newRequest(ctx context.Context, method, rawURL string, body []byte, auth string) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -45,14 +45,14 @@ func ReadBody(op string, resp *http.Response, maxBytes int64, api string) ([]byt
 	return b, nil
 }
 
-// MaxErrorBody bounds how much of an error answer is read and kept.
-const MaxErrorBody = 4 << 10
+// maxErrorBody bounds how much of an error answer is read and kept.
+const maxErrorBody = 4 << 10
 
-// ReadErrorBody reads at most MaxErrorBody bytes of an error answer and
+// readErrorBody reads at most maxErrorBody bytes of an error answer and
 // closes it; what could not be read is left out.
-func ReadErrorBody(resp *http.Response) []byte {
+func readErrorBody(resp *http.Response) []byte {
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	return b
 }
 

@@ -45,16 +45,6 @@ func PositiveOr[T int | time.Duration](v, def T) T {
 	return v
 }
 
-// Refusal is what an answer other than 2xx means, as the service's client
-// reads it.
-type Refusal struct {
-	Err error
-	// Retry: the same request may succeed later.
-	Retry bool
-	// Wait is how long the server asked to wait first; zero: back off.
-	Wait time.Duration
-}
-
 // Retrier sends a request until it succeeds, fails for good, runs out of
 // attempts or its context ends. It is safe for concurrent use.
 type Retrier struct {
@@ -67,31 +57,55 @@ type Retrier struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// Do calls send until it returns a 2xx answer, which the caller closes.
-// A network error backs off; any other answer is closed by refuse, which
-// says whether and when to try again.
-func (r *Retrier) Do(ctx context.Context, op string, send func() (*http.Response, error), refuse func(*http.Response) Refusal) (*http.Response, error) {
+// Call is one request to a JSON API.
+type Call struct {
+	// Op says what the request does, for errors and logs.
+	Op          string
+	Method, URL string
+	// Body is the JSON to send; nil: none.
+	Body []byte
+	// Secret, when set, goes in the Authorization header after Scheme
+	// ("Bearer", "Key"), and is scrubbed from what error answers say.
+	Scheme string
+	Secret Secret
+	// Before, when set, runs before each try; an error from it ends the
+	// call with that error.
+	Before func() error
+	// Decode reads an answer other than 2xx, given the start of its body.
+	Decode func(resp *http.Response, body []byte) *APIError
+}
+
+// Do sends c through hc until a 2xx answer, which the caller closes. A
+// network error backs off; another answer is tried again when its
+// APIError is Retryable, after its Wait or else a backoff, capped by
+// MaxWait.
+func (r *Retrier) Do(ctx context.Context, hc *http.Client, c Call) (*http.Response, error) {
 	bo := &backoff.ExponentialBackOff{InitialInterval: r.Policy.Base, RandomizationFactor: 0.5,
 		Multiplier: 2, MaxInterval: r.Policy.Max}
 	bo.Reset()
 	for attempt := 1; ; attempt++ {
-		resp, err := send()
+		if c.Before != nil {
+			if err := c.Before(); err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Op, err)
+			}
+		}
+		resp, err := r.send(ctx, hc, &c)
 		var wait time.Duration
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return nil, fmt.Errorf("%s: %w", op, context.Cause(ctx))
+			return nil, fmt.Errorf("%s: %w", c.Op, context.Cause(ctx))
 		case err != nil:
-			err = fmt.Errorf("%s: %w", op, err)
+			err = fmt.Errorf("%s: %w", c.Op, err)
 			wait = bo.NextBackOff()
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			return resp, nil
 		default:
-			ref := refuse(resp)
-			if !ref.Retry {
-				return nil, ref.Err
+			e := c.Decode(resp, readErrorBody(resp))
+			e.Scrub(c.Secret)
+			if !e.Retryable() {
+				return nil, e
 			}
-			err = ref.Err
-			wait = ref.Wait
+			err, wait = e, e.Wait
 			if wait == 0 {
 				wait = bo.NextBackOff()
 			}
@@ -100,11 +114,23 @@ func (r *Retrier) Do(ctx context.Context, op string, send func() (*http.Response
 		if attempt >= r.Policy.Attempts {
 			return nil, fmt.Errorf("%w (gave up after %d tries)", err, attempt)
 		}
-		r.Log.Warn("a "+r.Service+" request failed: trying again", "op", op, "try", attempt, "wait", wait, "err", err)
+		r.Log.Warn("a "+r.Service+" request failed: trying again", "op", c.Op, "try", attempt, "wait", wait, "err", err)
 		if serr := r.Sleep(ctx, wait); serr != nil {
 			return nil, fmt.Errorf("%w (stopped waiting to try again: %w)", err, serr)
 		}
 	}
+}
+
+func (r *Retrier) send(ctx context.Context, hc *http.Client, c *Call) (*http.Response, error) {
+	auth := ""
+	if !c.Secret.IsZero() {
+		auth = c.Scheme + " " + c.Secret.Reveal()
+	}
+	req, err := newRequest(ctx, c.Method, c.URL, c.Body, auth)
+	if err != nil {
+		return nil, err
+	}
+	return hc.Do(req)
 }
 
 // Sleep waits for d or the end of ctx, whichever comes first.

@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -145,9 +144,7 @@ func New(t testing.TB, opt Options) *Server {
 	mux.HandleFunc("DELETE /api/v2/measurements/{id}/{$}", s.route(RouteStop, true, s.stopMsm))
 	mux.HandleFunc("GET /api/v2/measurements/{id}/results/{$}", s.route(RouteResults, false, s.results))
 	mux.HandleFunc("GET /api/v2/probes/{$}", s.route(RouteProbes, false, s.probeList))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
+	s.URL = fleettest.Serve(t, mux)
 	return s
 }
 
@@ -278,13 +275,7 @@ func writeError(w http.ResponseWriter, status int, detail string, errs []fieldEr
 	if len(errs) > 0 {
 		body["errors"] = errs
 	}
-	writeJSON(w, status, map[string]any{"error": body})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	fleettest.WriteJSON(w, status, map[string]any{"error": body})
 }
 
 func pointer(p, detail string) fieldError {
@@ -374,7 +365,7 @@ func (s *Server) create(w http.ResponseWriter, _ *http.Request, body []byte) {
 		s.nextID++
 	}
 	s.mu.Unlock()
-	writeJSON(w, http.StatusCreated, map[string]any{"measurements": ids})
+	fleettest.WriteJSON(w, http.StatusCreated, map[string]any{"measurements": ids})
 }
 
 // lookup finds the measurement of the request's path, or answers 404.
@@ -424,7 +415,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ []byte) {
 	} {
 		out[k] = v
 	}
-	writeJSON(w, http.StatusOK, out)
+	fleettest.WriteJSON(w, http.StatusOK, out)
 	// The read moves the measurement on, after answering with the status
 	// it had.
 	next := map[int]int{0: 1, 1: 2}[m.status]
@@ -497,7 +488,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte) {
 	for i, res := range sel {
 		raws[i] = res.raw
 	}
-	writeJSON(w, http.StatusOK, raws)
+	fleettest.WriteJSON(w, http.StatusOK, raws)
 }
 
 // probeList answers a page of the probes named by id__in (all of them
@@ -550,5 +541,5 @@ func (s *Server) probeList(w http.ResponseWriter, r *http.Request, _ []byte) {
 	if page > 1 {
 		prev = link(page - 1)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"count": len(sel), "next": next, "previous": prev, "results": sel[from:to]})
+	fleettest.WriteJSON(w, http.StatusOK, map[string]any{"count": len(sel), "next": next, "previous": prev, "results": sel[from:to]})
 }
