@@ -41,7 +41,9 @@ type errorBody struct {
 func decodeError(op string, status int, header http.Header, body []byte, now time.Time) *APIError {
 	e := &APIError{Service: "Globalping", Op: op, Status: status, Wait: fleetutil.RetryAfter(header.Get("Retry-After"), now)}
 	if reset, ok := headerInt(header, "X-RateLimit-Reset"); ok && status == http.StatusTooManyRequests && e.Wait == 0 {
-		e.Wait = time.Duration(min(reset, maxReset)) * time.Second
+		// A second more, as the budget counts: Globalping rounds the
+		// reset to the second.
+		e.Wait = time.Duration(min(reset, maxReset)+1) * time.Second
 	}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && (eb.Error.Message != "" || eb.Error.Type != "") {
