@@ -89,17 +89,9 @@ func measureHTTP(ctx context.Context, t Target, r *result.Record) error {
 
 	// The identity is read before the status is judged: CDN error pages
 	// carry the same POP headers as successes.
-	var identity, missing string
-	switch {
-	case t.Ident.Body:
-		identity = bodyIdentity(body, t.Ident.Matcher)
-		missing = "no line of the body names a site"
-		if method == http.MethodHead {
-			missing = "HEAD has no body, and the site is read from the body: use GET"
-		}
-	case t.Ident.Header != "":
-		identity = headerIdentity(resp.Header.Values(t.Ident.Header), t.Ident.Last)
-		missing = fmt.Sprintf("no %s header in the response", t.Ident.Header)
+	identity, missing := HTTPIdentity(t.Ident, resp.Header, body)
+	if missing != "" && t.Ident.Body && method == http.MethodHead {
+		missing = "HEAD has no body, and the site is read from the body: use GET"
 	}
 	r.Identity = identity
 	r.Site = t.Ident.Site(identity)
@@ -113,7 +105,7 @@ func measureHTTP(ctx context.Context, t Target, r *result.Record) error {
 			resp.StatusCode, http.StatusText(resp.StatusCode))
 	case readErr != nil:
 		return fmt.Errorf("%s %s via %s: reading the body: %w", method, u.Redacted(), t.Addr, readErr)
-	case missing != "" && identity == "":
+	case missing != "":
 		r.ErrorKind = result.KindNoIdentity
 		return fmt.Errorf("%s %s via %s: %s", method, u.Redacted(), t.Addr, missing)
 	}

@@ -2,11 +2,14 @@ package probe
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/catchmap/catchmap/probe/identify"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // Limits on what an HTTP target can make us keep. A CDN's POP header is a
@@ -22,6 +25,27 @@ const (
 	// transport fails the request beyond it.
 	maxResponseHeaderBytes = 256 << 10
 )
+
+// HTTPIdentity reads the identity in a response as the http method does:
+// from the body when id says so (the first line that names a site), else
+// from the header id names. When id asks for an identity and the response
+// has none, missing says what was absent; with neither a header nor the
+// body asked for (a timing-only measurement) both are empty. It needs no
+// connection, so that fleets that run HTTP measurements elsewhere
+// (Globalping) make records that mean what the http method's records mean.
+func HTTPIdentity(id *spec.Identifier, h http.Header, body []byte) (identity, missing string) {
+	switch {
+	case id.Body:
+		identity, missing = bodyIdentity(body, id.Matcher), "no line of the body names a site"
+	case id.Header != "":
+		identity = headerIdentity(h.Values(id.Header), id.Last)
+		missing = fmt.Sprintf("no %s header in the response", id.Header)
+	}
+	if identity != "" {
+		missing = ""
+	}
+	return identity, missing
+}
 
 // headerIdentity returns the identity in the values of one response header.
 // Repeated field lines are one comma-separated list (RFC 9110, 5.3), so with

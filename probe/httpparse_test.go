@@ -1,12 +1,15 @@
 package probe
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/catchmap/catchmap/probe/identify"
+	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 )
 
 // checkIdentity fails when an identity breaks what the store and the
@@ -64,4 +67,39 @@ func FuzzHTTPIdentity(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHTTPIdentityPresets reads responses as another fleet hands them over
+// (parsed headers, a body) with the presets' identifiers.
+func TestHTTPIdentityPresets(t *testing.T) {
+	for _, tc := range []struct {
+		preset          string
+		header          http.Header
+		body            string
+		identity, site  string
+		missingContains string
+	}{
+		{preset: "cloudflare", header: http.Header{"Cf-Ray": {"7e6bdb9999778a57-NRT"}}, identity: "7e6bdb9999778a57-NRT", site: "nrt"},
+		{preset: "fastly", header: http.Header{"X-Served-By": {"cache-fra-eddf8230065-FRA, cache-yyz4549-YYZ"}}, identity: "cache-yyz4549-YYZ", site: "yyz"},
+		{preset: "cloudflare-trace", body: "fl=1\nh=example.net\ncolo=AMS\n", identity: "colo=AMS", site: "ams"},
+		{preset: "cloudflare", header: http.Header{"Server": {"cloudflare"}}, missingContains: "no cf-ray header"},
+		{preset: "cloudflare-trace", body: "fl=1\n", missingContains: "no line of the body"},
+	} {
+		id, err := spec.NewIdentifier(&spec.Spec{Method: result.MethodHTTP, Preset: tc.preset})
+		if err != nil {
+			t.Fatal(err)
+		}
+		identity, missing := HTTPIdentity(id, tc.header, []byte(tc.body))
+		if identity != tc.identity || id.Site(identity) != tc.site || (tc.missingContains == "") != (missing == "") ||
+			!strings.Contains(missing, tc.missingContains) {
+			t.Errorf("%s: identity %q (site %q), missing %q", tc.preset, identity, id.Site(identity), missing)
+		}
+	}
+	none, err := spec.NewIdentifier(&spec.Spec{Method: result.MethodHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if identity, missing := HTTPIdentity(none, http.Header{"Cf-Ray": {"x-AMS"}}, nil); identity != "" || missing != "" {
+		t.Errorf("timing only: %q, %q", identity, missing)
+	}
 }

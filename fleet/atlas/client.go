@@ -14,11 +14,9 @@
 package atlas
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,8 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-
+	"github.com/catchmap/catchmap/fleet/fleetutil"
 	atlasimport "github.com/catchmap/catchmap/importer/atlas"
 )
 
@@ -48,29 +45,19 @@ type Options struct {
 }
 
 // Retry bounds how a request is tried again. Zero fields take the
-// defaults in parentheses.
-type Retry struct {
-	// Attempts is how often a request is sent at most, the first
-	// included (8).
-	Attempts int
-	// Base is the first wait after a failure (1s); it doubles, with
-	// jitter, up to Max (2m).
-	Base, Max time.Duration
-	// MaxRetryAfter caps a server's Retry-After (10m), so that one
-	// answer cannot park the client for hours; the context bounds it too.
-	MaxRetryAfter time.Duration
-}
+// defaults: 8 attempts, backoff from 1s up to 2m, and a server's
+// Retry-After capped at 10m, so that one answer cannot park the client
+// for hours.
+type Retry = fleetutil.Policy
+
+var defaultRetry = Retry{Attempts: 8, Base: time.Second, Max: 2 * time.Minute, MaxWait: 10 * time.Minute}
 
 // Client talks to one RIPE Atlas API. It is safe for concurrent use.
 type Client struct {
 	base  *url.URL
 	key   Key
 	http  *http.Client
-	log   *slog.Logger
-	retry Retry
-	// sleep waits between tries; tests replace it to see the waits
-	// without spending them.
-	sleep func(ctx context.Context, d time.Duration) error
+	retry *fleetutil.Retrier
 	now   func() time.Time
 }
 
@@ -92,33 +79,8 @@ func New(opt Options) (*Client, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &opt.Retry
-	r.Attempts = positiveOr(r.Attempts, 8)
-	r.Base = positiveOr(r.Base, time.Second)
-	r.Max = positiveOr(r.Max, 2*time.Minute)
-	r.MaxRetryAfter = positiveOr(r.MaxRetryAfter, 10*time.Minute)
-	return &Client{base: base, key: opt.Key, http: opt.HTTP, log: opt.Log, retry: opt.Retry,
-		sleep: sleepCtx, now: time.Now}, nil
-}
-
-// positiveOr is cmp.Or for settings that must be positive: a negative one
-// takes the default too.
-func positiveOr[T int | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	retry := &fleetutil.Retrier{Policy: opt.Retry.Or(defaultRetry), Service: "RIPE Atlas", Log: opt.Log, Sleep: fleetutil.Sleep}
+	return &Client{base: base, key: opt.Key, http: opt.HTTP, retry: retry, now: time.Now}, nil
 }
 
 // endpoint is the URL of an API path below /api/v2/, with the trailing
@@ -137,72 +99,11 @@ func (c *Client) sameOrigin(rawURL string) bool {
 // do sends a request until a 2xx answer, a permanent error, the last
 // attempt or the end of ctx. The caller closes the body.
 func (c *Client) do(ctx context.Context, op, method, rawURL string, body []byte) (*http.Response, error) {
-	bo := &backoff.ExponentialBackOff{InitialInterval: c.retry.Base, RandomizationFactor: 0.5,
-		Multiplier: 2, MaxInterval: c.retry.Max}
-	bo.Reset()
-	for attempt := 1; ; attempt++ {
-		resp, err := c.send(ctx, method, rawURL, body)
-		var wait time.Duration
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return nil, fmt.Errorf("%s: %w", op, context.Cause(ctx))
-		case err != nil:
-			err = fmt.Errorf("%s: %w", op, err)
-			wait = bo.NextBackOff()
-		case resp.StatusCode >= 200 && resp.StatusCode < 300:
-			return resp, nil
-		default:
-			apiErr := c.readError(op, resp)
-			if !apiErr.retryable() {
-				return nil, apiErr
-			}
-			err = apiErr
-			wait = apiErr.RetryAfter
-			if wait == 0 {
-				wait = bo.NextBackOff()
-			}
-			wait = min(wait, c.retry.MaxRetryAfter)
-		}
-		if attempt >= c.retry.Attempts {
-			return nil, fmt.Errorf("%w (gave up after %d tries)", err, attempt)
-		}
-		c.log.Warn("a RIPE Atlas request failed: trying again", "op", op, "try", attempt, "wait", wait, "err", err)
-		if serr := c.sleep(ctx, wait); serr != nil {
-			return nil, fmt.Errorf("%w (stopped waiting to try again: %w)", err, serr)
-		}
-	}
-}
-
-func (c *Client) send(ctx context.Context, method, rawURL string, body []byte) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "catchmap")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if !c.key.IsZero() {
-		req.Header.Set("Authorization", "Key "+c.key.secret)
-	}
-	return c.http.Do(req)
-}
-
-// readError reads and closes an error response.
-func (c *Client) readError(op string, resp *http.Response) *APIError {
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := decodeError(op, resp.StatusCode, resp.Header, b, c.now())
-	e.Title, e.Detail = c.key.scrub(e.Title), c.key.scrub(e.Detail)
-	for i := range e.Fields {
-		e.Fields[i] = c.key.scrub(e.Fields[i])
-	}
-	return e
+	return c.retry.Do(ctx, c.http, fleetutil.Call{Op: op, Method: method, URL: rawURL, Body: body,
+		Scheme: "Key", Secret: c.key,
+		Decode: func(resp *http.Response, b []byte) *APIError {
+			return decodeError(op, resp.StatusCode, resp.Header, b, c.now())
+		}})
 }
 
 // maxBody bounds a metadata answer (a measurement, a page of probes);
@@ -215,15 +116,7 @@ func (c *Client) call(ctx context.Context, op, method, rawURL string, body []byt
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading the answer: %w", op, err)
-	}
-	if len(b) > maxBody {
-		return nil, fmt.Errorf("%s: the answer is over %d MiB: is %s the Atlas API?", op, maxBody>>20, c.base)
-	}
-	return b, nil
+	return fleetutil.ReadBody(op, resp, maxBody, c.base.String())
 }
 
 // needKey refuses, before anything is sent, what Atlas refuses without a

@@ -3,7 +3,6 @@ package atlas
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,44 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/catchmap/catchmap/fleet/atlas/atlastest"
+	"github.com/catchmap/catchmap/fleet/fleettest"
 )
 
 const secret = "5eb2c1a0-0000-4000-8000-00000000cafe"
-
-func TestKeyRedacted(t *testing.T) {
-	k := NewKey("  " + secret + "\n")
-	var logs bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "key", k, "in", struct{ K Key }{k})
-	js, err := json.Marshal(struct{ K Key }{k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ym, err := yaml.Marshal(map[string]Key{"key": k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shown := []string{logs.String(), string(js), string(ym), fmt.Errorf("wrapped: %w", errors.New(k.String())).Error()}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-		shown = append(shown, fmt.Sprintf(verb, k), fmt.Sprintf(verb, struct{ K Key }{k}), fmt.Sprintf(verb, &k))
-	}
-	for _, s := range shown {
-		if strings.Contains(s, secret) || strings.Contains(s, fmt.Sprintf("%x", secret)) || !strings.Contains(s, "REDACTED") {
-			t.Errorf("the key shows, or no placeholder does: %s", s)
-		}
-	}
-	var cfg struct {
-		Key Key `yaml:"key"`
-	}
-	if err := yaml.Unmarshal([]byte("key: "+secret+"\n"), &cfg); err != nil || cfg.Key != NewKey(secret) {
-		t.Errorf("reading the key from YAML: %v", err)
-	}
-	if NewKey(" ").IsZero() != true || fmt.Sprint(Key{}) != "" {
-		t.Error("an empty key should be zero and print as nothing")
-	}
-}
 
 // TestFaults drives each fault of the documented API through a read: what
 // is retried, after what wait, and what is final.
@@ -195,44 +161,10 @@ func TestCancelledWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Fail(atlastest.RouteProbes, atlastest.Fault{Status: 503})
-	waiting := make(chan struct{})
-	c.sleep = func(ctx context.Context, d time.Duration) error {
-		close(waiting)
-		return sleepCtx(ctx, d)
-	}
-	cx, cancel := context.WithCancelCause(ctx(t))
-	cause := errors.New("the plan entry was removed")
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Probes(cx, []int64{1001})
-		done <- err
-	}()
-	select {
-	case <-waiting:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client did not start waiting after the 503")
-	}
-	cancel(cause)
-	select {
-	case err := <-done:
-		if !errors.Is(err, cause) || !strings.Contains(err.Error(), "503") {
-			t.Errorf("error %v, want the cause and the last failure", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client did not stop waiting when its context ended")
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for v, want := range map[string]time.Duration{
-		"": 0, "120": 2 * time.Minute, "-5": 0, "soon": 0,
-		"Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second, "Wed, 31 Dec 2025 23:00:00 GMT": 0,
-	} {
-		if got := retryAfter(v, now); got != want {
-			t.Errorf("retryAfter(%q) = %v, want %v", v, got, want)
-		}
-	}
+	fleettest.CancelWhileWaiting(t, func(s func(context.Context, time.Duration) error) { c.retry.Sleep = s }, func(ctx context.Context) error {
+		_, err := c.Probes(ctx, []int64{1001})
+		return err
+	}, "503")
 }
 
 func TestNewURL(t *testing.T) {

@@ -4,11 +4,10 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/catchmap/catchmap/fleet/fleetutil"
 )
 
 // ErrKey is wrapped by every error for a missing key and every refusal of
@@ -16,52 +15,12 @@ import (
 // must be fixed. Test with errors.Is.
 var ErrKey = errors.New("no usable RIPE Atlas API key")
 
-// APIError is a response that was not the one asked for.
-type APIError struct {
-	// Op says what the client was doing, e.g. "creating a measurement".
-	Op string
-	// Status is the HTTP status code.
-	Status int
-	// Title and Detail are Atlas's words (the documented error object),
-	// or the start of a body that was not one.
-	Title, Detail string
-	// Fields are the errors Atlas attached to parts of the request, such
-	// as "/definitions/0/target: This field is required."
-	Fields []string
-	// RetryAfter is the server's Retry-After; zero when absent.
-	RetryAfter time.Duration
-
-	hint string
-}
-
-func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: Atlas answered %d %s", e.Op, e.Status, http.StatusText(e.Status))
-	if e.Detail != "" {
-		// Atlas's details are sentences; the hint follows after a colon.
-		fmt.Fprintf(&b, ": %s", strings.TrimSuffix(e.Detail, "."))
-	}
-	if len(e.Fields) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(e.Fields, "; "))
-	}
-	if e.hint != "" {
-		fmt.Fprintf(&b, ": %s", e.hint)
-	}
-	return b.String()
-}
-
-// Unwrap makes errors.Is(err, ErrKey) hold for a refused key.
-func (e *APIError) Unwrap() error {
-	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
-		return ErrKey
-	}
-	return nil
-}
-
-// retryable reports whether the same request may succeed later.
-func (e *APIError) retryable() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
-}
+// APIError is a response that was not the one asked for: Kind and Detail
+// are the title and detail of Atlas's documented error object, Fields the
+// errors it attached to parts of the request, such as
+// "/definitions/0/target: This field is required.", and Wait its
+// Retry-After. A refused key (401, 403) unwraps to ErrKey.
+type APIError = fleetutil.APIError
 
 // errorBody is the documented error response.
 type errorBody struct {
@@ -78,16 +37,13 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// maxErrorBody bounds how much of an error body is read and kept.
-const maxErrorBody = 4 << 10
-
 // decodeError reads an error response. The body may be anything: Atlas's
 // error object, or a proxy's HTML page.
 func decodeError(op string, status int, header http.Header, body []byte, now time.Time) *APIError {
-	e := &APIError{Op: op, Status: status, RetryAfter: retryAfter(header.Get("Retry-After"), now)}
+	e := &APIError{Service: "Atlas", Op: op, Status: status, Wait: fleetutil.RetryAfter(header.Get("Retry-After"), now)}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Detail != "" {
-		e.Title, e.Detail = eb.Error.Title, eb.Error.Detail
+		e.Kind, e.Detail = eb.Error.Title, eb.Error.Detail
 		for _, f := range eb.Error.Errors {
 			where := cmp.Or(f.Source.Pointer, f.Source.Parameter)
 			if where != "" {
@@ -96,46 +52,24 @@ func decodeError(op string, status int, header http.Header, body []byte, now tim
 				e.Fields = append(e.Fields, f.Detail)
 			}
 		}
-	} else if s := strings.TrimSpace(string(body)); s != "" {
+	} else {
 		// Not the documented object: a proxy's page, or another shape.
-		e.Detail = clip(strings.Join(strings.Fields(s), " "), 200)
+		e.Detail = fleetutil.BodyText(body)
+	}
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		e.Err = ErrKey
 	}
 	switch {
 	case status == http.StatusUnauthorized:
-		e.hint = "check fleets.ripe_atlas.key (or $CATCHMAP_RIPE_ATLAS_KEY): the key is wrong, expired or revoked"
+		e.Hint = "check fleets.ripe_atlas.key (or $CATCHMAP_RIPE_ATLAS_KEY): the key is wrong, expired or revoked"
 	case status == http.StatusForbidden:
-		e.hint = "check fleets.ripe_atlas.key (or $CATCHMAP_RIPE_ATLAS_KEY) and that the key has the permission for this in Atlas's key manager"
+		e.Hint = "check fleets.ripe_atlas.key (or $CATCHMAP_RIPE_ATLAS_KEY) and that the key has the permission for this in Atlas's key manager"
 	case status == http.StatusTooManyRequests:
-		e.hint = "Atlas is rate limiting this key: poll less often"
+		e.Hint = "Atlas is rate limiting this key: poll less often"
 	case status == http.StatusNotFound:
-		e.hint = "check the measurement id"
+		e.Hint = "check the measurement id"
 	case status >= 500:
-		e.hint = "Atlas has a problem: try again later"
+		e.Hint = "Atlas has a problem: try again later"
 	}
 	return e
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 32); err == nil {
-		return time.Duration(max(n, 0)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
-}
-
-// clip cuts s to about n bytes, on a character boundary.
-func clip(s string, n int) string {
-	for i := range s {
-		if i >= n {
-			return s[:i] + "..."
-		}
-	}
-	return s
 }

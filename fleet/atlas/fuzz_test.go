@@ -54,7 +54,7 @@ func FuzzDecodeError(f *testing.F) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, status int, retry string, body []byte) {
 		e := decodeError("reading a thing", status, http.Header{"Retry-After": {retry}}, body, now)
-		if e.RetryAfter < 0 || !strings.HasPrefix(e.Error(), "reading a thing: Atlas answered ") {
+		if e.Wait < 0 || !strings.HasPrefix(e.Error(), "reading a thing: Atlas answered ") {
 			t.Fatalf("%+v: %q", e, e.Error())
 		}
 		if (status == 401 || status == 403) != (e.Unwrap() == ErrKey) {

@@ -2,25 +2,17 @@ package atlas
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/catchmap/catchmap/fleet/atlas/atlastest"
+	"github.com/catchmap/catchmap/fleet/fleettest"
 )
 
 // t0 is the first result's timestamp in testdata/results.json.
 const t0 = 1767225600
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t testing.TB, name string) []byte { return fleettest.Fixture(t, name) }
 
 // fake starts the fake API with the probe fixtures, two probes a page.
 func fake(t testing.TB) *atlastest.Server {
@@ -39,7 +31,7 @@ func client(t testing.TB, srv *atlastest.Server, key string) (*Client, *waits) {
 		t.Fatal(err)
 	}
 	w := &waits{}
-	c.sleep = func(ctx context.Context, d time.Duration) error {
+	c.retry.Sleep = func(ctx context.Context, d time.Duration) error {
 		*w = append(*w, d)
 		return context.Cause(ctx)
 	}

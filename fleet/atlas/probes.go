@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/catchmap/catchmap/fleet/fleetutil"
 	atlasimport "github.com/catchmap/catchmap/importer/atlas"
 )
 
@@ -119,7 +120,7 @@ type probeEntry struct {
 // NewProbeCache returns a cache that fetches through c and keeps what it
 // fetched for ttl (DefaultProbeTTL when zero or less).
 func NewProbeCache(c *Client, ttl time.Duration) *ProbeCache {
-	return &ProbeCache{client: c, ttl: positiveOr(ttl, DefaultProbeTTL), now: time.Now, entries: map[int64]probeEntry{}}
+	return &ProbeCache{client: c, ttl: fleetutil.PositiveOr(ttl, DefaultProbeTTL), now: time.Now, entries: map[int64]probeEntry{}}
 }
 
 // Lookup returns the metadata of the probes ids that Atlas knows,

@@ -13,7 +13,7 @@
 // when the test says, so that results can arrive late, as Atlas's do. The
 // fixtures in fleet/atlas/testdata are written from the documentation.
 // Faults (401, 403, 429 with or without Retry-After, 5xx) are queued per
-// route with Fail; a measurement Atlas ends by itself is EndByAtlas.
+// route with Fail (fleet/fleettest's recorder); a measurement Atlas ends by itself is EndByAtlas.
 //
 // A measurement's status moves one step each time it is read: Specified,
 // Scheduled, Ongoing, and for a one-off then Stopped. That is Atlas's
@@ -23,9 +23,7 @@ package atlastest
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -33,10 +31,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/catchmap/catchmap/fleet/fleettest"
 )
 
 // Route names a route for Fail and Request.
-type Route string
+type Route = fleettest.Route
 
 // The routes.
 const (
@@ -47,26 +47,11 @@ const (
 	RouteProbes      Route = "probes"
 )
 
-// Fault is an answer a route gives instead of its own.
-type Fault struct {
-	Status int
-	// RetryAfter is the Retry-After header; empty: none.
-	RetryAfter string
-	// Body replaces the documented error object; a 502 without one gets
-	// an HTML page, as a proxy in front of Atlas would send.
-	Body string
-}
+// Fault is an answer a route gives instead of its own: Fail queues them.
+type Fault = fleettest.Fault
 
 // Request is a request the server received.
-type Request struct {
-	Route  Route
-	Method string
-	Path   string
-	Query  url.Values
-	// Auth is the Authorization header.
-	Auth string
-	Body []byte
-}
+type Request = fleettest.Request
 
 // Options configure a Server.
 type Options struct {
@@ -91,15 +76,15 @@ type Server struct {
 	URL string
 	// Key is the key that may do anything.
 	Key string
+	// Recorder queues faults (Fail) and lists the requests (Requests).
+	*fleettest.Recorder
 
 	opt    Options
 	probes []probe
 
-	mu       sync.Mutex
-	nextID   int64
-	msms     map[int64]*measurement
-	faults   map[Route][]Fault
-	requests []Request
+	mu     sync.Mutex
+	nextID int64
+	msms   map[int64]*measurement
 }
 
 type probe struct {
@@ -136,7 +121,8 @@ func New(t testing.TB, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{Key: opt.Key, opt: opt, nextID: opt.FirstID, msms: map[int64]*measurement{}, faults: map[Route][]Fault{}}
+	s := &Server{Key: opt.Key, Recorder: &fleettest.Recorder{WriteError: writeStatus},
+		opt: opt, nextID: opt.FirstID, msms: map[int64]*measurement{}}
 	if len(opt.Probes) > 0 {
 		var raws []json.RawMessage
 		if err := json.Unmarshal(opt.Probes, &raws); err != nil {
@@ -158,25 +144,8 @@ func New(t testing.TB, opt Options) *Server {
 	mux.HandleFunc("DELETE /api/v2/measurements/{id}/{$}", s.route(RouteStop, true, s.stopMsm))
 	mux.HandleFunc("GET /api/v2/measurements/{id}/results/{$}", s.route(RouteResults, false, s.results))
 	mux.HandleFunc("GET /api/v2/probes/{$}", s.route(RouteProbes, false, s.probeList))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
+	s.URL = fleettest.Serve(t, mux)
 	return s
-}
-
-// Fail queues faults on route: its next requests get them, in order,
-// before it answers normally again.
-func (s *Server) Fail(route Route, faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[route] = append(s.faults[route], faults...)
-}
-
-// Requests returns the requests received so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
 }
 
 // Created is a measurement as it was created.
@@ -259,31 +228,11 @@ func (m *measurement) set(status int, now time.Time) {
 var statusNames = map[int]string{0: "Specified", 1: "Scheduled", 2: "Ongoing", 4: "Stopped",
 	5: "Forced to stop", 6: "No suitable probes", 7: "Failed", 8: "Denied", 9: "Canceled"}
 
-// handler answers a request that passed the faults and the key check.
-type handler func(w http.ResponseWriter, r *http.Request, body []byte)
-
-// route records the request, replays a queued fault, and checks the key:
-// a wrong key is 401 everywhere; writes need a key (401 without one) that
-// may write (403 for the read-only key).
-func (s *Server) route(name Route, write bool, h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "The request body could not be read.", nil)
-			return
-		}
-		s.mu.Lock()
-		s.requests = append(s.requests, Request{Route: name, Method: r.Method, Path: r.URL.Path,
-			Query: r.URL.Query(), Auth: r.Header.Get("Authorization"), Body: body})
-		var fault *Fault
-		if q := s.faults[name]; len(q) > 0 {
-			fault, s.faults[name] = &q[0], q[1:]
-		}
-		s.mu.Unlock()
-		if fault != nil {
-			writeFault(w, *fault)
-			return
-		}
+// route checks the key before h, behind the recorder's faults: a wrong
+// key is 401 everywhere; writes need a key (401 without one) that may
+// write (403 for the read-only key).
+func (s *Server) route(name Route, write bool, h fleettest.Handler) http.HandlerFunc {
+	return s.Route(name, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		auth := r.Header.Get("Authorization")
 		key, hasKey := strings.CutPrefix(auth, "Key ")
 		switch {
@@ -298,32 +247,20 @@ func (s *Server) route(name Route, write bool, h handler) http.HandlerFunc {
 			return
 		}
 		h(w, r, body)
-	}
+	})
 }
 
-func writeFault(w http.ResponseWriter, f Fault) {
-	if f.RetryAfter != "" {
-		w.Header().Set("Retry-After", f.RetryAfter)
-	}
-	switch {
-	case f.Body != "":
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(f.Status)
-		fmt.Fprint(w, f.Body)
-	case f.Status == http.StatusBadGateway:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(f.Status)
-		fmt.Fprint(w, "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>\n")
-	default:
-		detail := map[int]string{
-			http.StatusUnauthorized:        "The API key is not valid.",
-			http.StatusForbidden:           "The API key does not have the permission for this.",
-			http.StatusTooManyRequests:     "Request was throttled.",
-			http.StatusInternalServerError: "A server error occurred.",
-			http.StatusServiceUnavailable:  "The service is temporarily unavailable.",
-		}[f.Status]
-		writeError(w, f.Status, detail, nil)
-	}
+// writeStatus writes the error object Atlas sends with status.
+func writeStatus(w http.ResponseWriter, status int) {
+	detail := map[int]string{
+		http.StatusBadRequest:          "The request body could not be read.",
+		http.StatusUnauthorized:        "The API key is not valid.",
+		http.StatusForbidden:           "The API key does not have the permission for this.",
+		http.StatusTooManyRequests:     "Request was throttled.",
+		http.StatusInternalServerError: "A server error occurred.",
+		http.StatusServiceUnavailable:  "The service is temporarily unavailable.",
+	}[status]
+	writeError(w, status, detail, nil)
 }
 
 // fieldError is one entry of the documented error object's "errors".
@@ -338,13 +275,7 @@ func writeError(w http.ResponseWriter, status int, detail string, errs []fieldEr
 	if len(errs) > 0 {
 		body["errors"] = errs
 	}
-	writeJSON(w, status, map[string]any{"error": body})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	fleettest.WriteJSON(w, status, map[string]any{"error": body})
 }
 
 func pointer(p, detail string) fieldError {
@@ -434,7 +365,7 @@ func (s *Server) create(w http.ResponseWriter, _ *http.Request, body []byte) {
 		s.nextID++
 	}
 	s.mu.Unlock()
-	writeJSON(w, http.StatusCreated, map[string]any{"measurements": ids})
+	fleettest.WriteJSON(w, http.StatusCreated, map[string]any{"measurements": ids})
 }
 
 // lookup finds the measurement of the request's path, or answers 404.
@@ -484,7 +415,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ []byte) {
 	} {
 		out[k] = v
 	}
-	writeJSON(w, http.StatusOK, out)
+	fleettest.WriteJSON(w, http.StatusOK, out)
 	// The read moves the measurement on, after answering with the status
 	// it had.
 	next := map[int]int{0: 1, 1: 2}[m.status]
@@ -557,7 +488,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, _ []byte) {
 	for i, res := range sel {
 		raws[i] = res.raw
 	}
-	writeJSON(w, http.StatusOK, raws)
+	fleettest.WriteJSON(w, http.StatusOK, raws)
 }
 
 // probeList answers a page of the probes named by id__in (all of them
@@ -610,5 +541,5 @@ func (s *Server) probeList(w http.ResponseWriter, r *http.Request, _ []byte) {
 	if page > 1 {
 		prev = link(page - 1)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"count": len(sel), "next": next, "previous": prev, "results": sel[from:to]})
+	fleettest.WriteJSON(w, http.StatusOK, map[string]any{"count": len(sel), "next": next, "previous": prev, "results": sel[from:to]})
 }

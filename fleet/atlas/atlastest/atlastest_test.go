@@ -1,37 +1,18 @@
 package atlastest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/catchmap/catchmap/fleet/fleettest"
 )
 
 // get sends a GET to the fake and decodes the JSON answer.
 func get(t *testing.T, url, auth string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("%s: %v: %s", url, err, b)
-	}
-	return resp.StatusCode, v
+	a := fleettest.Send(t, http.MethodGet, url, auth, "")
+	return a.Status, a.JSON
 }
 
 func TestFake(t *testing.T) {
