@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/catchmap/catchmap/probe/spec"
@@ -74,6 +75,38 @@ type Plan struct {
 	Refresh spec.Duration `json:"refresh,omitempty"`
 	// Version changes whenever the plan changes, so agents can skip work.
 	Version string `json:"version,omitempty"`
+}
+
+// Lookup finds the plan entry a map or a query names: the entry of that
+// name, else the one entry that measures that address (an entry's target,
+// or its connect_to). An address two entries measure names neither.
+func (p Plan) Lookup(name string) (*Target, bool) {
+	for i := range p.Targets {
+		if p.Targets[i].Name == name {
+			return &p.Targets[i], true
+		}
+	}
+	var found *Target
+	for i := range p.Targets {
+		host, _, err := p.Targets[i].DialHost()
+		if err != nil || !sameHost(host, name) {
+			continue
+		}
+		if found != nil {
+			return nil, false
+		}
+		found = &p.Targets[i]
+	}
+	return found, found != nil
+}
+
+// sameHost compares host names as DNS does and addresses as addresses.
+func sameHost(a, b string) bool {
+	if x, err := netip.ParseAddr(a); err == nil {
+		y, err := netip.ParseAddr(b)
+		return err == nil && x.Unmap() == y.Unmap()
+	}
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
 }
 
 // Prefixes lists the anycast prefixes of every entry of the plan, in

@@ -44,7 +44,7 @@ func New(log *slog.Logger, reg prometheus.Registerer, st store.Store, o Options)
 	causes := func(ctx context.Context, target string, from, to time.Time) ([]maps.Cause, error) {
 		return causesOf(ctx, st, target, from, to)
 	}
-	mh := mapsapi.New(log, st, mapsapi.Sites(o.Sites), mapsapi.WithClock(o.Now), mapsapi.WithCauses(causes))
+	mh := mapsapi.New(log, st, mapsapi.Sites(o.Sites), mapsapi.WithClock(o.Now), mapsapi.WithCauses(causes), mapsapi.WithPlan(st))
 	var routes []server.Route
 	for _, r := range mh.Routes() {
 		routes = append(routes, server.Route{Pattern: r.Pattern, Access: server.Read, Handler: r.Handler})

@@ -14,17 +14,6 @@ import (
 	"github.com/catchmap/catchmap/maps"
 )
 
-// targetByName finds a plan entry as the API does: by name, else by target.
-func targetByName(p api.Plan, name string) *api.Target {
-	var t *api.Target
-	for i := range p.Targets {
-		if p.Targets[i].Name == name || (t == nil && p.Targets[i].Target == name) {
-			t = &p.Targets[i]
-		}
-	}
-	return t
-}
-
 // causesOf lists the target's annotations and the BGP events of its plan
 // prefixes in [from, to), in time order; at equal times an annotation
 // (an operator's own words) comes last, so it wins.
@@ -34,7 +23,7 @@ func causesOf(ctx context.Context, st store.Store, target string, from, to time.
 	if err != nil {
 		return nil, fmt.Errorf("reading the plan: %w", err)
 	}
-	if t := targetByName(p, target); t != nil && len(t.Prefixes) > 0 {
+	if t, ok := p.Lookup(target); ok && len(t.Prefixes) > 0 {
 		es, err := st.Events(ctx, t.Prefixes, from, to)
 		if err != nil {
 			return nil, fmt.Errorf("reading BGP events: %w", err)

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,6 +66,7 @@ type Handler struct {
 	now       func() time.Time
 	maxWindow time.Duration
 	causes    CauseFunc
+	plans     store.Plans
 }
 
 // CauseFunc lists what may explain a target's shifts in [from, to): BGP
@@ -80,6 +82,10 @@ type Option func(*Handler)
 
 // WithClock sets the clock that default windows end at.
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
+// WithPlan resolves the target a request names through the plan (see
+// resolve); without it the name is the records' target as it is.
+func WithPlan(plans store.Plans) Option { return func(h *Handler) { h.plans = plans } }
 
 // WithCauses links every timeline shift to its likely cause, from causes.
 func WithCauses(causes CauseFunc) Option { return func(h *Handler) { h.causes = causes } }
@@ -129,6 +135,11 @@ func (h *Handler) catchment(w http.ResponseWriter, r *http.Request) {
 	if p.fail(w) {
 		return
 	}
+	target, ok := h.resolve(w, r, target)
+	if !ok {
+		return
+	}
+	opts.Target = target
 	b, err := maps.NewBuilder(opts, h.loc)
 	if err != nil {
 		// params checked everything NewBuilder checks; a gap between the
@@ -164,6 +175,10 @@ func (h *Handler) diff(w http.ResponseWriter, r *http.Request) {
 	format := p.enum("format", FormatJSON, FormatJSON, FormatCSV)
 	table := p.enum("table", "cells", "cells", "flows")
 	if p.fail(w) {
+		return
+	}
+	target, ok := h.resolve(w, r, target)
+	if !ok {
 		return
 	}
 	var cs [2]*maps.Catchment
@@ -208,6 +223,11 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 	if p.fail(w) {
 		return
 	}
+	target, ok := h.resolve(w, r, target)
+	if !ok {
+		return
+	}
+	opts.Target = target
 	b, err := maps.NewTimelineBuilder(opts)
 	if err != nil {
 		httpx.WriteError(w, http.StatusBadRequest, err.Error())
@@ -226,6 +246,61 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 		tl.LinkCauses(cs, CauseLookback)
 	}
 	h.write(w, r, contentJSON, "", func(buf *bytes.Buffer) error { return encodeJSON(buf, tl) })
+}
+
+// resolve finds the records' target for the name a request gives: a plan
+// entry's name, else the address of exactly one plan entry, else a target
+// with stored results. Else it answers 404, naming the targets it knows,
+// and returns false.
+func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
+	if h.plans == nil {
+		return name, true
+	}
+	p, err := h.plans.Plan(r.Context())
+	if err != nil {
+		httpx.StoreError(h.log, w, r, "reading the plan", err)
+		return "", false
+	}
+	if t, ok := p.Lookup(name); ok {
+		return t.Name, true
+	}
+	stored, err := h.st.Targets(r.Context(), time.Time{}, time.Time{})
+	if err != nil {
+		httpx.StoreError(h.log, w, r, "listing targets", err)
+		return "", false
+	}
+	if slices.Contains(stored, name) {
+		return name, true
+	}
+	known := stored
+	for _, t := range p.Targets {
+		known = append(known, t.Name)
+	}
+	httpx.WriteError(w, http.StatusNotFound, fmt.Sprintf("target %q is no plan entry's name, no address of exactly one entry, and has no results: %s",
+		clipName(name), knownTargets(known)))
+	return "", false
+}
+
+// knownTargets lists targets for a message, sorted, at most 20.
+func knownTargets(ts []string) string {
+	slices.Sort(ts)
+	ts = slices.Compact(ts)
+	if len(ts) == 0 {
+		return "no target is known yet: put a plan (catchmap targets put)"
+	}
+	more := ""
+	if len(ts) > 20 {
+		more = fmt.Sprintf(" and %d more", len(ts)-20)
+		ts = ts[:20]
+	}
+	return "known targets are " + strings.Join(ts, ", ") + more
+}
+
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }
 
 // fillTimeline feeds the query's records to a timeline builder: as

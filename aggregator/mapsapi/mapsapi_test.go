@@ -24,6 +24,7 @@ import (
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
+	"github.com/catchmap/catchmap/probe/spec"
 	"github.com/catchmap/catchmap/sites"
 )
 
@@ -395,5 +396,71 @@ func TestHugeRTTsStillMap(t *testing.T) {
 		if bytes.Contains(body, []byte("Inf")) || bytes.Contains(body, []byte("NaN")) {
 			t.Errorf("GET %s: the answer prints a non-number: %s", path, body)
 		}
+	}
+}
+
+// planOf is a store.Plans with a fixed plan.
+type planOf api.Plan
+
+func (p planOf) Plan(context.Context) (api.Plan, error) { return api.Plan(p), nil }
+func (planOf) PutPlan(context.Context, api.Plan) error  { return nil }
+
+// TestTargetResolved: a map names its target by a plan entry's name, else
+// by the address of exactly one entry, else by a target with results; else
+// it gets a 404 that lists the known targets (it once answered 200 with an
+// empty map for the address of the entry anycast-sim).
+func TestTargetResolved(t *testing.T) {
+	st := newStore(t, fixture()) // records of target k-root
+	plan := planOf{Targets: []api.Target{
+		{Name: "anycast-sim", Spec: spec.Spec{Target: "192.0.2.53", Method: result.MethodDNS}},
+		{Name: "k-root", Spec: spec.Spec{Target: "193.0.14.129", Method: result.MethodDNS}},
+		{Name: "web", Spec: spec.Spec{Target: "https://www.example.com/", Method: result.MethodHTTP, ConnectTo: "198.51.100.80"}},
+		{Name: "twice-a", Spec: spec.Spec{Target: "203.0.113.9", Method: result.MethodDNS}},
+		{Name: "twice-b", Spec: spec.Spec{Target: "203.0.113.9:53", Method: result.MethodICMP}},
+	}}
+	h := New(slog.New(slog.DiscardHandler), st, Sites(sites.Default()), WithClock(func() time.Time { return now }), WithPlan(plan))
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	win := "&from=" + t0.Format(time.RFC3339) + "&to=" + now.Format(time.RFC3339)
+	for _, c := range []struct {
+		name, target string
+		code         int
+		probes       bool
+	}{
+		{"entry name", "k-root", 200, true},
+		{"address of one entry", "193.0.14.129", 200, true},
+		{"connect_to of one entry", "198.51.100.80", 200, false},
+		{"entry with no results", "192.0.2.53", 200, false},
+	} {
+		resp, body := get(t, srv, "/api/v1/catchment?target="+url.QueryEscape(c.target)+win)
+		var cm maps.Catchment
+		if resp.StatusCode != c.code || json.Unmarshal(body, &cm) != nil || (cm.Probes > 0) != c.probes {
+			t.Errorf("%s: %s %.300s", c.name, resp.Status, body)
+		}
+	}
+	resp, body := get(t, srv, "/api/v1/catchment?target=192.0.2.53"+win)
+	var cm maps.Catchment
+	if json.Unmarshal(body, &cm); resp.StatusCode != 200 || cm.Target != "anycast-sim" {
+		t.Errorf("an entry's address: target %q in the answer (%s), want the entry's name", cm.Target, resp.Status)
+	}
+	for _, c := range []struct{ name, path string }{
+		{"unknown", "/api/v1/catchment?target=nowhere"},
+		{"address of two entries", "/api/v1/catchment?target=203.0.113.9"},
+		{"diff", "/api/v1/diff?target=nowhere"},
+		{"timeline", "/api/v1/timeline?target=nowhere"},
+	} {
+		resp, body := get(t, srv, c.path)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "known targets are anycast-sim, k-root, twice-a, twice-b, web") {
+			t.Errorf("%s: %s %s, want 404 listing the known targets", c.name, resp.Status, body)
+		}
+	}
+	// A target with results but no entry (one removed from the plan).
+	h = New(slog.New(slog.DiscardHandler), st, nil, WithClock(func() time.Time { return now }), WithPlan(planOf{Targets: plan.Targets[:1]}))
+	rec := httptest.NewRecorder()
+	h.Routes()[0].Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/catchment?target=k-root"+win, nil))
+	if json.Unmarshal(rec.Body.Bytes(), &cm); rec.Code != 200 || cm.Probes == 0 {
+		t.Errorf("a target with results only: %d %.200s", rec.Code, rec.Body.String())
 	}
 }

@@ -192,14 +192,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		httpx.StoreError(s.log, w, r, "reading the plan", err)
 		return
 	}
-	var t *api.Target
-	for i := range p.Targets {
-		if p.Targets[i].Name == target || (t == nil && p.Targets[i].Target == target) {
-			t = &p.Targets[i]
-		}
-	}
-	if t == nil {
-		httpx.WriteError(w, http.StatusNotFound, fmt.Sprintf("target %q is not in the plan: see GET /api/v1/targets", clip(target)))
+	t, ok := p.Lookup(target)
+	if !ok {
+		httpx.WriteError(w, http.StatusNotFound, fmt.Sprintf("target %q is no plan entry's name, nor the address of exactly one: see GET /api/v1/targets", clip(target)))
 		return
 	}
 	es := []api.Event{}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -105,14 +106,39 @@ func (s *mapSource) read(e *env, cmd string, fn func(*result.Record)) error {
 		defer f.Close()
 		in = f
 	}
+	targets := map[string]bool{}
 	err := result.ReadNDJSON(in, func(r *result.Record) error {
+		targets[r.Target] = true
 		fn(r)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s: --input %s: %w", cmd, s.Input, err)
 	}
+	if !targets[s.Target] {
+		return fmt.Errorf("%s: --input %s has no results of target %q: %s", cmd, s.Input, termtext.Printable(s.Target), fileTargets(targets))
+	}
 	return nil
+}
+
+// fileTargets lists the targets of an input file for a message.
+func fileTargets(targets map[string]bool) string {
+	if len(targets) == 0 {
+		return "the file holds no results"
+	}
+	ts := make([]string, 0, len(targets))
+	for t := range targets {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	more := ""
+	if len(ts) > 20 {
+		ts, more = ts[:20], fmt.Sprintf(" and %d more", len(ts)-20)
+	}
+	for i := range ts {
+		ts[i] = termtext.Printable(ts[i])
+	}
+	return "its targets are " + strings.Join(ts, ", ") + more
 }
 
 // fetch GETs an API path from the aggregator and copies the answer's body
