@@ -37,7 +37,7 @@ var CSVColumns = []string{
 	"error", "error_kind", "lat", "lon", "country", "asn", "suspect",
 	"dns_qname", "dns_qclass", "dns_qtype", "dns_rcode", "dns_nsid", "dns_tcp", "dns_size",
 	"http_status", "http_proto", "http_total_ms",
-	"ping_sent", "ping_received", "ping_loss", "ping_min_ms", "ping_avg_ms", "ping_max_ms",
+	"ping_sent", "ping_received", "ping_loss", "ping_min_ms", "ping_avg_ms", "ping_max_ms", "source",
 }
 
 // Output formats of GET /api/v1/results, all written by the record's own

@@ -107,7 +107,7 @@ const batchSize = 1000
 // batch of results at a time, before the batch is converted: the
 // converter places a probe once, when it first sees it.
 //
-// The fleet runner sets the records' source (ripe-atlas) in fn; their
+// The records carry source ripe-atlas, as the importer makes them; their
 // probe ids, atlas:<id>, tell it already.
 func (s *Source) Records(ctx context.Context, id int64, start, stop time.Time, fn func(*result.Record) error) error {
 	known := atlasimport.Probes{}

@@ -56,9 +56,7 @@ func NewConverter(s spec.Spec) (*Converter, error) {
 // in its error kind rather than leaving a gap. Records are fresh: fn may
 // keep them. It returns fn's error.
 //
-// Records leave here without a source: the fleet runner sets it to
-// globalping in fn (the hook for the record's source field); their probe
-// ids, gp:..., tell it already. Their ids are gp-<measurement>-<n>, n the
+// Records carry source globalping and probe ids gp:.... Their ids are gp-<measurement>-<n>, n the
 // test's place in m, so that reading one measurement twice stores it once.
 func (c *Converter) Records(m *Measurement, fn func(*result.Record, *Probe) error) error {
 	if m.Status == InProgress {
@@ -74,6 +72,7 @@ func (c *Converter) Records(m *Measurement, fn func(*result.Record, *Probe) erro
 			ID:      "gp-" + m.ID + "-" + strconv.Itoa(i),
 			Time:    m.CreatedAt,
 			Probe:   ids[i],
+			Source:  result.SourceGlobalping,
 			Target:  c.spec.Target,
 			Method:  c.spec.Method,
 			Lat:     res.Probe.Lat,

@@ -140,6 +140,7 @@ func (c *Converter) base(res *Result, item, af int, addr, name, proto string, t 
 		ID:     ID(res.MsmID, res.PrbID, res.Timestamp, item),
 		Time:   time.Unix(cmp.Or(t, res.Timestamp), 0).UTC(),
 		Probe:  "atlas:" + strconv.FormatInt(res.PrbID, 10),
+		Source: result.SourceRIPEAtlas,
 		Method: result.MethodDNS,
 		AF:     af,
 		Addr:   addr,

@@ -27,12 +27,13 @@ func TestCSVRoundTrip(t *testing.T) {
 	equalRecords(t, got, want)
 }
 
-// The column names are a public interface: a rename breaks users' scripts.
+// The column names are a public interface: a rename breaks users' scripts,
+// so new columns go at the end.
 func TestCSVHeaderIsStable(t *testing.T) {
 	const want = "id,time,probe,target,method,af,addr,identity,site,rtt_ms,error,error_kind,lat,lon,country,asn,suspect," +
 		"dns_qname,dns_qclass,dns_qtype,dns_rcode,dns_nsid,dns_tcp,dns_size," +
 		"http_status,http_dns_ms,http_connect_ms,http_tls_ms,http_first_byte_ms,http_total_ms,http_proto," +
-		"ping_sent,ping_received,ping_loss,ping_min_ms,ping_avg_ms,ping_max_ms,ping_stddev_ms"
+		"ping_sent,ping_received,ping_loss,ping_min_ms,ping_avg_ms,ping_max_ms,ping_stddev_ms,source"
 	if got := strings.Join(CSVHeader(), ","); got != want {
 		t.Fatalf("CSV header changed:\n got %s\nwant %s", got, want)
 	}

@@ -26,6 +26,18 @@ const (
 	MethodTCP  = "tcp"
 )
 
+// Sources of records: the kinds of vantage points.
+const (
+	SourceOwn        = ""
+	SourceRIPEAtlas  = "ripe-atlas"
+	SourceGlobalping = "globalping"
+	SourceSweep      = "sweep"
+)
+
+// Sources lists every source; "own" names SourceOwn where a name must not
+// be empty (a query parameter).
+var Sources = []string{SourceOwn, SourceRIPEAtlas, SourceGlobalping, SourceSweep}
+
 // Methods lists every method, in the order help texts name them: the one
 // allow-list that specs and ingested records are checked against.
 var Methods = []string{MethodDNS, MethodHTTP, MethodICMP, MethodTCP}
@@ -89,6 +101,10 @@ type Record struct {
 	// Suspect marks an identity that looks like a middlebox rather than the
 	// service (e.g. a home router answering CHAOS queries).
 	Suspect bool `json:"suspect,omitempty"`
+
+	// Source is the kind of vantage point: "" (SourceOwn) for catchmap's
+	// own probes, else the fleet or the sweep it came from.
+	Source string `json:"source,omitempty"`
 
 	DNS  *DNS  `json:"dns,omitempty"`
 	HTTP *HTTP `json:"http,omitempty"`
@@ -187,6 +203,8 @@ var columns = []Column{
 	col("ping_avg_ms", in(pingDetails, func(p *Ping) *float64 { return &p.AvgMs }), floatCodec, true),
 	col("ping_max_ms", in(pingDetails, func(p *Ping) *float64 { return &p.MaxMs }), floatCodec, true),
 	col("ping_stddev_ms", in(pingDetails, func(p *Ping) *float64 { return &p.StddevMs }), floatCodec, true),
+
+	col("source", top(func(r *Record) *string { return &r.Source }), text, false),
 }
 
 // OK reports whether the measurement succeeded.

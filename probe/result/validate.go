@@ -93,6 +93,9 @@ func (r *Record) Validate(now time.Time, maxFuture time.Duration) error {
 		v.fail("lon", fmt.Sprintf("%v out of range -180 to 180", *r.Lon))
 	}
 	v.text("country", r.Country, maxCountryBytes)
+	if !slices.Contains(Sources, r.Source) {
+		v.fail("source", fmt.Sprintf("unknown %q: use %s, or none for catchmap's own probes", clip(r.Source), strings.Join(Sources[1:], ", ")))
+	}
 	if d := r.DNS; d != nil {
 		v.text("dns.qname", d.QName, maxQNameBytes)
 		v.text("dns.qclass", d.QClass, maxCodeBytes)
