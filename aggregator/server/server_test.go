@@ -440,6 +440,12 @@ func TestIngestRefused(t *testing.T) {
 	lat[0].Lat, lat[0].Lon = &bad, &bad
 	noTime := records(1, now)
 	noTime[0].Time = time.Time{}
+	// with is two records, the second changed by f.
+	with := func(f func(*result.Record)) []result.Record {
+		rs := records(2, now)
+		f(&rs[1])
+		return rs
+	}
 
 	for _, c := range []struct {
 		name string
@@ -468,6 +474,28 @@ func TestIngestRefused(t *testing.T) {
 		{"rtt", rtt, nil, 400, "rtt_ms: -1"},
 		{"lat", lat, nil, 400, "lat: 100 out of range"},
 		{"no time", noTime, nil, 400, "time: missing"},
+		// Every field is bounded, and a refusal names the record and its
+		// field (a 15 MB identity was stored, rtt_ms 1e308 broke every map,
+		// year 1 was taken, invalid UTF-8 became U+FFFD and a bad time said
+		// only "parsing time").
+		{"identity", with(func(r *result.Record) { r.Identity = strings.Repeat("i", 4097) }), nil, 400, "record 1 (id"},
+		{"identity field", with(func(r *result.Record) { r.Identity = strings.Repeat("i", 4097) }), nil, 400, "identity: 4097 bytes, more than 4096"},
+		{"site", with(func(r *result.Record) { r.Site = strings.Repeat("s", 65) }), nil, 400, "site: 65 bytes, more than 64"},
+		{"target", with(func(r *result.Record) { r.Target = strings.Repeat("t", 1025) }), nil, 400, "target: 1025 bytes, more than 1024"},
+		{"error", with(func(r *result.Record) { r.Error = strings.Repeat("e", 1025) }), nil, 400, "error: 1025 bytes, more than 1024"},
+		{"nsid", with(func(r *result.Record) { r.DNS.NSID = strings.Repeat("n", 4097) }), nil, 400, "dns.nsid: 4097 bytes"},
+		{"huge rtt", with(func(r *result.Record) { r.RTTMs = 1e308 }), nil, 400, "rtt_ms: 1e+308: must be a number from 0 to 600000"},
+		{"rtt above the maximum", with(func(r *result.Record) { r.RTTMs = 600_000.5 }), nil, 400, "rtt_ms: 600000.5"},
+		{"loss", with(func(r *result.Record) { r.Ping = &result.Ping{Sent: 3, Loss: 1.5} }), nil, 400, "ping.loss: 1.5: a share, from 0 to 1"},
+		{"phase", with(func(r *result.Record) { r.HTTP = &result.HTTP{Status: 200, TotalMs: -2} }), nil, 400, "http.total_ms: -2"},
+		{"status", with(func(r *result.Record) { r.HTTP = &result.HTTP{Status: 1000} }), nil, 400, "http.status: 1000"},
+		{"year 1", with(func(r *result.Record) { r.Time = time.Date(1, 6, 1, 0, 0, 0, 0, time.UTC) }), nil, 400, "time: 0001-06-01T00:00:00Z is before 2000-01-01"},
+		{"bad time", `{"id":"a","time":"yesterday","target":"t","method":"dns"}`, nil, 400, `record 0: time: "yesterday" is not an RFC 3339 time`},
+		{"bad time, slow path", `{"id":"a\u0062","time":"noon","target":"t","method":"dns"}`, nil, 400, `record 0: time: "noon" is not an RFC 3339 time`},
+		{"invalid UTF-8", "{\"id\":\"a\xff\",\"time\":\"2026-01-01T00:00:00Z\",\"target\":\"t\",\"method\":\"dns\"}", nil, 400, "record 0: id: not valid UTF-8"},
+		{"invalid UTF-8, slow path", "[{\"id\":\"b\"},{\"id\":\"\\u0061\",\"site\":\"a\xff\"}]", nil, 400, "record 1: site: not valid UTF-8"},
+		{"content type", records(1, now), []string{"Content-Type", "text/plain"}, 415, `Content-Type "text/plain"`},
+		{"form", records(1, now), []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "send application/json"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			resp, body := h.do("POST", "/api/v1/results", tok, c.body, c.hdr...)
@@ -479,6 +507,10 @@ func TestIngestRefused(t *testing.T) {
 				t.Errorf("%d records stored from a refused upload", n)
 			}
 		})
+	}
+	for _, ct := range []string{"application/json", "application/x-ndjson", "application/json; charset=utf-8"} {
+		resp, body := h.do("POST", "/api/v1/results", tok, records(1, now), "Content-Type", ct)
+		h.want(http.StatusOK, resp, body)
 	}
 	if t.Failed() {
 		return

@@ -30,79 +30,17 @@ var (
 )
 
 // sumT0 starts the ten minutes the summary tests' records spread over.
-var sumT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+var sumT0 = storetest.SumT0
 
-// sumRecords makes n records of 3 targets and 12 probes with every case
-// the summaries must get right: failures (by error text or kind only),
-// suspects, no site, several sites per probe, RTTs that are zero,
-// negative, NaN or infinite, places missing, half missing, NaN, infinite
-// or out of range, empty countries and ASNs, records outside the test
-// windows, and runs of records of one probe at the same µs with other
-// sites, places, countries and ASNs (ties broken by value).
+// sumRecords is the conformance suite's generator with the RTTs that only
+// ClickHouse can store: NaN, infinite and negative ones, which Scan gives
+// and the summaries must leave out.
 func sumRecords(rng *rand.Rand, prefix string, n int) []result.Record {
-	sites := []string{"ams", "fra", "lhr", "sin"}
-	rs := make([]result.Record, n)
+	rs := storetest.SumRecords(rng, prefix, n)
 	for i := range rs {
-		p := rng.IntN(12)
-		t := sumT0.Add(time.Duration(rng.Int64N(int64(10*time.Minute))) / 1000 * 1000)
-		switch rng.IntN(30) {
-		case 0:
-			t = sumT0.Add(-time.Duration(rng.IntN(3600)) * time.Second) // before every window
-		case 1:
-			t = sumT0.Add(time.Hour + time.Duration(rng.IntN(3600))*time.Second) // after
-		case 2:
-			t = sumT0.Add(time.Duration(rng.IntN(11)) * time.Minute) // on a step edge
+		if rng.IntN(24) == 0 {
+			rs[i].RTTMs = []float64{math.NaN(), math.Inf(1), math.Inf(-1), -3}[rng.IntN(4)]
 		}
-		r := result.Record{ID: fmt.Sprintf("%s-%05d", prefix, i), Time: t, Probe: fmt.Sprintf("p%02d", p),
-			Target: fmt.Sprintf("t%d", rng.IntN(3)), Method: result.MethodDNS, AF: 4, Site: sites[p%4],
-			RTTMs: float64(1+rng.IntN(50)) + rng.Float64(), Country: []string{"", "NL", "DE"}[rng.IntN(3)],
-			ASN: uint32(rng.IntN(3))}
-		if rng.IntN(6) > 0 {
-			lat, lon := float64(p*7-40)+float64(rng.IntN(2)), float64(p*13-80)
-			switch rng.IntN(25) {
-			case 0:
-				lon = math.NaN()
-			case 1:
-				lat = 91
-			case 2:
-				lon = -180.5
-			case 3:
-				lat = math.Inf(1)
-			case 4:
-				lon = 180 // on the edge: valid
-			}
-			r.Lat, r.Lon = &lat, &lon
-			if rng.IntN(20) == 0 {
-				r.Lon = nil
-			}
-		}
-		switch k := rng.IntN(24); {
-		case k == 0:
-			r.Site, r.Error, r.ErrorKind = "", "timeout", result.KindTimeout
-		case k == 1:
-			r.Error = "refused" // failed, with no kind: still a failure
-		case k == 2:
-			r.ErrorKind = result.KindNoIdentity
-		case k == 3:
-			r.Suspect = true
-		case k == 4:
-			r.RTTMs = 0
-		case k == 5:
-			r.RTTMs = []float64{math.NaN(), math.Inf(1), math.Inf(-1), -3}[rng.IntN(4)]
-		case k == 6:
-			r.Site = ""
-		case k < 10:
-			r.Site = sites[rng.IntN(len(sites))]
-		}
-		if i > 0 && rng.IntN(15) == 0 {
-			prev := rs[i-1]
-			r.Time, r.Probe, r.Target = prev.Time, prev.Probe, prev.Target
-			if prev.Lat != nil && rng.IntN(2) == 0 {
-				lat, lon := *prev.Lat, float64(p*13-79)
-				r.Lat, r.Lon = &lat, &lon
-			}
-		}
-		rs[i] = r
 	}
 	return rs
 }

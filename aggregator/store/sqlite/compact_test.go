@@ -211,31 +211,20 @@ func TestCover(t *testing.T) {
 // TestMinuteSummariesMigrate: the minute summaries of schema version 2
 // serve maps as level 0 after the migration to spans, and compact.
 func TestMinuteSummariesMigrate(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "catchmap.db")
-	db, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(migrations[0] + ";" + migrations[1] +
-		`; CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2)`); err != nil {
-		t.Fatal(err)
-	}
 	recs := sumRecordsOver(rand.New(rand.NewPCG(13, 14)), "v2", 3000, 3*time.Hour)
 	ru := rollup{}
 	var row rolledRow
 	for i := range recs {
-		insertOld(t, db, &recs[i])
 		ru.add(row.stored(&recs[i]), recs[i].Time.UnixMicro())
 	}
-	for k, sum := range ru {
-		if _, err := db.Exec(`INSERT INTO summaries (target, minute, probe, body) VALUES (?, ?, ?, ?)`,
-			k.target, k.start, k.probe, summarycodec.Append(nil, sum)); err != nil {
-			t.Fatal(err)
+	path := oldDatabase(t, 2, recs, func(db *sql.DB) {
+		for k, sum := range ru {
+			if _, err := db.Exec(`INSERT INTO summaries (target, minute, probe, body) VALUES (?, ?, ?, ?)`,
+				k.target, k.start, k.probe, summarycodec.Append(nil, sum)); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	s := open(t, path)
 	defer s.Close()

@@ -391,15 +391,6 @@ func TestFilesOwnerOnly(t *testing.T) {
 // as JSON (schema 3) reads back the same records after Open moves them
 // into columns, and takes new ones beside them.
 func TestDetailsMigrated(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "catchmap.db")
-	db, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(strings.Join(migrations[:3], ";") +
-		`; CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3)`); err != nil {
-		t.Fatal(err)
-	}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	lat, lon := 52.37, 4.9
 	old := []result.Record{
@@ -413,13 +404,7 @@ func TestDetailsMigrated(t *testing.T) {
 			Ping: &result.Ping{Sent: 3, Received: 2, Loss: 1.0 / 3, MinMs: 1, AvgMs: 2, MaxMs: 3, StddevMs: 0.5}},
 		{ID: "none", Time: base.Add(4 * time.Second), Probe: "p", Target: "t", Method: result.MethodTCP, RTTMs: 7},
 	}
-	for i := range old {
-		insertOld(t, db, &old[i])
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s := open(t, path)
+	s := open(t, oldDatabase(t, 3, old, nil))
 	defer s.Close()
 	fresh := old[0]
 	fresh.ID, fresh.Time = "new", base.Add(5*time.Second)

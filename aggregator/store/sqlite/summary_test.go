@@ -4,11 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,58 +22,12 @@ var (
 	_ store.StepSummarizer = (*Store)(nil)
 )
 
-// sumT0 is a minute boundary; records spread over ten minutes after it.
-var sumT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-
-// sumRecords makes n records of 3 targets and 12 probes with nanosecond
-// times (the store keeps µs), failures, suspects, flips, moving places,
-// -0 and NaN coordinates, and times on minute boundaries.
-func sumRecords(rng *rand.Rand, prefix string, n int) []result.Record {
-	return sumRecordsOver(rng, prefix, n, 10*time.Minute)
-}
-
-// sumRecordsOver is sumRecords over spread after sumT0.
-func sumRecordsOver(rng *rand.Rand, prefix string, n int, spread time.Duration) []result.Record {
-	sites := []string{"ams", "fra", "lhr", "sin"}
-	rs := make([]result.Record, n)
-	for i := range rs {
-		p := rng.IntN(12)
-		t := sumT0.Add(time.Duration(rng.Int64N(int64(spread))))
-		if rng.IntN(10) == 0 {
-			t = sumT0.Add(time.Duration(rng.Int64N(int64(spread/time.Minute)+1)) * time.Minute)
-		}
-		r := result.Record{ID: fmt.Sprintf("%s-%05d", prefix, i), Time: t, Probe: fmt.Sprintf("p%02d", p),
-			Target: fmt.Sprintf("t%d", rng.IntN(3)), Method: result.MethodDNS, AF: 4, Site: sites[p%4],
-			RTTMs: float64(1+rng.IntN(50)) + rng.Float64(), Country: []string{"", "NL", "DE"}[rng.IntN(3)],
-			ASN: uint32(rng.IntN(3))}
-		if rng.IntN(6) > 0 {
-			lat, lon := float64(p*7-40)+float64(rng.IntN(2)), float64(p*13-80)
-			switch rng.IntN(20) {
-			case 0:
-				lat = math.Copysign(0, -1)
-			case 1:
-				lon = math.NaN()
-			case 2:
-				lat = 91
-			}
-			r.Lat, r.Lon = &lat, &lon
-		}
-		switch k := rng.IntN(20); {
-		case k == 0:
-			r.Site, r.Error, r.ErrorKind = "", "timeout", result.KindTimeout
-		case k == 1:
-			r.Error, r.ErrorKind = "refused", result.KindRefused
-		case k == 2:
-			r.Suspect = true
-		case k == 3:
-			r.RTTMs = 0
-		case k < 7:
-			r.Site = sites[rng.IntN(len(sites))]
-		}
-		rs[i] = r
-	}
-	return rs
-}
+// The summary tests' records, from the conformance suite's generator.
+var (
+	sumT0          = storetest.SumT0
+	sumRecords     = storetest.SumRecords
+	sumRecordsOver = storetest.SumRecordsOver
+)
 
 // catchments builds the catchment of w both ways: from Scan's records and
 // from ScanSummaries.
@@ -132,23 +85,8 @@ func TestSummaryConformance(t *testing.T) {
 // TestSummariesOfOlderSchema: results stored before summaries existed are
 // served raw after the migration, and new ones from summaries.
 func TestSummariesOfOlderSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "catchmap.db")
-	db, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(migrations[0] + `; CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1)`); err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	old := sumRecords(rng, "old", 800)
-	for i := range old {
-		insertOld(t, db, &old[i])
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
+	path := oldDatabase(t, 1, sumRecords(rng, "old", 800), nil)
 	s := open(t, path)
 	defer s.Close()
 	if _, err := s.Append(context.Background(), sumRecords(rng, "new", 800)); err != nil {
@@ -159,6 +97,32 @@ func TestSummariesOfOlderSchema(t *testing.T) {
 	if !reflect.DeepEqual(raw, sum) || encode(t, raw) != encode(t, sum) || raw.Results == 0 {
 		t.Fatalf("catchment over records from before the migration: from summaries %+v\nraw %+v", sum, raw)
 	}
+}
+
+// oldDatabase makes a database of the schema version given, holding recs as
+// a catchmap of that schema stored them (insertOld), and returns its path;
+// more, when set, adds rows of its own.
+func oldDatabase(t *testing.T, version int, recs []result.Record, more func(*sql.DB)) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "catchmap.db")
+	db, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(strings.Join(migrations[:version], ";")+
+		`; CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (?)`, version); err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		insertOld(t, db, &recs[i])
+	}
+	if more != nil {
+		more(db)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // insertOld stores r in a results table of migration 1's layout, details

@@ -58,29 +58,35 @@ func RunSummaries(t *testing.T, open func(t *testing.T) Summarizing, settle func
 	}
 }
 
-// sumT0 starts the ten minutes the summary records spread over.
-var sumT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+// SumT0 starts the time the summary records spread over.
+var SumT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
-// SumRecords makes n records of 3 targets and 12 probes with every case the
-// summaries must get right: failures (by error text or kind only), suspects,
+// SumRecords makes n records over the ten minutes after SumT0 (see
+// SumRecordsOver).
+func SumRecords(rng *rand.Rand, prefix string, n int) []result.Record {
+	return SumRecordsOver(rng, prefix, n, 10*time.Minute)
+}
+
+// SumRecordsOver makes n records of 3 targets and 12 probes over spread
+// after SumT0, with every case the summaries must get right: failures (by error text or kind only), suspects,
 // no site, several sites per probe, zero RTTs, places missing, half missing,
 // NaN or out of range, -0, empty countries and ASNs, records outside the
 // test windows, nanosecond times (stores keep µs) and times on minute
 // edges, and runs of records of one probe at the same time with other
 // sites, places, countries and ASNs (ties broken by value).
-func SumRecords(rng *rand.Rand, prefix string, n int) []result.Record {
+func SumRecordsOver(rng *rand.Rand, prefix string, n int, spread time.Duration) []result.Record {
 	sites := []string{"ams", "fra", "lhr", "sin"}
 	rs := make([]result.Record, n)
 	for i := range rs {
 		p := rng.IntN(12)
-		t := sumT0.Add(time.Duration(rng.Int64N(int64(10 * time.Minute))))
+		t := SumT0.Add(time.Duration(rng.Int64N(int64(spread))))
 		switch rng.IntN(30) {
 		case 0:
-			t = sumT0.Add(-time.Duration(rng.IntN(3600)) * time.Second) // before every window
+			t = SumT0.Add(-time.Duration(rng.IntN(3600)) * time.Second) // before every window
 		case 1:
-			t = sumT0.Add(time.Hour + time.Duration(rng.IntN(3600))*time.Second) // after
+			t = SumT0.Add(spread + time.Hour + time.Duration(rng.IntN(3600))*time.Second) // after
 		case 2, 3:
-			t = sumT0.Add(time.Duration(rng.IntN(11)) * time.Minute) // on a minute edge
+			t = SumT0.Add(time.Duration(rng.Int64N(int64(spread/time.Minute)+1)) * time.Minute) // on a minute edge
 		}
 		r := result.Record{ID: fmt.Sprintf("%s-%05d", prefix, i), Time: t, Probe: fmt.Sprintf("p%02d", p),
 			Target: fmt.Sprintf("t%d", rng.IntN(3)), Method: result.MethodDNS, AF: 4, Site: sites[p%4],
@@ -139,19 +145,19 @@ func SumRecords(rng *rand.Rand, prefix string, n int) []result.Record {
 func sumWindow(rng *rand.Rand, i int) (from, to time.Time) {
 	switch i % 4 {
 	case 0:
-		from = sumT0.Add(time.Duration(rng.IntN(10)) * time.Minute)
+		from = SumT0.Add(time.Duration(rng.IntN(10)) * time.Minute)
 		to = from.Add(time.Duration(1+rng.IntN(10)) * time.Minute)
 	case 1:
-		from = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
+		from = SumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
 		to = from.Add(time.Duration(1+rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
 	case 2:
 		if rng.IntN(2) == 0 {
-			from = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
+			from = SumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
 		} else {
-			to = sumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
+			to = SumT0.Add(time.Duration(rng.Int64N(int64(11*time.Minute))) / 1000 * 1000)
 		}
 	case 3:
-		from = sumT0.Add(time.Duration(rng.IntN(10))*time.Minute + time.Second)
+		from = SumT0.Add(time.Duration(rng.IntN(10))*time.Minute + time.Second)
 		to = from.Add(30 * time.Second)
 	}
 	return from, to
@@ -330,7 +336,7 @@ func CheckSummaries(t *testing.T, s Summarizing, rng *rand.Rand, label string) {
 	}
 	for i := range 12 {
 		q := store.Query{Target: fmt.Sprintf("t%d", i%3)}
-		q.From = sumT0.Add(time.Duration(rng.Int64N(int64(5 * time.Minute))))
+		q.From = SumT0.Add(time.Duration(rng.Int64N(int64(5 * time.Minute))))
 		if i%2 == 0 {
 			q.From = q.From.Truncate(time.Microsecond)
 		}
@@ -362,11 +368,11 @@ func testSummariesEqualScan(t *testing.T, s Summarizing, settle func()) {
 	}
 	CheckSummaries(t, s, rng, "re-sent batches")
 	settle()
-	if err := s.Compact(ctx, sumT0.Add(24*time.Hour)); err != nil {
+	if err := s.Compact(ctx, SumT0.Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	CheckSummaries(t, s, rng, "compacted")
-	cut := sumT0.Add(3*time.Minute + 17*time.Second + 3*time.Microsecond)
+	cut := SumT0.Add(3*time.Minute + 17*time.Second + 3*time.Microsecond)
 	if _, err := s.DeleteBefore(ctx, cut); err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +381,7 @@ func testSummariesEqualScan(t *testing.T, s Summarizing, settle func()) {
 	mustAppend(t, s, SumRecords(rng, "late", 1500))
 	CheckSummaries(t, s, rng, "after late records")
 	settle()
-	if err := s.Compact(ctx, sumT0.Add(24*time.Hour)); err != nil {
+	if err := s.Compact(ctx, SumT0.Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	CheckSummaries(t, s, rng, "late records compacted")
@@ -385,7 +391,7 @@ func testSummariesEqualScan(t *testing.T, s Summarizing, settle func()) {
 // tie on time, where picking by time alone takes whichever row comes first
 // rather than the greater value.
 func testSummariesTie(t *testing.T, s Summarizing, _ func()) {
-	at := sumT0.Add(time.Minute)
+	at := SumT0.Add(time.Minute)
 	var rs []result.Record
 	for i, vary := range []string{"lat", "lon", "country", "asn"} {
 		for k := range 2 {
@@ -408,7 +414,7 @@ func testSummariesTie(t *testing.T, s Summarizing, _ func()) {
 		}
 	}
 	mustAppend(t, s, rs)
-	q := store.Query{Target: "t", From: sumT0, To: sumT0.Add(time.Hour)}
+	q := store.Query{Target: "t", From: SumT0, To: SumT0.Add(time.Hour)}
 	got := merged{}
 	if err := s.ScanSummaries(context.Background(), q, func(sum *summary.Summary) error {
 		got.add(sumKey{sum.Target, sum.Probe, -1}, sum)
@@ -438,9 +444,9 @@ func testSummariesRefused(t *testing.T, s Summarizing, _ func()) {
 	none := func(*summary.Summary) error { t.Error("summary handed out"); return nil }
 	for name, err := range map[string]error{
 		"limit":             s.ScanSummaries(ctx, store.Query{Limit: 10}, none),
-		"step limit":        s.ScanStepSummaries(ctx, store.Query{From: sumT0, Limit: 1}, time.Minute, none),
+		"step limit":        s.ScanStepSummaries(ctx, store.Query{From: SumT0, Limit: 1}, time.Minute, none),
 		"step without from": s.ScanStepSummaries(ctx, store.Query{}, time.Minute, none),
-		"zero step":         s.ScanStepSummaries(ctx, store.Query{From: sumT0}, 0, none),
+		"zero step":         s.ScanStepSummaries(ctx, store.Query{From: SumT0}, 0, none),
 	} {
 		if err == nil {
 			t.Errorf("%s: no error", name)
