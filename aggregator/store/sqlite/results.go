@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/catchmap/catchmap/aggregator/store"
@@ -45,16 +44,7 @@ func bounds(from, to time.Time) (int64, int64) {
 // cannot move past it, so a slow fn lets the WAL grow until the scan ends.
 func (s *Store) Scan(ctx context.Context, q store.Query, fn func(*result.Record) error) error {
 	lo, hi := bounds(q.From, q.To)
-	where := []string{"time >= ?", "time < ?"}
-	args := []any{lo, hi}
-	if q.Target != "" {
-		where = append(where, "target = ?")
-		args = append(args, q.Target)
-	}
-	if q.Probe != "" {
-		where = append(where, "probe = ?")
-		args = append(args, q.Probe)
-	}
+	where, args := filters(q, "time", lo, hi)
 	limit := int64(-1)
 	if q.Limit > 0 {
 		limit = int64(q.Limit)
@@ -62,8 +52,7 @@ func (s *Store) Scan(ctx context.Context, q store.Query, fn func(*result.Record)
 	args = append(args, limit)
 	// time, seq is the order of both indexes (an index ends with the rowid),
 	// so equal times come out in insertion order without a sort.
-	query := `SELECT ` + resultColumns + ` FROM results WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY time, seq LIMIT ?`
+	query := `SELECT ` + resultColumns + ` FROM results WHERE ` + where + ` ORDER BY time, seq LIMIT ?`
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return s.wrap(ctx, "scan", err)
