@@ -27,19 +27,40 @@ func Append(b []byte, v any) ([]byte, error) { return appendJSON(b, v, false) }
 func AppendHTML(b []byte, v any) ([]byte, error) { return appendJSON(b, v, true) }
 
 func appendJSON(b []byte, v any, html bool) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(html)
-	err := enc.Encode(v)
+	var e Encoder
+	e.init(html)
+	return e.Append(b, v)
+}
+
+// Encoder is Append for a writer of many values: it keeps encoding/json's
+// encoder and buffer from one value to the next. The zero value is ready.
+type Encoder struct {
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	html bool
+}
+
+func (e *Encoder) init(html bool) {
+	e.enc, e.html = json.NewEncoder(&e.buf), html
+	e.enc.SetEscapeHTML(html)
+}
+
+// Append is the package's Append.
+func (e *Encoder) Append(b []byte, v any) ([]byte, error) {
+	if e.enc == nil {
+		e.init(false)
+	}
+	e.buf.Reset()
+	err := e.enc.Encode(v)
 	if err == nil {
-		return append(b, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...), nil
+		return append(b, bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'})...), nil
 	}
 	var uv *json.UnsupportedValueError
 	if !errors.As(err, &uv) {
 		return b, err
 	}
 	// Rare: encoding/json met a NaN or an infinity.
-	return nullable{html}.append(b, reflect.ValueOf(v))
+	return nullable{e.html}.append(b, reflect.ValueOf(v))
 }
 
 // Marshal is Append to a new slice.

@@ -1,10 +1,13 @@
 package result
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/catchmap/catchmap/internal/jsonx"
 )
 
 // A Column is one field of the record, flattened: the CSV files, and the
@@ -41,9 +44,74 @@ const (
 
 // Group is a method's details: a struct the record points at, or nil.
 type Group struct {
-	Name string // the JSON key of the struct, and the prefix of its columns
-	has  func(*Record) bool
-	drop func(*Record)
+	Name     string // the JSON key of the struct, and the prefix of its columns
+	has      func(*Record) bool
+	drop     func(*Record)
+	newCodec func() DetailsCodec
+}
+
+// NewCodec returns a codec of the group's details as one JSON document (a
+// store that keeps each group in a column of its own). Each codec
+// remembers the values it met: a target's answers repeat a few (one per
+// server), and a map lookup costs a tenth of encoding/json. Use one codec
+// per goroutine.
+func (g *Group) NewCodec() DetailsCodec { return g.newCodec() }
+
+// DetailsCodec writes and reads a group's details as JSON.
+type DetailsCodec interface {
+	// Encode is the JSON of r's details; ok false when r has none.
+	Encode(r *Record) (json string, ok bool, err error)
+	// Decode sets r's details from their JSON, into a struct the codec
+	// reuses: r's details are valid until the next Decode.
+	Decode(r *Record, json []byte) error
+}
+
+// detailsCodec is a DetailsCodec of details struct D.
+type detailsCodec[D comparable] struct {
+	ptr func(*Record) **D
+	enc map[D]string
+	dec map[string]D
+	buf D
+}
+
+// detailsCacheSize bounds a codec's memory; when full it starts over.
+const detailsCacheSize = 256
+
+func (c *detailsCodec[D]) Encode(r *Record) (string, bool, error) {
+	p := *c.ptr(r)
+	if p == nil {
+		return "", false, nil
+	}
+	if j, ok := c.enc[*p]; ok {
+		return j, true, nil
+	}
+	b, err := jsonx.Marshal(p)
+	if err != nil {
+		return "", false, err
+	}
+	if len(c.enc) >= detailsCacheSize {
+		clear(c.enc)
+	}
+	c.enc[*p] = string(b)
+	return string(b), true, nil
+}
+
+func (c *detailsCodec[D]) Decode(r *Record, b []byte) error {
+	v, ok := c.dec[string(b)]
+	if !ok {
+		var d D
+		if err := json.Unmarshal(b, &d); err != nil {
+			return err
+		}
+		if len(c.dec) >= detailsCacheSize {
+			clear(c.dec)
+		}
+		c.dec[string(b)] = d
+		v = d
+	}
+	c.buf = v
+	*c.ptr(r) = &c.buf
+	return nil
 }
 
 // Present reports whether r has the group's struct.
@@ -151,19 +219,24 @@ func top[T any](get func(*Record) *T) ref[T] {
 }
 
 // details is the group of the details struct D that ptr points at.
-type details[D any] struct {
+type details[D comparable] struct {
 	*Group
 	ptr func(*Record) **D
 }
 
-func newDetails[D any](name string, ptr func(*Record) **D) details[D] {
+// newDetails is the group of details struct D, which ptr points at. D is
+// flat (comparable): its fields are columns of their own.
+func newDetails[D comparable](name string, ptr func(*Record) **D) details[D] {
 	return details[D]{Group: &Group{Name: name,
 		has:  func(r *Record) bool { return *ptr(r) != nil },
-		drop: func(r *Record) { *ptr(r) = nil }}, ptr: ptr}
+		drop: func(r *Record) { *ptr(r) = nil },
+		newCodec: func() DetailsCodec {
+			return &detailsCodec[D]{ptr: ptr, enc: map[D]string{}, dec: map[string]D{}}
+		}}, ptr: ptr}
 }
 
 // in is a field of the details struct of g.
-func in[D, T any](g details[D], get func(*D) *T) ref[T] {
+func in[D comparable, T any](g details[D], get func(*D) *T) ref[T] {
 	return ref[T]{get: func(r *Record, alloc bool) *T {
 		p := g.ptr(r)
 		if *p == nil {

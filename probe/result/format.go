@@ -38,6 +38,7 @@ type JSONArrayWriter struct {
 	indent bool
 	n      int
 	buf    []byte
+	enc    jsonx.Encoder
 }
 
 // NewJSONArrayWriter returns a writer of one array to w; Close ends it.
@@ -52,16 +53,20 @@ func (aw *JSONArrayWriter) Write(r *Record) error {
 	if aw.indent {
 		b = append(b, "  "...)
 	}
-	rec, err := jsonx.Append(nil, r)
-	if err != nil {
-		return fmt.Errorf("write JSON result %s: %w", r.ID, err)
+	if !aw.indent {
+		var err error
+		if aw.buf, err = aw.enc.Append(b, r); err != nil {
+			return fmt.Errorf("write JSON result %s: %w", r.ID, err)
+		}
+	} else {
+		rec, err := aw.enc.Append(nil, r)
+		if err != nil {
+			return fmt.Errorf("write JSON result %s: %w", r.ID, err)
+		}
+		ind := bytes.NewBuffer(b)
+		_ = json.Indent(ind, rec, "  ", "  ") // rec is valid JSON
+		aw.buf = ind.Bytes()
 	}
-	if aw.indent {
-		var ind bytes.Buffer
-		_ = json.Indent(&ind, rec, "  ", "  ") // rec is valid JSON
-		rec = ind.Bytes()
-	}
-	aw.buf = append(b, rec...)
 	aw.n++
 	if _, err := aw.w.Write(aw.buf); err != nil {
 		return fmt.Errorf("write JSON results: %w", err)
@@ -86,6 +91,7 @@ func (aw *JSONArrayWriter) Close() error {
 type NDJSONWriter struct {
 	w   io.Writer
 	buf []byte
+	enc jsonx.Encoder
 }
 
 // NewNDJSONWriter returns a writer that writes records to w.
@@ -93,7 +99,7 @@ func NewNDJSONWriter(w io.Writer) *NDJSONWriter { return &NDJSONWriter{w: w} }
 
 // Write writes one record and its newline.
 func (nw *NDJSONWriter) Write(r *Record) error {
-	b, err := jsonx.Append(nw.buf[:0], r)
+	b, err := nw.enc.Append(nw.buf[:0], r)
 	if err != nil {
 		return fmt.Errorf("write NDJSON result %s: %w", r.ID, err)
 	}

@@ -331,13 +331,8 @@ func (d *fastDecoder) object(prefix string, field func(key string) (bit uint32, 
 		d.i++
 		d.ws()
 		bit, err := field(key)
-		var fe *FieldError
-		switch {
-		case err == nil:
-		case errors.Is(err, errSlow), errors.As(err, &fe):
-			return err
-		default:
-			return &FieldError{Field: prefix + key, Msg: err.Error()}
+		if err != nil {
+			return fieldError(prefix+key, err)
 		}
 		if seen&bit != 0 {
 			return errSlow
@@ -363,6 +358,17 @@ func (d *fastDecoder) object(prefix string, field func(key string) (bit uint32, 
 // errNotUTF8 is a string with bytes that are not UTF-8, which encoding/json
 // would turn into U+FFFD and DecodeJSON refuses.
 var errNotUTF8 = errors.New("not valid UTF-8")
+
+// fieldError names key in err, unless it is errSlow or names a field
+// already. It is apart from object so that object's hot path allocates
+// nothing for it.
+func fieldError(key string, err error) error {
+	var fe *FieldError
+	if errors.Is(err, errSlow) || errors.As(err, &fe) {
+		return err
+	}
+	return &FieldError{Field: key, Msg: err.Error()}
+}
 
 // str parses a string with no escapes; non-ASCII bytes must be valid UTF-8.
 func (d *fastDecoder) str() (string, error) {

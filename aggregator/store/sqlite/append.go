@@ -48,6 +48,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([
 	}
 	defer one.Close()
 	args := make([]any, rowsPerInsert*resultArgs)
+	codecs := newDetailCodecs()
 	ru := rollup{}
 	var row rolledRow
 	var lastSeq int64
@@ -67,7 +68,9 @@ func (s *Store) AppendBatches(ctx context.Context, batches [][]result.Record) ([
 				st, n = one, 1
 			}
 			for i := range n {
-				recordArgs(&rs[lo+i], args[i*resultArgs:(i+1)*resultArgs])
+				if err := recordArgs(&rs[lo+i], args[i*resultArgs:(i+1)*resultArgs], codecs); err != nil {
+					return nil, err
+				}
 			}
 			res, err := st.Exec(args[:n*resultArgs]...)
 			if err != nil {

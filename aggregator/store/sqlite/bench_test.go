@@ -141,9 +141,12 @@ func BenchmarkRawInsert(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				refreshIDs(rs, benchBatch*time.Millisecond)
+				codecs := newDetailCodecs()
 				for i := range rs {
 					args[i] = make([]any, resultArgs)
-					recordArgs(&rs[i], args[i])
+					if err := recordArgs(&rs[i], args[i], codecs); err != nil {
+						b.Fatal(err)
+					}
 				}
 				b.StartTimer()
 				m.start()

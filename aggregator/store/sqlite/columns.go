@@ -12,14 +12,14 @@ import (
 
 // The results table holds the record's columns (result.Columns), so that a
 // field added to the record is stored with no change here: Open adds the
-// columns the table lacks (ensureColumns). A details group has a column of
-// its own, named as the group: NULL when the record has no such details,
-// else 1; the group's columns are NULL when it is absent.
+// columns the table lacks (ensureColumns). The record's own fields are
+// columns of their own; each details group is one column, named as the
+// group, holding its JSON or NULL. One value to bind per group rather than
+// one per detail keeps a row's cgo calls few: binding is most of Append.
 type sqlColumn struct {
 	name  string
 	typ   string // for ALTER TABLE ADD COLUMN
-	group int    // index into resultGroups, -1 for the record's own fields
-	flag  bool   // the group's presence column
+	group int    // index into resultGroups for a group's column, else -1
 	arg   func(*result.Record) any
 	dest  func() scanDest
 }
@@ -38,39 +38,28 @@ type dest[T any] struct {
 
 func (d *dest[T]) ptr() any               { return &d.v }
 func (d *dest[T]) apply(r *result.Record) { d.set(r, d.v) }
+
 func newDest[T any](set func(*result.Record, T)) func() scanDest {
 	return func() scanDest { return &dest[T]{set: set} }
 }
 
 var resultGroups = result.Groups()
 
-// resultTable is the column list of the results table, flags first in each
-// group; resultColumns names them for SELECT and INSERT.
+// resultTable is the column list of the results table: the record's own
+// fields, then a column per group; resultColumns names them for SELECT and
+// INSERT.
 var resultTable, resultColumns = func() ([]sqlColumn, string) {
 	var cols []sqlColumn
-	gi := -1
 	for _, c := range result.Columns() {
-		sc := sqlColumn{name: c.Name, group: -1}
 		if c.Group != nil {
-			if gi < 0 || resultGroups[gi] != c.Group {
-				gi++
-				g := c.Group
-				cols = append(cols, sqlColumn{name: g.Name, typ: "TEXT", group: gi, flag: true,
-					arg: func(r *result.Record) any {
-						if g.Present(r) {
-							return 1
-						}
-						return nil
-					},
-					dest: func() scanDest { return &dest[sql.RawBytes]{set: func(*result.Record, sql.RawBytes) {}} }})
-			}
-			sc.group = gi
+			continue
 		}
+		sc := sqlColumn{name: c.Name, group: -1}
 		sc.typ, sc.arg, sc.dest = columnCodec(c)
-		if sc.group >= 0 {
-			sc.arg = presentOnly(resultGroups[sc.group], sc.arg)
-		}
 		cols = append(cols, sc)
+	}
+	for i, g := range resultGroups {
+		cols = append(cols, sqlColumn{name: g.Name, typ: "TEXT", group: i})
 	}
 	names := make([]string, len(cols))
 	for i, c := range cols {
@@ -79,18 +68,9 @@ var resultTable, resultColumns = func() ([]sqlColumn, string) {
 	return cols, strings.Join(names, ", ")
 }()
 
-// presentOnly is arg for a column of group g: NULL when g is absent.
-func presentOnly(g *result.Group, arg func(*result.Record) any) func(*result.Record) any {
-	return func(r *result.Record) any {
-		if !g.Present(r) {
-			return nil
-		}
-		return arg(r)
-	}
-}
-
 // columnCodec is c's SQLite type, its INSERT argument and its Scan
-// destination. A group's columns may be NULL, and read as the zero value.
+// destination. A column ensureColumns added is NULL in older rows, which
+// read as the zero value.
 func columnCodec(c result.Column) (string, func(*result.Record) any, func() scanDest) {
 	switch c.Kind {
 	case result.KindString:
@@ -118,7 +98,7 @@ func columnCodec(c result.Column) (string, func(*result.Record) any, func() scan
 			newDest(func(r *result.Record, v sql.NullBool) { c.SetBool(r, v.Bool) })
 	case result.KindTime:
 		return "INTEGER", func(r *result.Record) any { return c.Time(r).UnixMicro() },
-			newDest(func(r *result.Record, v int64) { c.SetTime(r, time.UnixMicro(v).UTC()) })
+			newDest(func(r *result.Record, v sql.NullInt64) { c.SetTime(r, time.UnixMicro(v.Int64).UTC()) })
 	}
 	panic(fmt.Sprintf("sqlite store: column %s of unknown kind %d", c.Name, c.Kind))
 }
@@ -127,36 +107,66 @@ func columnCodec(c result.Column) (string, func(*result.Record) any, func() scan
 var resultArgs = len(resultTable)
 
 // insertResult stores one row, keeping the first of an id.
-var insertResult = `INSERT OR IGNORE INTO results (` + resultColumns + `) VALUES (` +
-	strings.TrimSuffix(strings.Repeat("?,", resultArgs), ",") + `)`
+var insertResult = `INSERT OR IGNORE INTO results (` + resultColumns + `) VALUES (` + placeholders() + `)`
+
+func placeholders() string { return strings.TrimSuffix(strings.Repeat("?,", resultArgs), ",") }
 
 // insertRows is insertResult for n rows.
 func insertRows(n int) string {
-	row := ",(" + strings.TrimSuffix(strings.Repeat("?,", resultArgs), ",") + ")"
-	return insertResult + strings.Repeat(row, n-1)
+	return insertResult + strings.Repeat(",("+placeholders()+")", n-1)
+}
+
+// detailCodecs are the groups' JSON codecs of one Append or Scan.
+type detailCodecs []result.DetailsCodec
+
+func newDetailCodecs() detailCodecs {
+	cs := make(detailCodecs, len(resultGroups))
+	for i, g := range resultGroups {
+		cs[i] = g.NewCodec()
+	}
+	return cs
 }
 
 // recordArgs fills args in the order of resultTable.
-func recordArgs(r *result.Record, args []any) {
+func recordArgs(r *result.Record, args []any, codecs detailCodecs) error {
 	for i := range resultTable {
-		args[i] = resultTable[i].arg(r)
+		c := &resultTable[i]
+		if c.group < 0 {
+			args[i] = c.arg(r)
+			continue
+		}
+		j, ok, err := codecs[c.group].Encode(r)
+		switch {
+		case err != nil:
+			return fmt.Errorf("sqlite store: append: record %s: %s details: %w", r.ID, c.name, err)
+		case ok:
+			args[i] = j
+		default:
+			args[i] = nil
+		}
 	}
+	return nil
 }
 
 // rowReader reads rows of resultColumns into one reused record.
 type rowReader struct {
-	rec     result.Record
-	dests   []scanDest
-	ptrs    []any
-	present []bool
+	rec    result.Record
+	dests  []scanDest
+	groups []sql.RawBytes
+	ptrs   []any
+	codecs detailCodecs
 }
 
 func newRowReader() *rowReader {
-	x := &rowReader{dests: make([]scanDest, len(resultTable)), ptrs: make([]any, len(resultTable)),
-		present: make([]bool, len(resultGroups))}
+	x := &rowReader{dests: make([]scanDest, len(resultTable)), groups: make([]sql.RawBytes, len(resultGroups)),
+		ptrs: make([]any, len(resultTable)), codecs: newDetailCodecs()}
 	for i := range resultTable {
-		x.dests[i] = resultTable[i].dest()
-		x.ptrs[i] = x.dests[i].ptr()
+		if c := &resultTable[i]; c.group >= 0 {
+			x.ptrs[i] = &x.groups[c.group]
+		} else {
+			x.dests[i] = c.dest()
+			x.ptrs[i] = x.dests[i].ptr()
+		}
 	}
 	return x
 }
@@ -167,21 +177,25 @@ func (x *rowReader) scan(rows *sql.Rows) (*result.Record, error) {
 		return nil, err
 	}
 	x.rec = result.Record{}
-	for i := range resultTable {
-		c := &resultTable[i]
-		switch {
-		case c.flag:
-			x.present[c.group] = x.dests[i].(*dest[sql.RawBytes]).v != nil
-		case c.group < 0 || x.present[c.group]:
-			x.dests[i].apply(&x.rec)
+	for _, d := range x.dests {
+		if d != nil {
+			d.apply(&x.rec)
+		}
+	}
+	for i, b := range x.groups {
+		if b == nil {
+			continue
+		}
+		if err := x.codecs[i].Decode(&x.rec, b); err != nil {
+			return nil, fmt.Errorf("record %s: %s details: %w", x.rec.ID, resultGroups[i].Name, err)
 		}
 	}
 	return &x.rec, nil
 }
 
 // ensureColumns adds the record's columns that the results table lacks, as
-// NULL in the rows it holds: a field added to the record needs no migration
-// of its own.
+// NULL in the rows it holds: a field or a group added to the record needs
+// no migration of its own.
 func (s *Store) ensureColumns(ctx context.Context) error {
 	rows, err := s.w.QueryContext(ctx, `SELECT name FROM pragma_table_info('results')`)
 	if err != nil {

@@ -119,49 +119,6 @@ var migrations = []string{
 		span INTEGER PRIMARY KEY, -- µs
 		done INTEGER NOT NULL     -- µs: buckets ending at or before it are made
 	);`,
-
-	// Method details in columns of their own (columns.go), as the record's
-	// column list has them, rather than JSON: dns, http and ping become the
-	// groups' presence columns (1 or NULL).
-	`ALTER TABLE results ADD COLUMN dns_qname TEXT;
-	ALTER TABLE results ADD COLUMN dns_qclass TEXT;
-	ALTER TABLE results ADD COLUMN dns_qtype TEXT;
-	ALTER TABLE results ADD COLUMN dns_rcode TEXT;
-	ALTER TABLE results ADD COLUMN dns_nsid TEXT;
-	ALTER TABLE results ADD COLUMN dns_tcp INTEGER;
-	ALTER TABLE results ADD COLUMN dns_size INTEGER;
-	ALTER TABLE results ADD COLUMN http_status INTEGER;
-	ALTER TABLE results ADD COLUMN http_dns_ms REAL;
-	ALTER TABLE results ADD COLUMN http_connect_ms REAL;
-	ALTER TABLE results ADD COLUMN http_tls_ms REAL;
-	ALTER TABLE results ADD COLUMN http_first_byte_ms REAL;
-	ALTER TABLE results ADD COLUMN http_total_ms REAL;
-	ALTER TABLE results ADD COLUMN http_proto TEXT;
-	ALTER TABLE results ADD COLUMN ping_sent INTEGER;
-	ALTER TABLE results ADD COLUMN ping_received INTEGER;
-	ALTER TABLE results ADD COLUMN ping_loss REAL;
-	ALTER TABLE results ADD COLUMN ping_min_ms REAL;
-	ALTER TABLE results ADD COLUMN ping_avg_ms REAL;
-	ALTER TABLE results ADD COLUMN ping_max_ms REAL;
-	ALTER TABLE results ADD COLUMN ping_stddev_ms REAL;
-	UPDATE results SET dns = 1,
-		dns_qname = coalesce(dns ->> '$.qname', ''), dns_qclass = coalesce(dns ->> '$.qclass', ''),
-		dns_qtype = coalesce(dns ->> '$.qtype', ''), dns_rcode = coalesce(dns ->> '$.rcode', ''),
-		dns_nsid = coalesce(dns ->> '$.nsid', ''), dns_tcp = coalesce(dns ->> '$.tcp', 0),
-		dns_size = coalesce(dns ->> '$.size', 0)
-		WHERE dns IS NOT NULL;
-	UPDATE results SET http = 1,
-		http_status = coalesce(http ->> '$.status', 0), http_dns_ms = coalesce(http ->> '$.dns_ms', 0),
-		http_connect_ms = coalesce(http ->> '$.connect_ms', 0), http_tls_ms = coalesce(http ->> '$.tls_ms', 0),
-		http_first_byte_ms = coalesce(http ->> '$.first_byte_ms', 0), http_total_ms = coalesce(http ->> '$.total_ms', 0),
-		http_proto = coalesce(http ->> '$.proto', '')
-		WHERE http IS NOT NULL;
-	UPDATE results SET ping = 1,
-		ping_sent = coalesce(ping ->> '$.sent', 0), ping_received = coalesce(ping ->> '$.received', 0),
-		ping_loss = coalesce(ping ->> '$.loss', 0), ping_min_ms = coalesce(ping ->> '$.min_ms', 0),
-		ping_avg_ms = coalesce(ping ->> '$.avg_ms', 0), ping_max_ms = coalesce(ping ->> '$.max_ms', 0),
-		ping_stddev_ms = coalesce(ping ->> '$.stddev_ms', 0)
-		WHERE ping IS NOT NULL;`,
 }
 
 // migrate brings the schema up to date.

@@ -451,41 +451,40 @@ func recordsJSON(rs []result.Record) string {
 }
 
 // TestMissingColumnsAdded: a column the record has and the table lacks (as
-// for a field added to the record) is added at Open, NULL in the rows the
-// table holds, and stored from then on.
+// for a field or a details group added to the record) is added at Open,
+// NULL in the rows the table holds, and stored from then on.
 func TestMissingColumnsAdded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "catchmap.db")
 	s := open(t, path)
 	rs := batch("before", 2)
-	rs[0].Ping = &result.Ping{Sent: 3, Received: 3, StddevMs: 0.25}
+	rs[0].Source, rs[1].Ping = result.SourceSweep, &result.Ping{Sent: 3, Received: 3}
 	if _, err := s.Append(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.w.Exec(`ALTER TABLE results DROP COLUMN ping_stddev_ms`); err != nil {
-		t.Fatal(err)
+	for _, c := range []string{"source", "ping"} {
+		if _, err := s.w.Exec(`ALTER TABLE results DROP COLUMN ` + c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.Close()
 	s = open(t, path)
 	defer s.Close()
 	after := batch("after", 1)
-	after[0].Ping = &result.Ping{Sent: 3, Received: 2, Loss: 1.0 / 3, StddevMs: 0.5}
+	after[0].Source, after[0].Ping = result.SourceGlobalping, &result.Ping{Sent: 3, Received: 2, Loss: 1.0 / 3}
 	if _, err := s.Append(context.Background(), after); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]*result.Ping{}
+	got := map[string]result.Record{}
 	if err := s.Scan(context.Background(), store.Query{}, func(r *result.Record) error {
-		if r.Ping != nil {
-			p := *r.Ping
-			got[r.ID] = &p
-		}
+		got[r.ID] = clone(*r)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if p := got[rs[0].ID]; p == nil || p.StddevMs != 0 || p.Sent != 3 {
-		t.Errorf("row from before the column: %+v, want the ping without its (lost) stddev", p)
+	if r := got[rs[0].ID]; r.Source != "" || got[rs[1].ID].Ping != nil {
+		t.Errorf("rows from before the columns: source %q, ping %+v: want both lost with their columns", r.Source, got[rs[1].ID].Ping)
 	}
-	if p := got[after[0].ID]; p == nil || p.StddevMs != 0.5 {
-		t.Errorf("row stored with the column back: %+v", p)
+	if r := got[after[0].ID]; r.Source != result.SourceGlobalping || r.Ping == nil || r.Ping.Received != 2 {
+		t.Errorf("row stored with the columns back: %+v", r)
 	}
 }
