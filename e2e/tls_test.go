@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,6 +86,27 @@ func TestTLSToTheAggregator(t *testing.T) {
 	}
 	if code, err := get(agg.client, agg.url+api.Prefix+"/plan", pc.Token); err != nil || code != http.StatusOK {
 		t.Errorf("the right certificate with the token: %d, %v; want 200", code, err)
+	}
+
+	// The admin and read commands take the same files as the agent.
+	cli := func(args ...string) (string, error) {
+		cmd := exec.Command(catchmapBin, args...)
+		cmd.Env = append(os.Environ(), "CATCHMAP_ADMIN_TOKEN="+adminToken)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	files := []string{"--aggregator", agg.url, "--ca-file", caFile, "--cert-file", clientCert, "--key-file", clientKey}
+	if out, err := cli(append([]string{"probes", "list"}, files...)...); err != nil || !strings.Contains(out, "tls-probe") {
+		t.Errorf("probes list with the client certificate: %v\n%s", err, out)
+	}
+	if out, err := cli(append([]string{"targets", "get"}, files[:4]...)...); err == nil {
+		t.Errorf("targets get without a client certificate worked:\n%s", out)
+	}
+	if out, err := cli(append([]string{"map", "--target", "k-root", "--format", "json", "--token", adminToken}, files...)...); err != nil || !strings.Contains(out, `"target": "k-root"`) {
+		t.Errorf("map with the client certificate: %v\n%s", err, out)
+	}
+	if out, err := cli(append([]string{"probes", "list", "--cert-file", clientCert}, files[:4]...)...); err == nil || !strings.Contains(out, "--cert-file without --key-file") {
+		t.Errorf("a certificate without its key: %v\n%s", err, out)
 	}
 
 	anonymous := startAgent(t, "anonymous", agg.url, pc.Token, "--ca-file", caFile)

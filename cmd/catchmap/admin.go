@@ -42,6 +42,7 @@ const (
 type adminFlags struct {
 	Aggregator string `help:"Aggregator URL; default $CATCHMAP_AGGREGATOR, else http://127.0.0.1:8080." placeholder:"URL"`
 	Token      string `help:"Admin token; prefer $CATCHMAP_ADMIN_TOKEN, as flags show in ps." placeholder:"TOKEN"`
+	tlsFlags   `embed:""`
 }
 
 // aggregatorURL is the aggregator a command drives: its --aggregator
@@ -79,7 +80,11 @@ func (f *adminFlags) client(e *env, cmd string, needAdmin bool) (*adminClient, e
 	if tok.IsZero() && !needAdmin {
 		tok = token.Parse(e.getenv(readTokenEnv))
 	}
-	ac, err := api.NewClient(base, tok, &http.Client{})
+	hc, err := f.httpClient(cmd, 0)
+	if err != nil {
+		return nil, err
+	}
+	ac, err := api.NewClient(base, tok, hc)
 	if err != nil {
 		return nil, usageErrorf("%s: --aggregator %q is not an http(s) URL: use e.g. %s", cmd, base, defaultAggregator)
 	}

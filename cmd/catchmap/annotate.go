@@ -21,6 +21,7 @@ type annotateCmd struct {
 	Time       string   `help:"When it happened (RFC 3339, e.g. 2026-11-25T19:30:00Z); default: now, by the aggregator's clock." placeholder:"TIME"`
 	Token      string   `help:"Admin token; prefer $CATCHMAP_ADMIN_TOKEN (or $CATCHMAP_TOKEN), as flags show in ps." placeholder:"TOKEN"`
 	Text       []string `arg:"" help:"What changed, e.g. \"prepend ams x3\"."`
+	tlsFlags   `embed:""`
 }
 
 // Run posts the note: exit 0 when stored, 1 when the aggregator refused it,
@@ -46,7 +47,11 @@ func (c *annotateCmd) Run(e *env) error {
 	if tok.IsZero() {
 		return usageErrorf("annotate: no admin token: set $%s (or --token)", adminTokenEnv)
 	}
-	cl, err := gate.NewClient(c.Aggregator, tok, nil)
+	hc, err := c.httpClient("annotate", 0)
+	if err != nil {
+		return err
+	}
+	cl, err := gate.NewClient(c.Aggregator, tok, hc)
 	if err != nil {
 		return usageErrorf("annotate: --aggregator: %v", err)
 	}

@@ -31,6 +31,7 @@ type bgpImportCmd struct {
 	DB         string `name:"db" help:"Store the events in this SQLite database." placeholder:"FILE" xor:"dest"`
 	Aggregator string `help:"Upload the events to this aggregator (POST /api/v1/events; needs its admin token)." placeholder:"URL" xor:"dest"`
 	Token      string `help:"The aggregator's admin token; prefer $CATCHMAP_ADMIN_TOKEN, as flags show in ps." placeholder:"TOKEN"`
+	tlsFlags   `embed:""`
 }
 
 // eventSink takes the events of one batch.
@@ -63,7 +64,7 @@ func (c *bgpImportCmd) Run(e *env) error {
 			prefixes = p.Prefixes()
 		}
 	case c.Aggregator != "":
-		cl, err := (&adminFlags{Aggregator: c.Aggregator, Token: c.Token}).client(e, cmd, true)
+		cl, err := (&adminFlags{Aggregator: c.Aggregator, Token: c.Token, tlsFlags: c.tlsFlags}).client(e, cmd, true)
 		if err != nil {
 			return err
 		}

@@ -50,6 +50,7 @@ type importAtlasCmd struct {
 	Token      string `help:"The aggregator's admin token." env:"CATCHMAP_ADMIN_TOKEN" placeholder:"TOKEN"`
 	Output     string `short:"o" help:"Write the records to this file (default: stdout, unless --db or --aggregator)." placeholder:"FILE" xor:"dest"`
 	Format     string `help:"Output file format: ndjson or csv." enum:"ndjson,csv" default:"ndjson"`
+	tlsFlags   `embed:""`
 }
 
 // Batch sizes: the store appends a batch per transaction; an upload stays
@@ -325,7 +326,11 @@ func (c *importAtlasCmd) sink(e *env) (sink, error) {
 		}
 		return &batcher{size: storeBatch, flush: st.Append, closeFn: st.Close}, nil
 	case c.Aggregator != "":
-		ac, err := api.NewClient(c.Aggregator, token.Parse(c.Token), &http.Client{Timeout: 2 * time.Minute})
+		hc, err := c.httpClient("import ripe-atlas", 2*time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		ac, err := api.NewClient(c.Aggregator, token.Parse(c.Token), hc)
 		if err != nil {
 			return nil, usageErrorf("import ripe-atlas: --aggregator %q: give an http or https URL, such as http://127.0.0.1:8080", c.Aggregator)
 		}

@@ -43,6 +43,7 @@ type mapSource struct {
 	By         string        `help:"Bin probes into cells by one of: ${groupings}." enum:"${groupings}" default:"h3"`
 	Sites      string        `help:"YAML file of your own site codes, for distances with --input (the aggregator uses its own)." placeholder:"FILE" type:"path"`
 	Timeout    time.Duration `help:"Time limit for asking the aggregator." default:"60s"`
+	tlsFlags   `embed:""`
 }
 
 // check validates the flags shared by map and diff.
@@ -150,7 +151,11 @@ func (s *mapSource) fetch(e *env, cmd, path string, q url.Values, w io.Writer) e
 	if tok.IsZero() {
 		tok = token.Parse(e.getenv("CATCHMAP_TOKEN"))
 	}
-	ac, err := api.NewClient(s.Aggregator, tok, nil)
+	hc, err := s.httpClient(cmd, 0)
+	if err != nil {
+		return err
+	}
+	ac, err := api.NewClient(s.Aggregator, tok, hc)
 	if err != nil {
 		return usageErrorf("%s: --aggregator %q: %v", cmd, s.Aggregator, err)
 	}

@@ -30,6 +30,7 @@ type sourceFlags struct {
 	Target     string        `help:"Target (the plan entry's name) to judge; with --input, may be left out when the file has one target." placeholder:"NAME"`
 	Window     time.Duration `help:"With --aggregator: the window of results, ending now." default:"15m"`
 	Token      string        `help:"Read token of the aggregator; prefer $CATCHMAP_TOKEN, as flags show in ps." placeholder:"TOKEN"`
+	tlsFlags   `embed:""`
 }
 
 func (s *sourceFlags) token(e *env) token.Token {
@@ -40,7 +41,11 @@ func (s *sourceFlags) token(e *env) token.Token {
 }
 
 func (s *sourceFlags) client(e *env) (*gate.Client, error) {
-	cl, err := gate.NewClient(s.Aggregator, s.token(e), nil)
+	hc, err := s.httpClient("--aggregator", 0)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := gate.NewClient(s.Aggregator, s.token(e), hc)
 	if err != nil {
 		return nil, usageErrorf("--aggregator: %v", err)
 	}

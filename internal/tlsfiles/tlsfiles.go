@@ -12,7 +12,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"os"
+	"time"
 )
 
 // MinVersion is the oldest TLS version either side accepts.
@@ -90,6 +92,57 @@ func Client(roots *x509.CertPool, cert *tls.Certificate) *tls.Config {
 		// sign cert, which then logs a missing certificate; sending it
 		// anyway makes the server log the CA that does not match.
 		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return c
+}
+
+// ClientFiles are the PEM files of a client of the aggregator's HTTPS: a
+// private CA that signs the aggregator's certificate, and a certificate of
+// the client's own with its key. Empty names take the system's CAs and
+// present no certificate.
+type ClientFiles struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// Config reads the files into the client side of HTTPS, nil when none is
+// named. caName, certName and keyName are the settings' names for errors,
+// such as "--ca-file".
+func (f ClientFiles) Config(caName, certName, keyName string) (*tls.Config, error) {
+	if f.CAFile == "" && f.CertFile == "" && f.KeyFile == "" {
+		return nil, nil
+	}
+	var roots *x509.CertPool
+	if f.CAFile != "" {
+		p, err := Pool(caName, f.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		roots = p
+	}
+	var cert *tls.Certificate
+	switch {
+	case f.CertFile != "" && f.KeyFile == "":
+		return nil, fmt.Errorf("%s without %s: give the client certificate's private key too", certName, keyName)
+	case f.KeyFile != "" && f.CertFile == "":
+		return nil, fmt.Errorf("%s without %s: give the client certificate too", keyName, certName)
+	case f.CertFile != "":
+		kp, err := KeyPair(certName, f.CertFile, keyName, f.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cert = &kp
+	}
+	return Client(roots, cert), nil
+}
+
+// HTTPClient is an HTTP client over tc (plain http.Client defaults when
+// nil), with timeout (none when 0).
+func HTTPClient(tc *tls.Config, timeout time.Duration) *http.Client {
+	c := &http.Client{Timeout: timeout}
+	if tc != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		c.Transport = tr
 	}
 	return c
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/api/token"
+	"github.com/catchmap/catchmap/internal/tlsfiles"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
@@ -142,7 +143,7 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config, opts ...Option
 		log:            log,
 		cfg:            cfg,
 		clock:          realClock{},
-		client:         newHTTPClient(tc),
+		client:         tlsfiles.HTTPClient(tc, time.Minute),
 		resolver:       net.DefaultResolver,
 		allow:          allow,
 		limiter:        rate.NewLimiter(rate.Limit(cfg.MaxRate), cfg.Burst),

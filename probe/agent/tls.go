@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"time"
 
 	"github.com/catchmap/catchmap/internal/tlsfiles"
 )
@@ -17,38 +15,12 @@ import (
 // before it sends anything. It returns nil when the config names none: the
 // system's CAs and no client certificate.
 func (c *Config) TLS() (*tls.Config, error) {
-	if c.CAFile == "" && c.CertFile == "" {
-		return nil, nil
+	tc, err := tlsfiles.ClientFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}.
+		Config("--ca-file (ca_file)", "--cert-file (cert_file)", "--key-file (key_file)")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	var roots *x509.CertPool
-	if c.CAFile != "" {
-		p, err := tlsfiles.Pool("--ca-file (ca_file)", c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-		}
-		roots = p
-	}
-	var cert *tls.Certificate
-	if c.CertFile != "" {
-		kp, err := tlsfiles.KeyPair("--cert-file (cert_file)", c.CertFile, "--key-file (key_file)", c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-		}
-		cert = &kp
-	}
-	return tlsfiles.Client(roots, cert), nil
-}
-
-// newHTTPClient is the agent's client of the aggregator, over tc when not
-// nil.
-func newHTTPClient(tc *tls.Config) *http.Client {
-	c := &http.Client{Timeout: time.Minute}
-	if tc != nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = tc
-		c.Transport = tr
-	}
-	return c
+	return tc, nil
 }
 
 // tlsHint adds what to do to the TLS failures that the agent's flags fix.
