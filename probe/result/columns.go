@@ -135,72 +135,65 @@ func Groups() []*Group {
 	return gs
 }
 
-// String is the value of a KindString column; "" when its group is absent.
-func (c *Column) String(r *Record) string {
+// The accessors of a column's value, by its kind: a getter (the zero
+// value when the column's group is absent) and a setter (which creates
+// the group). Each is made once, for a store's writers and readers to call
+// for every row.
+
+// Strings is the getter and setter of a KindString column.
+func (c *Column) Strings() (func(*Record) string, func(*Record, string)) {
 	switch f := c.acc.(type) {
 	case field[string]:
-		return value(f, r)
+		return getter(f), setter(f)
 	case field[ErrorKind]:
-		return string(value(f, r))
+		get, set := getter(f), setter(f)
+		return func(r *Record) string { return string(get(r)) }, func(r *Record, v string) { set(r, ErrorKind(v)) }
 	}
 	panic(c.Name + " is not a string column")
 }
 
-// Int is the value of a KindInt column.
-func (c *Column) Int(r *Record) int64 { return int64(value(c.acc.(field[int]), r)) }
+// Ints is the getter and setter of a KindInt column.
+func (c *Column) Ints() (func(*Record) int64, func(*Record, int64)) {
+	get, set := getter(c.acc.(field[int])), setter(c.acc.(field[int]))
+	return func(r *Record) int64 { return int64(get(r)) }, func(r *Record, v int64) { set(r, int(v)) }
+}
 
-// Uint32 is the value of a KindUint32 column.
-func (c *Column) Uint32(r *Record) uint32 { return value(c.acc.(field[uint32]), r) }
+// Uint32s is the getter and setter of a KindUint32 column.
+func (c *Column) Uint32s() (func(*Record) uint32, func(*Record, uint32)) {
+	return getter(c.acc.(field[uint32])), setter(c.acc.(field[uint32]))
+}
 
-// Float is the value of a KindFloat column.
-func (c *Column) Float(r *Record) float64 { return value(c.acc.(field[float64]), r) }
+// Floats is the getter and setter of a KindFloat column.
+func (c *Column) Floats() (func(*Record) float64, func(*Record, float64)) {
+	return getter(c.acc.(field[float64])), setter(c.acc.(field[float64]))
+}
 
-// OptFloat is the value of a KindOptFloat column.
-func (c *Column) OptFloat(r *Record) *float64 { return value(c.acc.(field[*float64]), r) }
+// OptFloats is the getter and setter of a KindOptFloat column.
+func (c *Column) OptFloats() (func(*Record) *float64, func(*Record, *float64)) {
+	return getter(c.acc.(field[*float64])), setter(c.acc.(field[*float64]))
+}
 
-// Bool is the value of a KindBool column.
-func (c *Column) Bool(r *Record) bool { return value(c.acc.(field[bool]), r) }
+// Bools is the getter and setter of a KindBool column.
+func (c *Column) Bools() (func(*Record) bool, func(*Record, bool)) {
+	return getter(c.acc.(field[bool])), setter(c.acc.(field[bool]))
+}
 
-// Time is the value of a KindTime column.
-func (c *Column) Time(r *Record) time.Time { return value(c.acc.(field[time.Time]), r) }
+// Times is the getter and setter of a KindTime column.
+func (c *Column) Times() (func(*Record) time.Time, func(*Record, time.Time)) {
+	return getter(c.acc.(field[time.Time])), setter(c.acc.(field[time.Time]))
+}
 
-// SetString sets a KindString column, creating its group.
-func (c *Column) SetString(r *Record, v string) {
-	switch f := c.acc.(type) {
-	case field[string]:
-		*f(r, true) = v
-	case field[ErrorKind]:
-		*f(r, true) = ErrorKind(v)
-	default:
-		panic(c.Name + " is not a string column")
+func getter[T any](f field[T]) func(*Record) T {
+	return func(r *Record) T {
+		if p := f(r, false); p != nil {
+			return *p
+		}
+		var zero T
+		return zero
 	}
 }
 
-// SetInt sets a KindInt column, creating its group.
-func (c *Column) SetInt(r *Record, v int64) { *c.acc.(field[int])(r, true) = int(v) }
-
-// SetUint32 sets a KindUint32 column, creating its group.
-func (c *Column) SetUint32(r *Record, v uint32) { *c.acc.(field[uint32])(r, true) = v }
-
-// SetFloat sets a KindFloat column, creating its group.
-func (c *Column) SetFloat(r *Record, v float64) { *c.acc.(field[float64])(r, true) = v }
-
-// SetOptFloat sets a KindOptFloat column, creating its group.
-func (c *Column) SetOptFloat(r *Record, v *float64) { *c.acc.(field[*float64])(r, true) = v }
-
-// SetBool sets a KindBool column, creating its group.
-func (c *Column) SetBool(r *Record, v bool) { *c.acc.(field[bool])(r, true) = v }
-
-// SetTime sets a KindTime column, creating its group.
-func (c *Column) SetTime(r *Record, v time.Time) { *c.acc.(field[time.Time])(r, true) = v }
-
-func value[T any](f field[T], r *Record) T {
-	if p := f(r, false); p != nil {
-		return *p
-	}
-	var zero T
-	return zero
-}
+func setter[T any](f field[T]) func(*Record, T) { return func(r *Record, v T) { *f(r, true) = v } }
 
 // field finds a value in a record. With alloc false it returns nil when the
 // value lives in an absent details group; with alloc true it creates the

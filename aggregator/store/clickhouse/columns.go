@@ -80,23 +80,30 @@ func typed(c result.Column, gi int) resultColumn {
 	var rc resultColumn
 	switch c.Kind {
 	case result.KindString:
-		rc = col(c.Name, "String", c.String, func(w *row, v string) { c.SetString(&w.rec, v) })
+		get, set := c.Strings()
+		rc = col(c.Name, "String", get, func(w *row, v string) { set(&w.rec, v) })
 	case result.KindInt:
-		rc = col(c.Name, "Int64", c.Int, func(w *row, v int64) { c.SetInt(&w.rec, v) })
+		get, set := c.Ints()
+		rc = col(c.Name, "Int64", get, func(w *row, v int64) { set(&w.rec, v) })
 	case result.KindUint32:
-		rc = col(c.Name, "UInt32", c.Uint32, func(w *row, v uint32) { c.SetUint32(&w.rec, v) })
+		get, set := c.Uint32s()
+		rc = col(c.Name, "UInt32", get, func(w *row, v uint32) { set(&w.rec, v) })
 	case result.KindFloat:
-		rc = col(c.Name, "Float64", c.Float, func(w *row, v float64) { c.SetFloat(&w.rec, v) })
+		get, set := c.Floats()
+		rc = col(c.Name, "Float64", get, func(w *row, v float64) { set(&w.rec, v) })
 	case result.KindOptFloat:
 		// The driver allocates each non-NULL value, so the pointer can
 		// go into the record as it is.
-		rc = col(c.Name, "Nullable(Float64)", c.OptFloat, func(w *row, v *float64) { c.SetOptFloat(&w.rec, v) })
+		get, set := c.OptFloats()
+		rc = col(c.Name, "Nullable(Float64)", get, func(w *row, v *float64) { set(&w.rec, v) })
 	case result.KindBool:
-		rc = col(c.Name, "UInt8", func(r *result.Record) uint8 { return b2u(c.Bool(r)) },
-			func(w *row, v uint8) { c.SetBool(&w.rec, v != 0) })
+		get, set := c.Bools()
+		rc = col(c.Name, "UInt8", func(r *result.Record) uint8 { return b2u(get(r)) },
+			func(w *row, v uint8) { set(&w.rec, v != 0) })
 	case result.KindTime:
-		rc = col(c.Name, "UInt64", func(r *result.Record) uint64 { return uint64(c.Time(r).UnixMicro()) },
-			func(w *row, v uint64) { c.SetTime(&w.rec, time.UnixMicro(int64(v)).UTC()) })
+		get, set := c.Times()
+		rc = col(c.Name, "UInt64", func(r *result.Record) uint64 { return uint64(get(r).UnixMicro()) },
+			func(w *row, v uint64) { set(&w.rec, time.UnixMicro(int64(v)).UTC()) })
 	default:
 		panic(fmt.Sprintf("clickhouse store: column %s of unknown kind %d", c.Name, c.Kind))
 	}

@@ -74,31 +74,38 @@ var resultTable, resultColumns = func() ([]sqlColumn, string) {
 func columnCodec(c result.Column) (string, func(*result.Record) any, func() scanDest) {
 	switch c.Kind {
 	case result.KindString:
-		return "TEXT", func(r *result.Record) any { return c.String(r) },
-			newDest(func(r *result.Record, v sql.NullString) { c.SetString(r, v.String) })
+		get, set := c.Strings()
+		return "TEXT", func(r *result.Record) any { return get(r) },
+			newDest(func(r *result.Record, v sql.NullString) { set(r, v.String) })
 	case result.KindInt:
-		return "INTEGER", func(r *result.Record) any { return c.Int(r) },
-			newDest(func(r *result.Record, v sql.NullInt64) { c.SetInt(r, v.Int64) })
+		get, set := c.Ints()
+		return "INTEGER", func(r *result.Record) any { return get(r) },
+			newDest(func(r *result.Record, v sql.NullInt64) { set(r, v.Int64) })
 	case result.KindUint32:
-		return "INTEGER", func(r *result.Record) any { return int64(c.Uint32(r)) },
-			newDest(func(r *result.Record, v sql.NullInt64) { c.SetUint32(r, uint32(v.Int64)) })
+		get, set := c.Uint32s()
+		return "INTEGER", func(r *result.Record) any { return int64(get(r)) },
+			newDest(func(r *result.Record, v sql.NullInt64) { set(r, uint32(v.Int64)) })
 	case result.KindFloat:
-		return "REAL", func(r *result.Record) any { return c.Float(r) },
-			newDest(func(r *result.Record, v sql.NullFloat64) { c.SetFloat(r, v.Float64) })
+		get, set := c.Floats()
+		return "REAL", func(r *result.Record) any { return get(r) },
+			newDest(func(r *result.Record, v sql.NullFloat64) { set(r, v.Float64) })
 	case result.KindOptFloat:
-		return "REAL", func(r *result.Record) any { return floatArg(c.OptFloat(r)) },
+		get, set := c.OptFloats()
+		return "REAL", func(r *result.Record) any { return floatArg(get(r)) },
 			newDest(func(r *result.Record, v sql.NullFloat64) {
 				if v.Valid {
 					f := v.Float64
-					c.SetOptFloat(r, &f)
+					set(r, &f)
 				}
 			})
 	case result.KindBool:
-		return "INTEGER", func(r *result.Record) any { return c.Bool(r) },
-			newDest(func(r *result.Record, v sql.NullBool) { c.SetBool(r, v.Bool) })
+		get, set := c.Bools()
+		return "INTEGER", func(r *result.Record) any { return get(r) },
+			newDest(func(r *result.Record, v sql.NullBool) { set(r, v.Bool) })
 	case result.KindTime:
-		return "INTEGER", func(r *result.Record) any { return c.Time(r).UnixMicro() },
-			newDest(func(r *result.Record, v sql.NullInt64) { c.SetTime(r, time.UnixMicro(v.Int64).UTC()) })
+		get, set := c.Times()
+		return "INTEGER", func(r *result.Record) any { return get(r).UnixMicro() },
+			newDest(func(r *result.Record, v sql.NullInt64) { set(r, time.UnixMicro(v.Int64).UTC()) })
 	}
 	panic(fmt.Sprintf("sqlite store: column %s of unknown kind %d", c.Name, c.Kind))
 }
