@@ -84,7 +84,9 @@ func (f *Flags) Execute(ctx context.Context, log *slog.Logger, stdout io.Writer)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a, err := New(log, reg, cfg)
 	if err != nil {
-		return err
+		// Most often a missing privilege or an anycast address not on
+		// this host: the command cannot run as configured.
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	ln, err := net.Listen("tcp", f.Listen)
 	if err != nil {

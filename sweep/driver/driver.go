@@ -158,6 +158,9 @@ func prepare(ctx context.Context, o Options) ([]*site, []*site, error) {
 	if o.Cooldown < 0 {
 		bad("cooldown %s is negative", o.Cooldown)
 	}
+	if err := payload.CheckContact(o.Contact); err != nil {
+		bad("%v", err)
+	}
 	if len(o.Catchers) == 0 {
 		bad("no catchers: give each site's catcher with --catcher URL")
 	}

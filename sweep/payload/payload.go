@@ -159,7 +159,7 @@ func NewEncoder(id ID, key Key, site, contact string) (*Encoder, error) {
 	if err := checkText("site", site, 1, MaxSite); err != nil {
 		return nil, err
 	}
-	if err := checkText("contact", contact, 0, MaxContact); err != nil {
+	if err := CheckContact(contact); err != nil {
 		return nil, err
 	}
 	e := &Encoder{mac: hmac.New(sha256.New, key[:])}
@@ -171,6 +171,9 @@ func NewEncoder(id ID, key Key, site, contact string) (*Encoder, error) {
 	e.tail = append(e.tail, contact...)
 	return e, nil
 }
+
+// CheckContact reports whether s can be a sweep's contact string.
+func CheckContact(s string) error { return checkText("contact", s, 0, MaxContact) }
 
 // checkText accepts printable ASCII of the given length.
 func checkText(field, s string, minLen, maxLen int) error {
