@@ -242,6 +242,15 @@ func (l *Lab) configure(ctx context.Context, n Node) error {
 		fmt.Fprintf(&b, "route add default via %s\n", w.AddrA())
 	case KindSite:
 		fmt.Fprintf(&b, "addr add %s/32 dev lo\n", l.Topo.Anycast)
+	case KindRouter:
+		// A local route makes the kernel answer for the whole range; a
+		// more specific blackhole in the same table silences a part.
+		for _, r := range l.Topo.RegionsOf(n.Name) {
+			fmt.Fprintf(&b, "route add local %s dev lo\n", r.Prefix)
+			for _, s := range r.Silent {
+				fmt.Fprintf(&b, "route add blackhole %s table local\n", s)
+			}
+		}
 	}
 	cmd := exec.CommandContext(ctx, "ip", "-n", n.NS, "-batch", "-")
 	cmd.Stdin = strings.NewReader(b.String())
@@ -404,6 +413,11 @@ func (l *Lab) converged(ctx context.Context, tables map[string][]Route) (bool, s
 			w, _ := l.Topo.Uplink(p.Name)
 			if !has(s.Name, w.Subnet().String()) {
 				return false, fmt.Sprintf("site %s has no route back to probe %s", s.Name, p.Name), nil
+			}
+		}
+		for _, r := range l.Topo.Regions {
+			if !has(s.Name, r.Prefix) {
+				return false, fmt.Sprintf("site %s has no route to region %s (%s)", s.Name, r.Name, r.Prefix), nil
 			}
 		}
 	}
