@@ -58,24 +58,6 @@ const (
 // runs on one machine do not tear down each other's lab.
 func runPrefix(kind string) string { return fmt.Sprintf("%s%05d", kind, os.Getpid()%100000) }
 
-// needLab skips (or, under CI, fails) when the lab cannot run here.
-func needLab(t *testing.T) {
-	t.Helper()
-	var why string
-	if os.Geteuid() != 0 {
-		why = "the lab needs root (network namespaces and bird)"
-	} else if err := lab.CheckTools(); err != nil {
-		why = err.Error()
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI must run the lab tests: %s", why)
-	}
-	t.Skip(why)
-}
-
 // harness is one lab with an aggregator and a fleet of agents.
 type harness struct {
 	t        *testing.T

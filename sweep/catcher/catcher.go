@@ -135,6 +135,7 @@ type Agent struct {
 
 	replies [4]atomic.Uint64 // by class index, catcher-wide
 	drops   atomic.Uint64
+	sent    atomic.Uint64
 }
 
 // class indexes into the counters, in control.Classes order.
@@ -289,7 +290,7 @@ func (a *Agent) publish() {
 // Status describes the agent and its sweeps.
 func (a *Agent) Status() control.Status {
 	st := control.Status{Site: a.cfg.Site, Anycast: a.cfg.Anycast.String(), MaxRate: a.cfg.MaxRate,
-		ReadBuffer: a.sock.ReadBuffer(), Replies: map[string]uint64{}, KernelDrops: a.drops.Load(), Sweeps: []control.SweepStatus{}}
+		ReadBuffer: a.sock.ReadBuffer(), Sent: a.sent.Load(), Replies: map[string]uint64{}, KernelDrops: a.drops.Load(), Sweeps: []control.SweepStatus{}}
 	for i, c := range control.Classes {
 		st.Replies[c] = a.replies[i].Load()
 	}

@@ -58,6 +58,7 @@ func (a *Agent) send(ctx context.Context, s *sweep, out rawsock.Sending) (string
 		if out.Len() > 0 {
 			sent, refused, err := out.Flush()
 			s.sent.Add(int64(sent))
+			a.sent.Add(uint64(sent))
 			a.m.sent.Add(float64(sent))
 			if refused > 0 {
 				s.sendErrors.Add(int64(refused))

@@ -49,6 +49,9 @@ type Status struct {
 	MaxRate int `json:"max_rate"`
 	// ReadBuffer is the catching socket's receive buffer, in bytes.
 	ReadBuffer int `json:"read_buffer"`
+	// Sent counts the echo requests this site sent since start, for every
+	// sweep.
+	Sent uint64 `json:"sent"`
 	// Replies counts every reply caught since start, by class.
 	Replies map[string]uint64 `json:"replies"`
 	// KernelDrops counts replies the kernel dropped on the catching

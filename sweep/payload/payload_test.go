@@ -145,7 +145,9 @@ func TestIDAndKeyText(t *testing.T) {
 	if s := testKey.String(); strings.Contains(s, "0102") {
 		t.Errorf("Key.String shows the key: %s", s)
 	}
-	if NewID() == NewID() || NewKey() == NewKey() {
+	id1, id2 := NewID(), NewID()
+	k1, k2 := NewKey(), NewKey()
+	if id1 == id2 || k1 == k2 {
 		t.Error("two random ids or keys are equal")
 	}
 }

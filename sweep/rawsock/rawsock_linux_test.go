@@ -21,20 +21,28 @@ func needRoot(t *testing.T) {
 // this test's catching socket.
 var local = netip.AddrFrom4([4]byte{127, 77, byte(os.Getpid() >> 8), byte(os.Getpid())})
 
+// open returns a catching socket with the receive buffer rcvbuf and a
+// sending socket, both on local, closed when the test ends.
+func open(t *testing.T, rcvbuf int) (catch, send *Conn) {
+	t.Helper()
+	needRoot(t)
+	catch, err := ListenCatch(local, rcvbuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { catch.Close() })
+	send, err = ListenSend(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { send.Close() })
+	return catch, send
+}
+
 // TestLoopbackBatch sends a batch of echoes to loopback addresses from
 // local and catches every reply, with its data and a kernel receive time.
 func TestLoopbackBatch(t *testing.T) {
-	needRoot(t)
-	catch, err := ListenCatch(local, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer catch.Close()
-	send, err := ListenSend(local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer send.Close()
+	catch, send := open(t, 1<<20)
 	if catch.ReadBuffer() < 1<<19 {
 		t.Errorf("receive buffer %d, asked for %d", catch.ReadBuffer(), 1<<20)
 	}
@@ -83,17 +91,7 @@ func TestLoopbackBatch(t *testing.T) {
 // TestDropsReported overflows a small receive buffer and checks that the
 // kernel's drop counter comes through.
 func TestDropsReported(t *testing.T) {
-	needRoot(t)
-	catch, err := ListenCatch(local, 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer catch.Close()
-	send, err := ListenSend(local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer send.Close()
+	catch, send := open(t, 4096)
 	w := send.NewWriter(100)
 	for range 5 {
 		for i := range 100 {
