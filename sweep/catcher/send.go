@@ -17,6 +17,11 @@ import (
 // than that much.
 const maxLag = 10 * time.Millisecond
 
+// quantum is the shortest wait between two batches: at high rates the
+// sender wakes every quantum and sends what fell due meanwhile, in one
+// sendmmsg, rather than waking for each probe.
+const quantum = 250 * time.Microsecond
+
 // maxRefusedRun ends a share when the kernel refuses this many probes in
 // a row and takes none: the socket or the route is gone, not one target.
 const maxRefusedRun = 1000
@@ -85,7 +90,7 @@ func (a *Agent) send(ctx context.Context, s *sweep, out rawsock.Sending) (string
 		if wait <= 0 {
 			continue
 		}
-		timer.Reset(wait)
+		timer.Reset(max(wait, quantum))
 		select {
 		case <-ctx.Done():
 			return control.StateStopped, context.Cause(ctx)

@@ -69,3 +69,19 @@ func TestParseReply(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseReply: no packet panics the parser, and what parses holds
+// together: the data lies within the packet, and its checksum verifies.
+func FuzzParseReply(f *testing.F) {
+	f.Add(replyPacket(netip.MustParseAddr("10.64.1.1"), netip.MustParseAddr("192.0.2.53"), 7, 9, []byte("payload")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, ok := ParseReply(b)
+		if !ok {
+			return
+		}
+		ihl := int(b[0]&0x0f) * 4
+		if len(r.Data) > len(b)-ihl-echoHeader || checksum(b[ihl:ihl+echoHeader+len(r.Data)]) != 0 {
+			t.Fatalf("parsed %+v from %x", r, b)
+		}
+	})
+}
