@@ -31,7 +31,6 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultRate       = 1000
 	DefaultMaxRate    = 100_000
 	DefaultReadBuffer = 64 << 20
 	DefaultMaxSweeps  = 8
@@ -81,11 +80,8 @@ type Config struct {
 
 var siteRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
-// ValidSite reports whether s can name a site in a sweep.
-func ValidSite(s string) bool { return siteRE.MatchString(s) }
-
 func (c *Config) fill() error {
-	if !ValidSite(c.Site) {
+	if !siteRE.MatchString(c.Site) {
 		return fmt.Errorf("site %q: a site code is 1-32 lower-case letters, digits and dashes, starting with a letter (e.g. ams, fi-hel)", c.Site)
 	}
 	if !c.Anycast.Is4() {

@@ -51,8 +51,6 @@ type Options struct {
 	Contact string
 	// Targets are the hitlist, one address per /24.
 	Targets []uint32
-	// Seed picks the order; a zero seed draws one at random.
-	Seed order.Seed
 	// Poll is how often the senders' progress is read.
 	Poll time.Duration
 }
@@ -87,11 +85,8 @@ func Run(ctx context.Context, log *slog.Logger, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Seed == (order.Seed{}) {
-		k := payload.NewKey()
-		o.Seed = order.Seed(k)
-	}
-	shares, err := order.Split(o.Targets, len(senders), o.Seed)
+	// The order's seed is as random as a key.
+	shares, err := order.Split(o.Targets, len(senders), order.Seed(payload.NewKey()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInput, err)
 	}
