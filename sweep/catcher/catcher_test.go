@@ -394,3 +394,22 @@ func TestConfigChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestSendFailsWhenRefused: a share whose every probe the kernel refuses
+// ends failed, with the kernel's error, instead of spinning.
+func TestSendFailsWhenRefused(t *testing.T) {
+	n := rawsocktest.New(nil)
+	n.Refuse(errors.New("network is unreachable"))
+	a := start(t, n, nil)
+	id := payload.NewID()
+	if err := a.Order(order(id, payload.NewKey(), 100_000, targets("10.9.0.1", 5000))); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(id); err != nil {
+		t.Fatal(err)
+	}
+	st := waitSweep(t, a, id, "the share given up", control.SweepStatus.Done)
+	if st.State != control.StateFailed || st.Sent != 0 || st.SendErrors < maxRefusedRun || !strings.Contains(st.Error, "network is unreachable") {
+		t.Errorf("status %+v", st)
+	}
+}

@@ -256,6 +256,8 @@ func (w *Writer) Len() int { return w.n }
 func (w *Writer) Flush() (sent, refused int, err error) {
 	for i := 0; i < w.n; {
 		k, werr := w.c.pc.WriteBatch(w.ms[i:w.n], 0)
+		// A failed sendmmsg reports -1 sent.
+		k = max(k, 0)
 		if k == 0 && werr == nil {
 			werr = io.ErrShortWrite
 		}

@@ -119,3 +119,36 @@ func TestDropsReported(t *testing.T) {
 	}
 	t.Logf("kernel dropped %d replies", catch.Drops())
 }
+
+// TestFlushRefused: a packet the kernel refuses is skipped and counted,
+// and the rest of the batch still goes.
+func TestFlushRefused(t *testing.T) {
+	catch, send := open(t, 1<<20)
+	w := send.NewWriter(8)
+	dst := netip.AddrFrom4([4]byte{127, 79, 2, 1})
+	w.Add(dst, AppendEcho(w.Next(), 2, 1, []byte("first")))
+	// No IPv4 packet holds 70,000 bytes: EMSGSIZE, before anything leaves.
+	w.Add(dst, AppendEcho(nil, 2, 2, make([]byte, 70_000)))
+	w.Add(dst, AppendEcho(w.Next(), 2, 3, []byte("third")))
+	sent, refused, err := w.Flush()
+	if sent != 2 || refused != 1 || err == nil || w.Len() != 0 {
+		t.Fatalf("sent %d, refused %d, err %v, %d queued; want 2, 1, an error, 0", sent, refused, err, w.Len())
+	}
+	r := catch.NewReader(8)
+	var seqs []uint16
+	_ = catch.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for len(seqs) < 2 {
+		reps, _, err := r.Read()
+		if err != nil {
+			t.Fatalf("after %v: %v", seqs, err)
+		}
+		for _, rep := range reps {
+			if rep.ID == 2 {
+				seqs = append(seqs, rep.Seq)
+			}
+		}
+	}
+	if seqs[0]+seqs[1] != 4 {
+		t.Errorf("replies to %v: want 1 and 3", seqs)
+	}
+}

@@ -32,10 +32,19 @@ const queueLen = 1 << 12
 type Net struct {
 	route Route
 
-	mu    sync.Mutex
-	sites map[string]*catching
-	sent  []Probe
-	open  int // sending sockets open
+	mu     sync.Mutex
+	sites  map[string]*catching
+	sent   []Probe
+	open   int // sending sockets open
+	refuse error
+}
+
+// Refuse makes every send fail with err, as a kernel with no route would;
+// nil sends again.
+func (n *Net) Refuse(err error) {
+	n.mu.Lock()
+	n.refuse = err
+	n.mu.Unlock()
 }
 
 // New returns a network that routes with route; nil routes every reply
@@ -170,6 +179,12 @@ func (s *sending) Flush() (int, int, error) {
 	now := time.Now()
 	out := map[*catching][]rawsock.Reply{}
 	n.mu.Lock()
+	if err := n.refuse; err != nil {
+		k := len(s.q)
+		s.q = s.q[:0]
+		n.mu.Unlock()
+		return 0, k, err
+	}
 	for _, p := range s.q {
 		n.sent = append(n.sent, Probe{Site: s.o.site, Dst: p.dst, At: now})
 		site, from, ok := n.route(s.o.site, p.dst)
