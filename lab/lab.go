@@ -32,6 +32,9 @@ const (
 	forwardLog   = "forward.log"
 )
 
+// tunQueue is the length of a link's TUN queue, in packets.
+const tunQueue = 10000
+
 // Timeouts of lab up.
 const (
 	readyTimeout    = 15 * time.Second
@@ -234,7 +237,10 @@ func (l *Lab) configure(ctx context.Context, n Node) error {
 			continue
 		}
 		fmt.Fprintf(&b, "addr add %s/30 dev %s\n", w.Addr(n.Name), IfName(peer))
-		fmt.Fprintf(&b, "link set %s up\n", IfName(peer))
+		// The TUN device holds what the forwarder has not read yet: room
+		// for a second of a sweep, when the busy machine keeps the
+		// forwarder off the CPU, rather than the default 500 packets.
+		fmt.Fprintf(&b, "link set %s txqueuelen %d up\n", IfName(peer), tunQueue)
 	}
 	switch n.Kind {
 	case KindProbe, KindOps:
