@@ -33,6 +33,7 @@ import (
 
 	"github.com/catchmap/catchmap/aggregator/api"
 	"github.com/catchmap/catchmap/lab"
+	"github.com/catchmap/catchmap/lab/labtest"
 	"github.com/catchmap/catchmap/probe"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -182,11 +183,11 @@ func newHarness(t *testing.T) *harness {
 		}
 		if t.Failed() {
 			for name, l := range h.logs {
-				t.Logf("--- %s ---\n%s", name, tail(quiet(l.String()), 2000))
+				t.Logf("--- %s ---\n%s", name, labtest.Tail(quiet(l.String()), 2000))
 			}
 			for _, f := range []string{"forward.log", "t-eu.bird.log"} {
 				if b, err := os.ReadFile(filepath.Join(labDir, f)); err == nil {
-					t.Logf("--- %s ---\n%s", f, tail(string(b), 3000))
+					t.Logf("--- %s ---\n%s", f, labtest.Tail(string(b), 3000))
 				}
 			}
 		}
@@ -233,13 +234,6 @@ func writeTopology(t *testing.T, topo *lab.Topology, prefix string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
 }
 
 // run runs a command to completion and returns its output and exit code.

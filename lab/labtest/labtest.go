@@ -26,3 +26,11 @@ func Need(t testing.TB) {
 	}
 	t.Skip(why)
 }
+
+// Tail is the last n bytes of a log, for a failed test to show.
+func Tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}

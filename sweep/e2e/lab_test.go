@@ -90,10 +90,10 @@ func newHarness(t *testing.T) *harness {
 		h.stopCatchers()
 		if t.Failed() {
 			for name, l := range h.logs {
-				t.Logf("--- %s ---\n%s", name, tail(l.String(), 3000))
+				t.Logf("--- %s ---\n%s", name, labtest.Tail(l.String(), 3000))
 			}
 			if b, err := os.ReadFile(filepath.Join(labDir, "forward.log")); err == nil {
-				t.Logf("--- forward.log ---\n%s", tail(string(b), 2000))
+				t.Logf("--- forward.log ---\n%s", labtest.Tail(string(b), 2000))
 			}
 		}
 		if err := lab.Down(context.Background(), log, labDir, topo.Prefix); err != nil {
@@ -262,13 +262,6 @@ func (h *harness) regionOf(a netip.Addr) (lab.Region, bool) {
 		}
 	}
 	return lab.Region{}, false
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
 }
 
 // TestLabSweep brings up one lab and runs the sweep tests on it: bad input
