@@ -28,13 +28,13 @@ type Flags struct {
 	Site       string      `help:"This site's code (e.g. ams), stamped on every probe it sends and reply it catches." required:""`
 	Anycast    string      `help:"The anycast address: probes leave from it and replies come back to it; it must be on this host (lo)." required:"" placeholder:"ADDR"`
 	Token      agent.Token `help:"Token the driver must send (Authorization: Bearer). Prefer the environment variable: flags show in ps." env:"CATCHMAP_CATCH_TOKEN" placeholder:"TOKEN"`
-	MaxRate    int         `help:"Hard cap on the rate of any sweep this site sends, in packets/s; a faster order is refused." default:"100000" placeholder:"PPS"`
+	MaxRate    int         `help:"Hard cap on the rate of any sweep this site sends, in packets/s (default 100000); a faster order is refused." default:"100000" placeholder:"PPS"`
 	Allow      []string    `help:"Prefixes this site may probe, all others never (unset: anywhere a hitlist says). Repeat or comma-separate." placeholder:"PREFIX"`
 	Block      []string    `help:"Prefixes this site never probes, besides a sweep's own opt-out list. Repeat or comma-separate." placeholder:"PREFIX"`
 	BlockFile  string      `help:"File of prefixes this site never probes, one per line (plain or compressed)." type:"path" placeholder:"FILE"`
-	ReadBuffer int         `help:"Receive buffer of the catching socket, in bytes: room for bursts of replies." default:"67108864" placeholder:"BYTES"`
-	MaxReplies int         `help:"Most replies kept in memory until the driver collects them." default:"4194304" placeholder:"N"`
-	MaxSweeps  int         `help:"Most sweeps known at once." default:"8" placeholder:"N"`
+	ReadBuffer int         `help:"Receive buffer of the catching socket, in bytes: room for bursts of replies (default 64 MiB)." default:"67108864" placeholder:"BYTES"`
+	MaxReplies int         `help:"Most replies kept in memory until the driver collects them (default 4194304, about 200 MB)." default:"4194304" placeholder:"N"`
+	MaxSweeps  int         `help:"Most sweeps known at once (default 8)." default:"8" placeholder:"N"`
 }
 
 // Config turns the flags into a Config.
