@@ -10,7 +10,8 @@
 # (-w 10.0.0.0/8 -n N; its default blocklist excludes 10/8, hence -b with
 # an empty file), catchmap the .1 of N /24s. The send rate is read the same
 # way for both, from the answering side's packet counter sampled every
-# 10 ms; replies caught and lost from each tool's own counts.
+# 10 ms (the middle 90% of the probes); replies caught and lost from each
+# tool's own counts.
 #
 # Usage: bench/sweep.sh [N] [RATE]   (as root; defaults 65536 and 100000)
 # Needs: go, zmap, jq, iproute2, curl. Bounded: each tool's run is capped at
@@ -51,13 +52,15 @@ trap cleanup EXIT
 
 ip netns add "$S"
 ip netns add "$A"
+for ns in "$S" "$A"; do
+	# No IPv6: its router solicitations would count as traffic on the link.
+	ip netns exec "$ns" sysctl -q -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+		net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$ns" link set lo up
+done
 ip link add "$tag-s" type veth peer name "$tag-a"
 ip link set "$tag-s" netns "$S"
 ip link set "$tag-a" netns "$A"
-for ns in "$S" "$A"; do
-	ip netns exec "$ns" sysctl -q -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-	ip -n "$ns" link set lo up
-done
 ip -n "$S" addr add 192.0.2.1/30 dev "$tag-s"
 ip -n "$A" addr add 192.0.2.2/30 dev "$tag-a"
 ip -n "$S" link set "$tag-s" up
@@ -71,13 +74,15 @@ peer_mac=$(ip -n "$A" -o link show "$tag-a" | grep -o 'link/ether [0-9a-f:]*' | 
 ip netns exec "$S" ip neigh replace 192.0.2.2 lladdr "$peer_mac" dev "$tag-s"
 
 # sample FILE: write "time packets" of the answering side's received
-# packets every 10 ms until killed. /proc/PID/net/dev shows the devices of
-# PID's namespace, so a process parked in it lets bash read the counter
-# without a fork per sample.
+# packets every 10 ms until killed, with no fork per sample (a fork a
+# sample slows zmap's sender down by half on two CPUs): /proc/PID/net/dev
+# shows the devices of PID's namespace, so a process parked in it lets
+# bash read the counter, and read -t on a pipe nobody writes is the sleep.
 ip netns exec "$A" sleep 600 &
 parked=$!
 sample() {
 	local line name rx_bytes rx_packets rest
+	exec 9<> <(:)
 	while :; do
 		while read -r line; do
 			if [[ $line == "$tag-a:"* ]]; then
@@ -85,16 +90,19 @@ sample() {
 				echo "$EPOCHREALTIME $rx_packets"
 			fi
 		done </proc/"$parked"/net/dev
-		sleep 0.01
+		read -r -t 0.01 -u 9 || true
 	done >"$1"
 }
-# wire_rate FILE: packets per second between the first and the last
-# sample that saw the counter move.
+# wire_rate FILE N: packets per second while the middle 90% of N probes
+# crossed the link (5% to 95%, interpolated between samples), the sending
+# time that rate makes for N, and the packets counted in all.
 wire_rate() {
-	awk 'NR == 1 {base = $2; prev = $2; next}
-		$2 != prev {if (!t0) {t0 = tp; c0 = prev} t1 = $1; c1 = $2}
-		{prev = $2; tp = $1}
-		END {if (t1 > t0) printf "%.0f %.3f %d\n", (c1 - c0) / (t1 - t0), t1 - t0, c1 - c0; else print "0 0 0"}' "$1"
+	awk -v n="$2" 'NR == 1 {base = $2}
+		{c = $2 - base
+		 if (!t5 && c >= 0.05 * n) t5 = pt + (0.05 * n - pc) / (c - pc) * ($1 - pt)
+		 if (!t95 && c >= 0.95 * n) t95 = pt + (0.95 * n - pc) / (c - pc) * ($1 - pt)
+		 pt = $1; pc = c}
+		END {if (t95 > t5) printf "%.0f %.3f %d\n", 0.9 * n / (t95 - t5), (t95 - t5) / 0.9, pc; else print "0 0 " pc}' "$1"
 }
 
 # zmap.
@@ -108,7 +116,7 @@ timeout 60 ip netns exec "$S" zmap -q -M icmp_echoscan -i "$tag-s" -S 198.51.100
 sleep 0.1
 kill "$sampler"
 wait "$sampler" 2>/dev/null || true
-read -r z_rate z_secs z_wire < <(wire_rate "$tmp/zmap.samples")
+read -r z_rate z_secs z_wire < <(wire_rate "$tmp/zmap.samples" "$n")
 z_sent=$(jq .total_sent "$tmp/zmap.json")
 z_hits=$(jq .success_unique "$tmp/zmap.json")
 
@@ -131,7 +139,7 @@ timeout 60 ip netns exec "$S" "$tmp/catchmap" sweep run --hitlist "$tmp/hitlist"
 sleep 0.1
 kill "$sampler"
 wait "$sampler" 2>/dev/null || true
-read -r c_rate c_secs c_wire < <(wire_rate "$tmp/catchmap.samples")
+read -r c_rate c_secs c_wire < <(wire_rate "$tmp/catchmap.samples" "$n")
 c_sent=$(jq .sent "$tmp/catchmap.json")
 c_hits=$(jq '.caught.bench // 0' "$tmp/catchmap.json")
 c_drops=$(jq .kernel_drops "$tmp/catchmap.json")
