@@ -30,6 +30,9 @@ const collectorProto = "collector"
 // anycastProto is a site's static route for the anycast address.
 const anycastProto = "anycast"
 
+// regionsProto is a router's static routes for its regions.
+const regionsProto = "regions"
+
 // birdConfig renders node's BIRD configuration. Every router and site runs
 // one BIRD; probes and the ops host have a static default route instead.
 //
@@ -59,6 +62,16 @@ func (t *Topology) birdConfig(dir string, n Node, site SiteState) string {
 	p("}")
 	if n.Kind == KindRouter {
 		p("protocol direct { ipv4; interface \"cm-*\"; }")
+		if rs := t.RegionsOf(n.Name); len(rs) > 0 {
+			// Announced only: the kernel answers for the region by its
+			// local route, which this blackhole must not shadow.
+			p("protocol static %s {", regionsProto)
+			p("  ipv4;")
+			for _, r := range rs {
+				p("  route %s blackhole;", r.Prefix)
+			}
+			p("}")
+		}
 	} else {
 		p("protocol static %s {", anycastProto)
 		p("  ipv4;")

@@ -7,20 +7,28 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// TestPipeDelay sends numbered writes through pipe over real pipes (a TUN
-// needs root; a pipe carries each small write whole, as a TUN carries a
-// packet) and checks each arrives in order and no sooner than the delay.
+// packetPair returns the two ends of a connected SOCK_SEQPACKET socket
+// pair: like a TUN device, and unlike a pipe, it keeps each write a
+// packet of its own however late the reader.
+func packetPair(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.NewFile(uintptr(fds[0]), "packets-r"), os.NewFile(uintptr(fds[1]), "packets-w")
+}
+
+// TestPipeDelay sends numbered packets through pipe over socket pairs (a
+// TUN needs root) and checks each arrives whole, in order and no sooner
+// than the delay.
 func TestPipeDelay(t *testing.T) {
-	srcR, srcW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dstR, dstW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srcR, srcW := packetPair(t)
+	dstR, dstW := packetPair(t)
 	defer dstR.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	const delay = 30 * time.Millisecond

@@ -32,6 +32,9 @@ const (
 	forwardLog   = "forward.log"
 )
 
+// tunQueue is the length of a link's TUN queue, in packets.
+const tunQueue = 10000
+
 // Timeouts of lab up.
 const (
 	readyTimeout    = 15 * time.Second
@@ -234,7 +237,10 @@ func (l *Lab) configure(ctx context.Context, n Node) error {
 			continue
 		}
 		fmt.Fprintf(&b, "addr add %s/30 dev %s\n", w.Addr(n.Name), IfName(peer))
-		fmt.Fprintf(&b, "link set %s up\n", IfName(peer))
+		// The TUN device holds what the forwarder has not read yet: room
+		// for a second of a sweep, when the busy machine keeps the
+		// forwarder off the CPU, rather than the default 500 packets.
+		fmt.Fprintf(&b, "link set %s txqueuelen %d up\n", IfName(peer), tunQueue)
 	}
 	switch n.Kind {
 	case KindProbe, KindOps:
@@ -242,6 +248,15 @@ func (l *Lab) configure(ctx context.Context, n Node) error {
 		fmt.Fprintf(&b, "route add default via %s\n", w.AddrA())
 	case KindSite:
 		fmt.Fprintf(&b, "addr add %s/32 dev lo\n", l.Topo.Anycast)
+	case KindRouter:
+		// A local route makes the kernel answer for the whole range; a
+		// more specific blackhole in the same table silences a part.
+		for _, r := range l.Topo.RegionsOf(n.Name) {
+			fmt.Fprintf(&b, "route add local %s dev lo\n", r.Prefix)
+			for _, s := range r.Silent {
+				fmt.Fprintf(&b, "route add blackhole %s table local\n", s)
+			}
+		}
 	}
 	cmd := exec.CommandContext(ctx, "ip", "-n", n.NS, "-batch", "-")
 	cmd.Stdin = strings.NewReader(b.String())
@@ -404,6 +419,11 @@ func (l *Lab) converged(ctx context.Context, tables map[string][]Route) (bool, s
 			w, _ := l.Topo.Uplink(p.Name)
 			if !has(s.Name, w.Subnet().String()) {
 				return false, fmt.Sprintf("site %s has no route back to probe %s", s.Name, p.Name), nil
+			}
+		}
+		for _, r := range l.Topo.Regions {
+			if !has(s.Name, r.Prefix) {
+				return false, fmt.Sprintf("site %s has no route to region %s (%s)", s.Name, r.Name, r.Prefix), nil
 			}
 		}
 	}

@@ -82,3 +82,13 @@ func Dialer(ns string) func(ctx context.Context, network, addr string) (net.Conn
 		return c, err
 	}
 }
+
+// InNamespace runs fn on an OS thread inside node's namespace: sockets fn
+// opens belong to the lab (a test injecting packets, say) and stay there.
+func (l *Lab) InNamespace(node string, fn func() error) error {
+	n, ok := l.Topo.Node(node)
+	if !ok {
+		return fmt.Errorf("lab: no node %q", node)
+	}
+	return inNS(n.NS, fn)
+}

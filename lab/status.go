@@ -11,13 +11,15 @@ import (
 	"text/tabwriter"
 )
 
-// PathOf is the way from probe to the anycast address as BGP chose it:
-// the routers and the site in order, and the one-way delay along them.
+// PathOf is the way to the anycast address as BGP chose it, from a probe
+// or a region: the routers and the site in order, and the one-way delay
+// along them.
 type PathOf struct {
-	Probe string
-	Hops  []string // probe's router ... site
-	Site  string
-	Delay float64 // one-way, milliseconds
+	Probe  string   // the probe, for Path
+	Region string   // the region, for RegionPath
+	Hops   []string // the first router ... site
+	Site   string
+	Delay  float64 // one-way, milliseconds
 }
 
 // Path follows the BGP best path of probe's router to the site that
@@ -30,19 +32,40 @@ func (l *Lab) Path(ctx context.Context, probe string) (PathOf, error) {
 	if !ok {
 		return PathOf{}, fmt.Errorf("lab: no probe %q", probe)
 	}
-	rs, err := l.Routes(ctx, up.A, netip.MustParseAddr(l.Topo.Anycast))
+	p, err := l.pathFrom(ctx, up.A)
+	p.Probe = probe
+	p.Delay += ms(up.Delay)
+	return p, err
+}
+
+// RegionPath follows the BGP best path from region's router to the site
+// that catches the replies of every address in the region.
+func (l *Lab) RegionPath(ctx context.Context, region string) (PathOf, error) {
+	for _, r := range l.Topo.Regions {
+		if r.Name == region {
+			p, err := l.pathFrom(ctx, r.Router)
+			p.Region = region
+			return p, err
+		}
+	}
+	return PathOf{}, fmt.Errorf("lab: no region %q", region)
+}
+
+// pathFrom follows router's best path to the anycast address.
+func (l *Lab) pathFrom(ctx context.Context, router string) (PathOf, error) {
+	rs, err := l.Routes(ctx, router, netip.MustParseAddr(l.Topo.Anycast))
 	if err != nil {
 		return PathOf{}, err
 	}
 	best, ok := Best(rs)
 	if !ok {
-		return PathOf{}, fmt.Errorf("lab: %s has no route to %s", up.A, l.Topo.Anycast)
+		return PathOf{}, fmt.Errorf("lab: %s has no route to %s", router, l.Topo.Anycast)
 	}
-	p := PathOf{Probe: probe, Hops: []string{up.A}, Delay: ms(up.Delay)}
+	p := PathOf{Hops: []string{router}}
 	for _, as := range best.ASPath {
 		n, ok := l.Topo.NodeByAS(as)
 		if !ok {
-			return p, fmt.Errorf("lab: AS%d on %s's path is not in the lab", as, up.A)
+			return p, fmt.Errorf("lab: AS%d on %s's path is not in the lab", as, router)
 		}
 		prev := p.Hops[len(p.Hops)-1]
 		if n.Name == prev {
@@ -50,14 +73,14 @@ func (l *Lab) Path(ctx context.Context, probe string) (PathOf, error) {
 		}
 		w, ok := l.Topo.Wire(prev, n.Name)
 		if !ok {
-			return p, fmt.Errorf("lab: %s and %s are on %s's path but not linked", prev, n.Name, up.A)
+			return p, fmt.Errorf("lab: %s and %s are on %s's path but not linked", prev, n.Name, router)
 		}
 		p.Hops = append(p.Hops, n.Name)
 		p.Delay += ms(w.Delay)
 	}
 	last, _ := l.Topo.Node(p.Hops[len(p.Hops)-1])
 	if last.Kind != KindSite {
-		return p, fmt.Errorf("lab: %s's path %v does not end at a site", up.A, best.ASPath)
+		return p, fmt.Errorf("lab: %s's path %v does not end at a site", router, best.ASPath)
 	}
 	p.Site = last.Name
 	return p, nil
@@ -144,6 +167,24 @@ func (l *Lab) Status(ctx context.Context, w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\n", p.Name, path.Site, strings.Join(path.Hops, " > "), 2*path.Delay)
+	}
+	if err := tw.Flush(); err != nil || len(l.Topo.Regions) == 0 {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "REGION\tPREFIX\tSILENT\tSITE\tPATH\n")
+	for _, r := range l.Topo.Regions {
+		silent := "-"
+		if len(r.Silent) > 0 {
+			silent = strings.Join(r.Silent, " ")
+		}
+		path, err := l.RegionPath(ctx, r.Name)
+		if err != nil {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t%v\n", r.Name, r.Prefix, silent, err)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Prefix, silent, path.Site, strings.Join(path.Hops, " > "))
 	}
 	return tw.Flush()
 }

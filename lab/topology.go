@@ -50,6 +50,9 @@ type Topology struct {
 	Probes []Probe `yaml:"probes"`
 	// Ops is the operations network where the aggregator runs.
 	Ops *Ops `yaml:"ops"`
+	// Regions are client networks for sweeps: address ranges a router
+	// answers ICMP for and announces.
+	Regions []Region `yaml:"regions,omitempty"`
 }
 
 // Router is a transit network.
@@ -93,6 +96,43 @@ type Ops struct {
 	Delay         Duration `yaml:"delay"`
 	CollectorAS   uint32   `yaml:"collector_as"`
 	CollectorPort int      `yaml:"collector_port"`
+}
+
+// Region is a client network behind a router: the router answers ICMP
+// echo for every address of Prefix (a local route on lo), except those of
+// Silent, and announces Prefix over BGP. A sweep's replies from the region
+// go to whichever site BGP picks from that router. Regions add no
+// namespaces, so one can hold tens of thousands of /24s.
+type Region struct {
+	Name   string `yaml:"name"`
+	Router string `yaml:"router"`
+	// Prefix is inside 10.0.0.0/8, outside the links' 10.0.0.0/16, /9 to
+	// /24.
+	Prefix string `yaml:"prefix"`
+	// Silent are prefixes of Prefix, each of whole /24s, that never answer.
+	Silent []string `yaml:"silent,omitempty"`
+}
+
+// Net is the region's prefix.
+func (r Region) Net() netip.Prefix { return netip.MustParsePrefix(r.Prefix) }
+
+// SilentNets are the region's silent prefixes.
+func (r Region) SilentNets() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range r.Silent {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}
+
+// IsSilent reports whether a is in one of the region's silent prefixes.
+func (r Region) IsSilent(a netip.Addr) bool {
+	for _, p := range r.SilentNets() {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Duration reads "5ms" in YAML.
@@ -263,10 +303,65 @@ func (t *Topology) Validate() error {
 			}
 		}
 	}
+	t.validateRegions(bad, router)
 	if n := len(t.nodes()); n > 200 {
 		bad("the lab has %d hosts: at most 200 fit one machine", n)
 	}
 	return errors.Join(errs...)
+}
+
+var (
+	regionSpace = netip.MustParsePrefix("10.0.0.0/8")
+	linkSpace   = netip.MustParsePrefix("10.0.0.0/16")
+)
+
+// validateRegions checks the regions' names, routers and prefixes: inside
+// 10/8, clear of the links and of each other.
+func (t *Topology) validateRegions(bad func(string, ...any), router func(string, string)) {
+	names := map[string]bool{}
+	var nets []netip.Prefix
+	for i, r := range t.Regions {
+		owner := fmt.Sprintf("regions[%d] (%s)", i, r.Name)
+		if !nameRE.MatchString(r.Name) {
+			bad("%s: a name is 1-12 lower-case letters, digits and dashes, starting with a letter", owner)
+		} else if names[r.Name] {
+			bad("%s: the name is already used by another region", owner)
+		}
+		names[r.Name] = true
+		router(owner, r.Router)
+		p, err := netip.ParsePrefix(r.Prefix)
+		switch {
+		case err != nil || !p.Addr().Is4():
+			bad("%s: prefix %q is not an IPv4 prefix such as 10.64.0.0/12", owner, r.Prefix)
+			continue
+		case p.Masked() != p:
+			bad("%s: prefix %s has host bits set: %s", owner, p, p.Masked())
+			continue
+		case !regionSpace.Contains(p.Addr()) || p.Bits() < 9 || p.Bits() > 24:
+			bad("%s: prefix %s must be a /9 to /24 inside 10.0.0.0/8: the lab sends only there", owner, p)
+			continue
+		case p.Overlaps(linkSpace):
+			bad("%s: prefix %s overlaps the links' 10.0.0.0/16", owner, p)
+			continue
+		}
+		for j, q := range nets {
+			if q.Overlaps(p) {
+				bad("%s: prefix %s overlaps regions[%d]'s %s", owner, p, j, q)
+			}
+		}
+		nets = append(nets, p)
+		for _, s := range r.Silent {
+			q, err := netip.ParsePrefix(s)
+			switch {
+			case err != nil || !q.Addr().Is4():
+				bad("%s: silent %q is not an IPv4 prefix", owner, s)
+			case q.Masked() != q || q.Bits() > 24:
+				bad("%s: silent %s is not a whole number of /24s", owner, s)
+			case !p.Contains(q.Addr()) || q.Bits() < p.Bits():
+				bad("%s: silent %s is not inside the region's %s", owner, q, p)
+			}
+		}
+	}
 }
 
 func documentation(a netip.Addr) bool {
@@ -437,6 +532,17 @@ func (t *Topology) NodeByAS(as uint32) (Node, bool) {
 		}
 	}
 	return Node{}, false
+}
+
+// RegionsOf lists the regions behind router.
+func (t *Topology) RegionsOf(router string) []Region {
+	var rs []Region
+	for _, r := range t.Regions {
+		if r.Router == router {
+			rs = append(rs, r)
+		}
+	}
+	return rs
 }
 
 // OpsAddr is the operations host's address, where the aggregator listens.

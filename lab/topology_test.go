@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,40 @@ func TestDefaultTopology(t *testing.T) {
 	addr, ok := topo.OpsAddr()
 	if !ok || !strings.HasPrefix(addr.String(), "10.") {
 		t.Errorf("ops address %v, %v: want one in 10/8", addr, ok)
+	}
+	if len(topo.Regions) != 3 || len(topo.RegionsOf("t-eu")) != 1 {
+		t.Errorf("default lab has %d regions, want one behind each router", len(topo.Regions))
+	}
+}
+
+func TestRegions(t *testing.T) {
+	topo := DefaultTopology()
+	na := topo.RegionsOf("t-us")[0]
+	for a, want := range map[string]bool{"10.65.199.1": false, "10.65.200.1": true, "10.65.203.255": true, "10.65.204.1": false} {
+		if got := na.IsSilent(netip.MustParseAddr(a)); got != want {
+			t.Errorf("region %s: IsSilent(%s) = %v", na.Name, a, got)
+		}
+	}
+	eu, _ := topo.Node("t-eu")
+	conf := topo.birdConfig("/run/lab", eu, SiteState{})
+	if !strings.Contains(conf, "protocol static regions {") || !strings.Contains(conf, "route 10.64.0.0/16 blackhole;") {
+		t.Errorf("t-eu does not announce its region:\n%s", conf)
+	}
+	ams, _ := topo.Node("ams")
+	if strings.Contains(topo.birdConfig("/run/lab", ams, SiteState{}), "regions") {
+		t.Error("a site announces a region")
+	}
+	b, err := marshalTopology(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseTopology(b)
+	if err != nil || len(back.Regions) != 3 || back.Regions[1].Silent[0] != "10.65.200.0/22" {
+		t.Errorf("regions after a round trip: %+v, %v", back.Regions, err)
+	}
+	small, _ := ReadTopology(filepath.Join("testdata", "small.yaml"))
+	if b, _ := marshalTopology(small); strings.Contains(string(b), "regions") {
+		t.Errorf("a topology without regions writes them:\n%s", b)
 	}
 }
 
@@ -71,6 +106,11 @@ func TestBadTopologies(t *testing.T) {
 		"two_docs":       "more than one YAML document",
 		"unknown_key":    "field colour not found",
 		"unknown_router": `router "r9" is not in routers`,
+		"region_outside": "must be a /9 to /24 inside 10.0.0.0/8",
+		"region_links":   "overlaps the links' 10.0.0.0/16",
+		"region_overlap": "overlaps regions[0]'s 10.64.0.0/12",
+		"region_silent":  "silent 10.65.1.0/24 is not inside the region's 10.64.0.0/16",
+		"region_router":  `regions[0] (c1): router "r7" is not in routers`,
 	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
 	if len(files) != len(want) {

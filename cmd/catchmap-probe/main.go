@@ -7,12 +7,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/catchmap/catchmap/internal/cliutil"
 	"github.com/catchmap/catchmap/probe/agent"
@@ -23,28 +18,12 @@ type cli struct {
 	agent.Flags      `embed:""`
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cliutil.Main(run) }
 
 // run parses args and runs the agent, returning the exit status: 0 after a
 // clean stop, 1 when the agent failed, 2 for bad usage or configuration.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c cli
-	if kctx, code := cliutil.Parse(&c, "catchmap-probe",
+	return cliutil.RunAgent(ctx, &cli{}, "catchmap-probe",
 		"catchmap probe agent: fetch the aggregator's plan, measure, upload; results wait in a spool while the aggregator is away.",
-		args, stdout, stderr); kctx == nil {
-		return code
-	}
-	if err := c.Flags.Execute(ctx, c.Logger(stderr), stdout); err != nil {
-		fmt.Fprintf(stderr, "catchmap-probe: %v\n", err)
-		if errors.Is(err, agent.ErrConfig) {
-			return cliutil.ExitUsage
-		}
-		return 1
-	}
-	return 0
+		agent.ErrConfig, args, stdout, stderr)
 }

@@ -70,6 +70,9 @@ type cli struct {
 	Demo     demoCmd     `cmd:"" help:"Run the whole system offline: an aggregator and a SIMULATED anycast service and fleet, with a scripted routing scenario."`
 	Sim      simCmd      `cmd:"" help:"Drive an aggregator with a SIMULATED global fleet: a load generator for capacity planning."`
 	Lab      labCmd      `cmd:"" help:"Run a small real Internet in network namespaces (root): BGP (BIRD) decides which anycast site each probe reaches."`
+	Catch    catchCmd    `cmd:"" help:"Run a site's sweep agent (root or CAP_NET_RAW): catch the echo replies to the anycast address, send a sweep's share when told."`
+	Sweep    sweepCmd    `cmd:"" help:"Sweep a hitlist from the anycast address and map which site catches each /24's reply (sweep run)."`
+	Hitlist  hitlistCmd  `cmd:"" help:"Check a sweep hitlist without sending anything (hitlist check FILE)."`
 }
 
 func main() {

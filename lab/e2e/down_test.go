@@ -14,13 +14,14 @@ import (
 
 	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/lab"
+	"github.com/catchmap/catchmap/lab/labtest"
 )
 
 // TestDownAfterInterruptedUp kills lab up half way, as Ctrl-C or a CI
 // timeout would, and checks that lab down still removes every namespace
 // and process of the lab.
 func TestDownAfterInterruptedUp(t *testing.T) {
-	needLab(t)
+	labtest.Need(t)
 	bin, _ := build(t)
 	dir := filepath.Join(t.TempDir(), "lab")
 	h := &harness{t: t}
@@ -83,7 +84,7 @@ func TestDownAfterInterruptedUp(t *testing.T) {
 // TestLabNeedsRoot runs lab up as nobody: it must refuse with a clear
 // message before touching anything.
 func TestLabNeedsRoot(t *testing.T) {
-	needLab(t)
+	labtest.Need(t)
 	bin, _ := build(t)
 	// nobody must be able to reach the binary.
 	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
@@ -104,7 +105,7 @@ func TestLabNeedsRoot(t *testing.T) {
 // TestLabCLI drives the small lab as a user types it: up, withdraw,
 // prepend, restore, status, down, and a site that does not exist.
 func TestLabCLI(t *testing.T) {
-	needLab(t)
+	labtest.Need(t)
 	bin, _ := build(t)
 	dir := filepath.Join(t.TempDir(), "lab")
 	h := &harness{t: t}

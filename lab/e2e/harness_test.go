@@ -34,6 +34,7 @@ import (
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/internal/testutil"
 	"github.com/catchmap/catchmap/lab"
+	"github.com/catchmap/catchmap/lab/labtest"
 	"github.com/catchmap/catchmap/probe/result"
 	"github.com/catchmap/catchmap/probe/spec"
 )
@@ -57,24 +58,6 @@ const (
 // someone runs by hand survives, and unique to the process, so that two
 // runs on one machine do not tear down each other's lab.
 func runPrefix(kind string) string { return fmt.Sprintf("%s%05d", kind, os.Getpid()%100000) }
-
-// needLab skips (or, under CI, fails) when the lab cannot run here.
-func needLab(t *testing.T) {
-	t.Helper()
-	var why string
-	if os.Geteuid() != 0 {
-		why = "the lab needs root (network namespaces and bird)"
-	} else if err := lab.CheckTools(); err != nil {
-		why = err.Error()
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI must run the lab tests: %s", why)
-	}
-	t.Skip(why)
-}
 
 // harness is one lab with an aggregator and a fleet of agents.
 type harness struct {
@@ -200,11 +183,11 @@ func newHarness(t *testing.T) *harness {
 		}
 		if t.Failed() {
 			for name, l := range h.logs {
-				t.Logf("--- %s ---\n%s", name, tail(quiet(l.String()), 2000))
+				t.Logf("--- %s ---\n%s", name, labtest.Tail(quiet(l.String()), 2000))
 			}
 			for _, f := range []string{"forward.log", "t-eu.bird.log"} {
 				if b, err := os.ReadFile(filepath.Join(labDir, f)); err == nil {
-					t.Logf("--- %s ---\n%s", f, tail(string(b), 3000))
+					t.Logf("--- %s ---\n%s", f, labtest.Tail(string(b), 3000))
 				}
 			}
 		}
@@ -251,13 +234,6 @@ func writeTopology(t *testing.T, topo *lab.Topology, prefix string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
 }
 
 // run runs a command to completion and returns its output and exit code.

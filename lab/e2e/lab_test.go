@@ -21,6 +21,7 @@ import (
 	"github.com/catchmap/catchmap/api"
 	"github.com/catchmap/catchmap/gate"
 	"github.com/catchmap/catchmap/lab"
+	"github.com/catchmap/catchmap/lab/labtest"
 	cmaps "github.com/catchmap/catchmap/maps"
 	"github.com/catchmap/catchmap/probe/result"
 )
@@ -35,7 +36,7 @@ const snapWindow = 6 * time.Second
 // TestLab runs the scenarios in order on one lab: steady state, a
 // withdraw, the gate, a prepend, and an aggregator outage.
 func TestLab(t *testing.T) {
-	needLab(t)
+	labtest.Need(t)
 	h := newHarness(t)
 	h.startAggregator()
 	agentsStart := time.Now()
